@@ -1,0 +1,40 @@
+"""Hermetic tests: all state goes to a temp dir, and no real network settings leak in."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_EXPORT = ROOT / "examples" / "Lyrics_JuniperVale.json"
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point SWIFTAI_HOME at a temp dir and drop settings that would reach the real world."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SWIFTAI_HOME", str(home))
+    for key in ("GENIUS_ACCESS_TOKEN", "GENIUS_BASE_URL", "SWIFTAI_ARTIST", "HTTP_PROXY",
+                "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)  # so a stray .env in the repo is never read
+    return home
+
+
+@pytest.fixture
+def example_songs() -> list[dict]:
+    """The fixture artist's songs (original lyrics written for these tests)."""
+    return json.loads(EXAMPLE_EXPORT.read_text(encoding="utf-8"))["songs"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `python -m <args>` from the repo root the way a user would."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=os.getcwd())

@@ -1,0 +1,106 @@
+import pytest
+
+from training.cleaning import clean_lyrics, non_song_reason, section_name
+
+VERSE = "I stay out too late\nGot nothing in my brain"
+
+
+def test_contributors_header_line_is_removed():
+    raw = "102 ContributorsTranslationsEspañolDeutschShake It Off Lyrics[Verse 1]\n" + VERSE
+    assert clean_lyrics(raw) == "[Verse]\n" + VERSE
+
+
+def test_bare_title_lyrics_first_line_is_removed():
+    assert clean_lyrics("the 1 Lyrics\n" + VERSE) == VERSE
+
+
+def test_about_text_ending_in_read_more_is_removed():
+    raw = ('5 ContributorsShake It Off Lyrics"Shake It Off" is the lead single of the album, '
+           "released in August… Read More \n[Verse 1]\n" + VERSE)
+    assert clean_lyrics(raw) == "[Verse]\n" + VERSE
+
+
+def test_first_lyric_line_is_kept_when_there_is_no_header():
+    assert clean_lyrics(VERSE) == VERSE
+
+
+@pytest.mark.parametrize("footer", ["161Embed", "Embed", "EmbedShare URLCopyEmbedCopy", "3 Embed"])
+def test_trailing_embed_is_removed(footer):
+    assert clean_lyrics(VERSE + footer) == VERSE
+
+
+def test_ticket_ad_is_removed_and_the_lines_it_joined_are_split():
+    raw = "I stay out too lateSee Taylor Swift LiveGet tickets as low as $60[Chorus]\nShake it off"
+    assert clean_lyrics(raw) == "I stay out too late\n\n[Chorus]\nShake it off"
+
+
+def test_you_might_also_like_is_removed_between_lines():
+    raw = "And I'm lightning on my feetYou might also likeAnd that's what they don't see"
+    assert clean_lyrics(raw) == "And I'm lightning on my feet\nAnd that's what they don't see"
+
+
+def test_related_songs_block_is_removed():
+    raw = VERSE + "\nRelated SongsBlank Space by Taylor Swift\nShake it off"
+    assert clean_lyrics(raw) == VERSE + "\nShake it off"
+
+
+def test_odd_spaces_and_zero_width_marks_are_normalized():
+    raw = "I\u2005stay\u205fout\u00a0too\u200b late\u200d\nGot\u2009nothing\ufeff in my brain"
+    assert clean_lyrics(raw) == VERSE
+
+
+def test_curly_quotes_are_straightened():
+    assert clean_lyrics("\u201cI\u2019m fine\u201d, she said") == "\"I'm fine\", she said"
+
+
+@pytest.mark.parametrize(("label", "name"), [
+    ("Verse 1", "Verse"), ("Verse 2: Taylor Swift", "Verse"), ("Chorus: Taylor Swift & Ed Sheeran",
+    "Chorus"), ("Pre-Chorus", "Pre-Chorus"), ("Post-Chorus", "Post-Chorus"), ("Bridge", "Bridge"),
+    ("Intro", "Intro"), ("Outro: Taylor Swift", "Outro"), ("Hook", "Chorus"),
+    ("Refrain", "Chorus"), ("Instrumental Break", "Interlude"), ("Chorus x2", "Chorus"),
+    ("Strophe 1", "Verse"), ("Couplet 2", "Verse"), ("Estribillo", "Chorus"), ("Puente", "Bridge"),
+])
+def test_section_headers_are_normalized(label, name):
+    assert section_name(label) == name
+
+
+def test_unknown_bracketed_notes_are_dropped():
+    assert clean_lyrics("[Spoken]\nI stay out [?] too late") == "I stay out too late"
+
+
+def test_header_glued_to_a_line_starts_a_new_stanza():
+    raw = "[Verse 1]\nI stay out too late[Chorus]\nShake it off"
+    assert clean_lyrics(raw) == "[Verse]\nI stay out too late\n\n[Chorus]\nShake it off"
+
+
+def test_stanzas_are_separated_by_exactly_one_blank_line():
+    raw = "\n\nline one\n\n\n\nline two   \n  \nline three\n\n"
+    assert clean_lyrics(raw) == "line one\n\nline two\n\nline three"
+
+
+def test_header_without_lines_is_dropped():
+    assert clean_lyrics("[Intro]\n\n[Verse 1]\n" + VERSE + "\n[Outro]") == "[Verse]\n" + VERSE
+
+
+@pytest.mark.parametrize("title", [
+    "1989 (Deluxe) [Booklet]", "Liner Notes", "Red Tracklist", "Eras Tour Setlist",
+    "Interview with Zane Lowe", "Voice Memo", "Prologue (Folklore)", "Sweet Nothing (Instrumental)",
+    "Spotify Playlist", "Album Artwork", "Credits",
+])
+def test_non_song_titles_are_dropped(title):
+    long_text = "\n".join(["a line of some words here"] * 20)
+    assert non_song_reason(title, long_text) is not None
+
+
+def test_tiny_text_is_dropped():
+    assert non_song_reason("Song", "just a few words\nand a line").startswith("too short")
+
+
+def test_prose_is_dropped():
+    paragraph = "word " * 60
+    assert non_song_reason("Thank You", "\n".join([paragraph] * 5)).startswith("prose")
+
+
+def test_a_real_song_is_kept():
+    lyrics = "\n".join(f"this is line number {i} of the song we sing" for i in range(8))
+    assert non_song_reason("Paper Lanterns", lyrics) is None

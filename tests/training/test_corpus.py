@@ -1,0 +1,150 @@
+import json
+
+import pytest
+
+from training.corpus import base_title, build_corpus, write_corpus
+from training.songs import Song
+
+
+def lyrics_of(n: int, words: int = 60) -> str:
+    """Distinct lyrics for song n: 10 lines, nothing shared with another n."""
+    vocab = [f"w{n}x{i}" for i in range(words)]
+    return "\n".join(" ".join(vocab[i::10]) for i in range(10))
+
+
+def song(n: int, title: str | None = None, date: str = "2020-01-01", lyrics: str | None = None,
+         album: str | None = "Album") -> Song:
+    return Song(id=f"genius-{n}", title=title or f"Song {n}", artist="A",
+                lyrics=lyrics or lyrics_of(n), album=album, release_date=date)
+
+
+@pytest.mark.parametrize(("title", "base"), [
+    ("Love Story (Taylor's Version)", "love story"),
+    ("Love Story (Taylor\u2019s Version)", "love story"),
+    ("Mr. Perfectly Fine (Taylor's Version) (From The Vault)", "mr perfectly fine"),
+    ("Shake It Off (Remix)", "shake it off"),
+    ("Style (Live)", "style"),
+    ("Clean (Acoustic)", "clean"),
+    ("Cardigan (Demo)", "cardigan"),
+    ("Sweet Nothing (Piano Version)", "sweet nothing"),
+    ("Fearless (Remastered)", "fearless"),
+    ("Teardrops On My Guitar - Single Version", "teardrops on my guitar"),
+    ("All Too Well (10 Minute Version) [Taylor's Version]", "all too well"),
+    ("Lively (Things)", "lively things"),
+    ("Without You", "without you"),
+])
+def test_version_titles_share_a_base_title(title, base):
+    assert base_title(title) == base
+
+
+def test_versions_collapse_to_the_original():
+    songs = [song(1, "Love Story (Taylor's Version)", "2021-04-09"),
+             song(2, "Love Story", "2008-09-12", lyrics=lyrics_of(9)),
+             song(3, "Love Story (Live)", "2011-11-21", lyrics=lyrics_of(8))]
+    corpus = build_corpus(songs)
+    kept = corpus.train + corpus.val
+    assert [e.song.id for e in kept] == ["genius-2"]
+    assert {m["id"] for m in corpus.merged} == {"genius-1", "genius-3"}
+    assert all(m["kept_id"] == "genius-2" and "version of" in m["reason"] for m in corpus.merged)
+
+
+def test_same_lyrics_under_another_title_are_merged():
+    corpus = build_corpus([song(1, "Paper Lanterns", "2019-01-01"),
+                           song(2, "Lanterns (Harbor Mix Edit)", "2020-01-01",
+                                lyrics=lyrics_of(1) + "\none extra line"),
+                           song(3, "Other Song", lyrics=lyrics_of(3))])
+    assert [m["id"] for m in corpus.merged] == ["genius-2"]
+    assert "same lyrics as 'Paper Lanterns'" in corpus.merged[0]["reason"]
+
+
+def test_different_songs_are_all_kept():
+    corpus = build_corpus([song(n) for n in range(30)])
+    assert len(corpus.train) + len(corpus.val) == 30
+    assert not corpus.merged and not corpus.dropped
+
+
+def test_non_songs_are_dropped_with_a_reason():
+    corpus = build_corpus([song(1), song(2, "Album Booklet"), song(3, lyrics="too short")])
+    reasons = {d["id"]: d["reason"] for d in corpus.dropped}
+    assert set(reasons) == {"genius-2", "genius-3"}
+    assert "booklet" in reasons["genius-2"] and "too short" in reasons["genius-3"]
+
+
+def test_split_is_about_ninety_ten_and_deterministic():
+    songs = [song(n) for n in range(400)]
+    first, second = build_corpus(songs), build_corpus(list(reversed(songs)))
+    assert 20 <= len(first.val) <= 60
+    assert {e.song.id for e in first.val} == {e.song.id for e in second.val}
+
+
+def test_adding_songs_never_moves_an_old_song_across_the_split():
+    old = build_corpus([song(n) for n in range(100)])
+    new = build_corpus([song(n) for n in range(300)])
+    old_val = {e.song.id for e in old.val}
+    new_val = {e.song.id for e in new.val}
+    assert old_val == {i for i in new_val if int(i.split("-")[1]) < 100}
+
+
+def test_tiny_corpus_still_gets_a_validation_song():
+    corpus = build_corpus([song(1), song(2)])
+    assert len(corpus.val) == 1 and len(corpus.train) == 1
+
+
+def test_written_corpus_has_songs_per_line_and_a_manifest(tmp_path):
+    corpus = build_corpus([song(n, date=f"20{10 + n}-05-01") for n in range(20)]
+                          + [song(99, "Liner Notes")])
+    out = tmp_path / "corpus"
+    manifest = write_corpus(corpus, out, "A", raw_count=21)
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    val = [json.loads(line) for line in (out / "val.jsonl").read_text().splitlines()]
+    assert len(train) + len(val) == 20
+    assert set(train[0]) >= {"title", "album", "year", "lyrics"}
+    assert train[0]["year"] == int(train[0]["title"].split()[1]) + 2010
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk == manifest
+    assert on_disk["counts"] == {"raw": 21, "train": len(train), "val": len(val), "dropped": 1,
+                                 "merged": 0, "train_words": 60 * len(train),
+                                 "val_words": 60 * len(val)}
+    assert on_disk["dropped"][0]["title"] == "Liner Notes"
+    assert len(on_disk["content_hash"]) == 64
+
+
+def test_content_hash_changes_only_with_content(tmp_path):
+    songs = [song(n) for n in range(10)]
+    a = write_corpus(build_corpus(songs), tmp_path / "a", "A", 10)["content_hash"]
+    b = write_corpus(build_corpus(songs), tmp_path / "b", "A", 10)["content_hash"]
+    c = write_corpus(build_corpus(songs[:-1]), tmp_path / "c", "A", 9)["content_hash"]
+    assert a == b != c
+
+
+def test_rewrite_replaces_the_corpus_and_leaves_no_old_versions(tmp_path):
+    out = tmp_path / "corpus"
+    write_corpus(build_corpus([song(n) for n in range(5)]), out, "A", 5)
+    write_corpus(build_corpus([song(n) for n in range(8)]), out, "A", 8)
+    assert json.loads((out / "manifest.json").read_text())["counts"]["raw"] == 8
+    live = out.resolve().name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["corpus", live])
+
+
+def test_a_crash_before_the_swap_leaves_the_previous_corpus(tmp_path):
+    out = tmp_path / "corpus"
+    write_corpus(build_corpus([song(n) for n in range(5)]), out, "A", 5)
+    before = (out / "train.jsonl").read_bytes()
+    # A crash mid-write leaves a half-built hidden staging folder and the link untouched.
+    half = tmp_path / ".corpus.crashed"
+    half.mkdir()
+    (half / "train.jsonl").write_text('{"title": "half a li')
+    assert (out / "train.jsonl").read_bytes() == before
+    write_corpus(build_corpus([song(n) for n in range(6)]), out, "A", 6)
+    assert not half.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["corpus", out.resolve().name])
+
+
+def test_a_folder_of_someone_elses_files_is_not_overwritten(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError):
+        write_corpus(build_corpus([song(1), song(2)]), out, "A", 2)
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]

@@ -1,0 +1,1 @@
+"""The `training` CLI: lyrics download, corpus cleaning and (later) fine-tuning."""

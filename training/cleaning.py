@@ -1,0 +1,180 @@
+"""Turn scraped Genius lyrics into clean text, and recognise what is not a song.
+
+Each rule is one small function so that a test can pin it down; `clean_lyrics` applies them in
+order. The junk they remove is listed in shared/notes/genius.md. Section headers are kept as
+normalised structure lines (`[Verse]`, `[Chorus]`, ...) because they teach the model song shape.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Spaces Genius pages carry (four-per-em, medium mathematical, no-break, thin, ...) -> " ".
+_ODD_SPACES = dict.fromkeys(map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                                     "\u2008\u2009\u200a\u202f\u205f\u3000\t"), " ")
+# Zero-width and direction marks -> removed.
+_INVISIBLES = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
+_QUOTES = {ord("\u2018"): "'", ord("\u2019"): "'", ord("\u201b"): "'", ord("\u2032"): "'",
+           ord("\u201c"): '"', ord("\u201d"): '"', ord("\u201f"): '"', ord("\u2033"): '"'}
+
+# Canonical section names, and the words (English and common localized ones) that map to them.
+_SECTIONS = {
+    "Intro": ["intro", "introduction", "introducción", "introduzione"],
+    "Verse": ["verse", "strophe", "couplet", "verso", "estrofa", "strofa"],
+    "Pre-Chorus": ["pre-chorus", "prechorus", "pre chorus", "pré-refrain", "pre-coro",
+                   "pre-estribillo", "pre-refrain"],
+    "Chorus": ["chorus", "hook", "refrain", "coro", "estribillo", "ritornello", "ritornell"],
+    "Post-Chorus": ["post-chorus", "postchorus", "post chorus", "post-coro", "post-refrain"],
+    "Bridge": ["bridge", "puente", "pont", "ponte", "brücke", "bridge/outro"],
+    "Interlude": ["interlude", "interludio", "break", "breakdown"],
+    "Outro": ["outro", "coda"],
+}
+_SECTION_OF = {word: name for name, words in _SECTIONS.items() for word in words}
+SECTION_HEADERS = frozenset(f"[{name}]" for name in _SECTIONS)
+
+_BRACKETED = re.compile(r"\[([^\[\]\n]{0,80})\]")
+_CONTRIBUTORS = re.compile(r"^\s*\d*\s*Contributors?\b")
+_TITLE_LYRICS = re.compile(r"^.{0,200}? Lyrics(?=\[|\s*$|[A-Z\"'(])")
+_READ_MORE = re.compile(r"Read More\s*")
+_EMBED = re.compile(r"\d*\s*Embed(?:Share URLCopyEmbedCopy)?\s*$")
+_TICKETS = re.compile(r"See [^\n\[]{1,80}? ?LiveGet tickets as low as \$[\d.,]+")
+_MIGHT_LIKE = re.compile(r"You might also like")
+_RELATED = re.compile(r"Related Songs[^\n\[]*")
+
+
+def normalize_characters(text: str) -> str:
+    """Fold odd spaces, drop invisible marks, straighten curly quotes, unify line ends."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return text.translate(_ODD_SPACES).translate(_INVISIBLES).translate(_QUOTES)
+
+
+def strip_page_header(text: str) -> str:
+    """Remove the '102 Contributors...Title Lyrics' line and the 'about' text ending 'Read More'."""
+    first, _, rest = text.partition("\n")
+    has_header = bool(_CONTRIBUTORS.match(first)) or bool(_TITLE_LYRICS.match(first))
+    if not has_header:
+        return text
+    match = _TITLE_LYRICS.match(first)
+    first = first[match.end():] if match else ""
+    text = first + "\n" + rest if first.strip() else rest
+    # The 'about' blurb sits between the header and the first lyric, ending in "Read More".
+    first_lyric = text.find("[")
+    more = _READ_MORE.search(text, 0, 2500 if first_lyric < 0 else min(first_lyric, 2500))
+    if more:
+        text = text[more.end():]
+    return text
+
+
+def strip_embed_footer(text: str) -> str:
+    """Remove the trailing '161Embed' / 'EmbedShare URLCopyEmbedCopy'."""
+    return _EMBED.sub("", text.rstrip())
+
+
+def _cut(pattern: re.Pattern[str], text: str) -> str:
+    """Remove junk: a junk line goes away whole; junk glued between two lines splits them."""
+
+    def replace(match: re.Match[str]) -> str:
+        at_start = match.start() == 0 or text[match.start() - 1] == "\n"
+        at_end = match.end() == len(text) or text[match.end()] == "\n"
+        if at_start and at_end:
+            return "\0"  # the whole line was junk: drop the line, not just its text
+        return "" if at_start or at_end else "\n"
+
+    return pattern.sub(replace, text).replace("\0\n", "").replace("\0", "")
+
+
+def strip_ads(text: str) -> str:
+    """Remove ticket ads, 'You might also like' and related-songs blocks glued into lines."""
+    for junk in (_TICKETS, _MIGHT_LIKE, _RELATED):
+        text = _cut(junk, text)
+    return text
+
+
+def section_name(label: str) -> str | None:
+    """Map a header label like 'Chorus: Taylor Swift & Ed Sheeran' to 'Chorus', else None."""
+    label = label.split(":")[0].casefold()
+    label = re.sub(r"[\d#]+|\b(?:i{1,3}|iv|v)\b|\(.*?\)|[.*]", " ", label)
+    label = re.sub(r"\s+", " ", label).strip()
+    if label in _SECTION_OF:
+        return _SECTION_OF[label]
+    words = label.replace("/", " ").split()
+    for size in (2, 1):  # "pre chorus" before "chorus"
+        for i in range(len(words) - size + 1):
+            name = _SECTION_OF.get(" ".join(words[i:i + size]))
+            if name:
+                return name
+    return None
+
+
+def normalize_sections(text: str) -> str:
+    """Put each known section header on its own line as `[Name]`; drop other bracketed notes."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = section_name(match.group(1))
+        return f"\n\n[{name}]\n" if name else ""
+
+    return _BRACKETED.sub(replace, text)
+
+
+def tidy_stanzas(text: str) -> str:
+    """Trim lines, keep one blank line between stanzas, none after a header or at the ends."""
+    out: list[str] = []
+    for raw in text.split("\n"):
+        line = re.sub(r" {2,}", " ", raw).strip()
+        if not line:
+            if out and out[-1] and out[-1] not in SECTION_HEADERS:
+                out.append("")
+            continue
+        if line in SECTION_HEADERS and out:
+            if out[-1] in SECTION_HEADERS:
+                out[-1] = line  # two headers in a row: the first had no lines
+                continue
+            if out[-1]:
+                out.append("")  # a header always opens a stanza
+        out.append(line)
+    while out and (not out[-1] or out[-1] in SECTION_HEADERS):
+        out.pop()
+    return "\n".join(out)
+
+
+def clean_lyrics(text: str) -> str:
+    """Apply every cleaning rule, in order."""
+    text = normalize_characters(text)
+    text = strip_page_header(text)
+    text = strip_embed_footer(text)
+    text = strip_ads(text)
+    text = normalize_sections(text)
+    return tidy_stanzas(text)
+
+
+# Titles that are not songs. lyricsgenius' own list misses several of these.
+_NON_SONG_TITLE = re.compile(
+    r"\b(booklet|liner notes?|track ?list(ing)?|credits|set ?list|interviews?|voice memo|"
+    r"phone memo|memo|prologue|epilogue|instrumental|playlist|album art(work)?|skit|"
+    r"acceptance speech|speech|letter to|script|foreword|introduction to)\b",
+    re.IGNORECASE,
+)
+MIN_WORDS = 40  # fewer words than this is a fragment, a snippet or an empty page
+MIN_LINES = 4
+
+
+def non_song_title(title: str) -> str | None:
+    """Say why a title names something that is not a song (a booklet, a memo...), or None."""
+    match = _NON_SONG_TITLE.search(title)
+    return f"not a song: title says {match.group(0).lower()!r}" if match else None
+
+
+def non_song_reason(title: str, cleaned: str) -> str | None:
+    """Say why a text is not a song (booklet, memo, tiny text, prose...), or None if it is one."""
+    reason = non_song_title(title)
+    if reason:
+        return reason
+    lines = [line for line in cleaned.split("\n") if line and line not in SECTION_HEADERS]
+    words = sum(len(line.split()) for line in lines)
+    if words < MIN_WORDS or len(lines) < MIN_LINES:
+        return f"too short: {words} words in {len(lines)} lines"
+    long_lines = sum(len(line) > 200 for line in lines)
+    if long_lines * 3 >= len(lines):
+        return "prose, not lyrics: most lines are paragraphs"
+    return None

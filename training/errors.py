@@ -1,0 +1,9 @@
+"""Errors a user can cause; the CLI prints them as one line and exits non-zero."""
+
+
+class TrainingError(Exception):
+    """A problem the user can fix: bad input, missing data, missing settings."""
+
+
+class ConfigError(TrainingError):
+    """One or more settings are missing or invalid."""

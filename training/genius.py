@@ -1,0 +1,179 @@
+"""Download an artist's songs from Genius into the song cache, resumably and with retries.
+
+lyricsgenius does not retry HTTP 429/403/5xx and keeps a song with empty lyrics when its page
+fails (shared/notes/genius.md). So we drive its building blocks ourselves: list the artist once
+(`listing.json`), then fetch each song that is not cached yet, and give its requests session a
+urllib3 `Retry` that backs off exponentially with jitter and honours `Retry-After`. A song is
+written only once its lyrics are really there; everything else is reported by title and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from lyricsgenius import Genius
+from requests.adapters import HTTPAdapter
+from tqdm import tqdm
+from urllib3.util.retry import Retry
+
+from training.cleaning import non_song_title
+from training.errors import TrainingError
+from training.songs import Song, SongCache
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = (403, 429, 500, 502, 503, 504)  # 403: Cloudflare's answer to busy cloud IPs
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    retries: int = 5  # tries after the first, per request
+    backoff: float = 1.0  # seconds before the first retry; doubles each time, plus jitter
+    max_wait: float = 300.0  # cap on one wait, Retry-After included
+    timeout: float = 15.0  # seconds per request
+    sleep_time: float = 0.2  # pause after each request: be polite to Genius
+    refresh: bool = False  # list the artist's songs again instead of using listing.json
+
+
+@dataclass
+class FetchReport:
+    artist: str
+    new: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # title, reason
+    failed: list[tuple[str, str]] = field(default_factory=list)  # title, reason
+
+    def summary(self) -> str:
+        """Return the one-line count of what happened."""
+        return (f"{self.artist}: {len(self.new)} new, {len(self.cached)} cached, "
+                f"{len(self.failed)} failed, {len(self.skipped)} skipped as non-songs")
+
+
+def make_client(token: str, options: FetchOptions, base_url: str | None = None) -> Genius:
+    """Build a lyricsgenius client whose requests are retried with backoff."""
+    genius = Genius(token, timeout=options.timeout, sleep_time=options.sleep_time, retries=0,
+                    skip_non_songs=False, remove_section_headers=False)
+    if base_url:  # a mirror, or our fake Genius in tests; song URLs stay genius.com ones
+        genius.API_ROOT = f"{base_url}/api/"
+        genius.PUBLIC_API_ROOT = f"{base_url}/public/"
+        genius.WEB_ROOT = f"{base_url}/"
+    retry = Retry(total=options.retries, connect=options.retries, read=options.retries,
+                  status=options.retries, other=0, status_forcelist=RETRY_STATUSES,
+                  allowed_methods=None, backoff_factor=options.backoff,
+                  backoff_jitter=options.backoff, backoff_max=options.max_wait,
+                  retry_after_max=int(options.max_wait), respect_retry_after_header=True)
+    # lyricsgenius exposes no hook for this; its session is the one place every request goes.
+    session: requests.Session = genius._session
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return genius
+
+
+def list_artist(genius: Genius, name: str) -> dict[str, Any]:
+    """Find the artist on Genius and list all their songs (metadata only)."""
+    try:
+        artist = genius.search_artist(name, max_songs=0, get_full_info=False)
+    except Exception as e:
+        raise TrainingError(f"could not look up {name!r} on Genius: {describe_failure(e)}") from e
+    if artist is None:
+        raise TrainingError(f"no artist called {name!r} on Genius")
+    artist_id = artist.to_dict()["id"]  # lyricsgenius' Artist keeps its id only in the body
+    songs: list[dict[str, Any]] = []
+    page: int | None = 1
+    while page:
+        try:
+            result = genius.artist_songs(artist_id, per_page=50, page=page, sort="popularity")
+        except Exception as e:
+            raise TrainingError(f"could not list {artist.name}'s songs (page {page}): "
+                                f"{describe_failure(e)}") from e
+        for info in result["songs"]:
+            songs.append({
+                "id": info["id"], "title": info["title"], "url": info["url"],
+                "lyrics_state": info.get("lyrics_state"), "instrumental": info.get("instrumental"),
+                "primary_artist_id": (info.get("primary_artist") or {}).get("id"),
+            })
+        page = result.get("next_page")
+    return {"artist": artist.name, "genius_id": artist_id, "songs": songs,
+            "listed": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def skip_reason(entry: dict[str, Any], artist_id: int) -> str | None:
+    """Say why a listed song is not worth downloading, or None."""
+    if entry.get("primary_artist_id") not in (None, artist_id):
+        return "a feature on another artist's song"
+    if entry.get("instrumental"):
+        return "instrumental"
+    if entry.get("lyrics_state") not in (None, "complete"):
+        return f"lyrics are {entry['lyrics_state']} on Genius"
+    return non_song_title(entry["title"])
+
+
+class EmptyLyrics(Exception):
+    """A lyrics page answered but held no lyrics."""
+
+
+def fetch_song(genius: Genius, entry: dict[str, Any], artist: str) -> Song:
+    """Download one song's lyrics and details; raise if its lyrics are not really there."""
+    lyrics = genius.lyrics(song_url=entry["url"])
+    if not lyrics or not lyrics.strip():
+        raise EmptyLyrics("the lyrics page has no lyrics on it")
+    info = genius.song(entry["id"])["song"]
+    album = (info.get("album") or {}).get("name")
+    return Song(id=f"genius-{entry['id']}", title=info.get("title") or entry["title"],
+                artist=artist, lyrics=lyrics, album=album,
+                release_date=info.get("release_date"), url=entry["url"], source="genius")
+
+
+def fetch_artist(genius: Genius, cache: SongCache, name: str, options: FetchOptions,
+                 progress: bool = True) -> FetchReport:
+    """Bring the cache up to date with the artist's songs on Genius."""
+    listing = None if options.refresh else cache.read_listing()
+    if listing is None:
+        listing = list_artist(genius, name)
+        cache.write_listing(listing)
+    report = FetchReport(artist=listing["artist"])
+    for entry in tqdm(listing["songs"], desc="songs", unit="song", disable=not progress):
+        title = entry["title"]
+        reason = skip_reason(entry, listing["genius_id"])
+        if reason:
+            report.skipped.append((title, reason))
+            continue
+        if cache.has(f"genius-{entry['id']}"):
+            report.cached.append(title)
+            continue
+        try:
+            song = fetch_song(genius, entry, listing["artist"])
+        except (requests.RequestException, EmptyLyrics, AssertionError, ValueError) as e:
+            log.warning("song %s failed: %s", entry["id"], describe_failure(e))
+            report.failed.append((title, describe_failure(e)))
+            continue
+        cache.put(song)
+        report.new.append(title)
+    return report
+
+
+def describe_failure(error: BaseException) -> str:
+    """Turn what requests/lyricsgenius raised into a short reason for a person."""
+    text = str(error)
+    if isinstance(error, EmptyLyrics):
+        return text
+    if isinstance(error, requests.exceptions.RetryError):
+        match = re.search(r"too many (\d+) error responses", text)
+        return f"HTTP {match.group(1)} on every try" if match else "gave up after retries"
+    if isinstance(error, requests.exceptions.Timeout) or "timed out" in text.lower():
+        return "timed out on every try"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return "could not connect to Genius"
+    if isinstance(error, json.JSONDecodeError):
+        return "Genius answered with a page that is not JSON"
+    match = re.search(r"Unexpected response status code: (\d+)", text)
+    if match:
+        return f"HTTP {match.group(1)}"
+    return f"{type(error).__name__}: {text[:200]}"
