@@ -38,3 +38,32 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=os.getcwd())
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random GPT-2 with a tokenizer trained on the fixture lyrics (a stand-in for gpt2)."""
+    from tests.tiny_model import make_tiny_gpt2
+
+    songs = json.loads(EXAMPLE_EXPORT.read_text(encoding="utf-8"))["songs"]
+    return make_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), [s["lyrics"] for s in songs])
+
+
+@pytest.fixture(scope="session")
+def example_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture artist's corpus, built by the real corpus code."""
+    from training.corpus import build_corpus, write_corpus
+    from training.lyric_files import read_export
+
+    out = tmp_path_factory.mktemp("corpus") / "juniper-vale"
+    write_corpus(build_corpus(read_export(EXAMPLE_EXPORT)), out, "Juniper Vale", raw_count=12)
+    return out
+
+
+# Small and fast, but enough steps for the tiny model's loss to fall clearly.
+TINY_TRAIN = ("--block-size", "64", "--batch-size", "4", "--learning-rate", "1e-3")
+
+
+def train_args(corpus: Path, *extra: str) -> list[str]:
+    """Arguments for `python -m training train` on the tiny model."""
+    return ["training", "train", "--corpus", str(corpus), *TINY_TRAIN, *extra]

@@ -1,4 +1,4 @@
-"""`python -m training`: download lyrics, import files, build the corpus."""
+"""`python -m training`: download lyrics, build the corpus, fine-tune, evaluate, publish."""
 
 from __future__ import annotations
 
@@ -10,72 +10,47 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from training.corpus import build_corpus, write_corpus
+from model.errors import RegistryError
+from training import commands
 from training.errors import TrainingError
-from training.genius import FetchOptions, fetch_artist, make_client
-from training.lyric_files import import_songs, read_songs
+from training.progress import Progress
 from training.settings import Settings
-from training.songs import SongCache
-
-log = logging.getLogger("training")
 
 
-def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    """Download every song of an artist from Genius into the cache."""
-    artist = args.artist or settings.artist
-    options = FetchOptions(retries=args.retries, backoff=args.backoff, timeout=args.timeout,
-                           refresh=args.refresh)
-    genius = make_client(settings.require_genius_token(), options, settings.genius_base_url)
-    cache = SongCache(settings.raw_dir(artist))
-    report = fetch_artist(genius, cache, artist, options, progress=not args.quiet)
-    for title, reason in report.failed:
-        print(f"failed: {title}: {reason}", file=sys.stderr)
-    print(report.summary())
-    if report.failed:
-        print(f"{len(report.failed)} songs failed; run fetch again to retry just those",
-              file=sys.stderr)
-        return 1
-    return 0
+def _fetch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--refresh", action="store_true", help="list the artist's songs again")
+    parser.add_argument("--retries", type=int, default=5, help="retries per request (default 5)")
+    parser.add_argument("--backoff", type=float, default=1.0,
+                        help="seconds before the first retry, doubling after (default 1)")
+    parser.add_argument("--timeout", type=float, default=15.0, help="seconds per request")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    """Import lyricsgenius JSON exports and folders of .txt files into the cache."""
-    songs = read_songs(args.paths, args.artist, settings.artist, args.album)
-    report = import_songs(songs, lambda artist: SongCache(settings.raw_dir(artist)))
-    for title, reason in report.skipped:
-        print(f"skipped: {title}: {reason}", file=sys.stderr)
-    print(report.summary())
-    if not report.imported:
-        raise TrainingError("nothing was imported: every song was empty")
-    return 0
+def _corpus_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path,
+                        help="corpus folder (default: $SWIFTAI_HOME/data/corpus/<artist>)")
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="share of songs held out for validation (default 0.1)")
 
 
-def cmd_corpus(args: argparse.Namespace, settings: Settings) -> int:
-    """Clean, de-duplicate and split the cached songs into train/val files."""
-    artist = args.artist or settings.artist
-    raw_dir = settings.raw_dir(artist)
-    songs = SongCache(raw_dir).songs()
-    if not songs:
-        raise TrainingError(f"no songs for {artist!r} in {raw_dir}: run "
-                            f"`python -m training fetch --artist {artist!r}` or `import` first")
-    corpus = build_corpus(songs, val_fraction=args.val_fraction)
-    if not corpus.train:
-        raise TrainingError(f"none of the {len(songs)} songs of {artist!r} is usable "
-                            "(see --explain); the corpus was not written")
-    out = args.out or settings.corpus_dir(artist)
-    try:
-        manifest = write_corpus(corpus, out, artist, raw_count=len(songs))
-    except FileExistsError as e:
-        raise TrainingError(str(e)) from e
-    if args.explain:
-        for item in manifest["dropped"]:
-            print(f"dropped: {item['title']}: {item['reason']}")
-        for item in manifest["merged"]:
-            print(f"merged: {item['title']}: {item['reason']}")
-    c = manifest["counts"]
-    print(f"{out}: {c['train']} train + {c['val']} val songs ({c['train_words']} + "
-          f"{c['val_words']} words); {c['dropped']} dropped, {c['merged']} merged")
-    return 0
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-model", help="hub id or local folder (default: BASE_MODEL, gpt2)")
+    parser.add_argument("--epochs", type=float, help="upper bound on epochs (default 8)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
+    parser.add_argument("--seed", type=int, help="random seed (default 42)")
+    parser.add_argument("--block-size", type=int, help="tokens per training block (default 512)")
+    parser.add_argument("--batch-size", type=int, help="blocks per step (default 8)")
+    parser.add_argument("--grad-accum", type=int, help="steps to accumulate (default 1)")
+    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 5e-5)")
+    parser.add_argument("--no-album-headers", action="store_true",
+                        help="train without <|album:...|> header tokens")
+    parser.add_argument("--resume", nargs="?", const="latest", metavar="RUN",
+                        help="continue an interrupted run (default: the latest one)")
+
+
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", choices=("bar", "json"), default="bar",
+                        help="progress bars, or JSON lines on stdout for programs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,44 +58,87 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    fetch = sub.add_parser("fetch", help=cmd_fetch.__doc__, description=cmd_fetch.__doc__)
-    fetch.add_argument("--artist", help="artist name on Genius (default: SWIFTAI_ARTIST)")
-    fetch.add_argument("--refresh", action="store_true", help="list the artist's songs again")
-    fetch.add_argument("--retries", type=int, default=5, help="retries per request (default 5)")
-    fetch.add_argument("--backoff", type=float, default=1.0,
-                       help="seconds before the first retry, doubling after (default 1)")
-    fetch.add_argument("--timeout", type=float, default=15.0, help="seconds per request")
-    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
-    fetch.set_defaults(handler=cmd_fetch)
+    def add(name: str, handler: object) -> argparse.ArgumentParser:
+        doc = handler.__doc__
+        command = sub.add_parser(name, help=doc, description=doc)
+        command.set_defaults(handler=handler)
+        return command
 
-    imp = sub.add_parser("import", help=cmd_import.__doc__, description=cmd_import.__doc__)
+    fetch = add("fetch", commands.cmd_fetch)
+    fetch.add_argument("--artist", help="artist name on Genius (default: SWIFTAI_ARTIST)")
+    _fetch_options(fetch)
+
+    imp = add("import", commands.cmd_import)
     imp.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                      help="a lyricsgenius .json export, a .txt file, or a folder of them")
     imp.add_argument("--artist", help="artist of the songs (default: the export's, or "
                      "SWIFTAI_ARTIST for .txt files)")
     imp.add_argument("--album", help="album of .txt songs")
-    imp.set_defaults(handler=cmd_import)
 
-    corpus = sub.add_parser("corpus", help=cmd_corpus.__doc__, description=cmd_corpus.__doc__)
+    corpus = add("corpus", commands.cmd_corpus)
     corpus.add_argument("--artist", help="whose songs (default: SWIFTAI_ARTIST)")
-    corpus.add_argument("--out", type=Path,
-                        help="output folder (default: $SWIFTAI_HOME/data/corpus/<artist>)")
-    corpus.add_argument("--val-fraction", type=float, default=0.1,
-                        help="share of songs held out for validation (default 0.1)")
+    _corpus_options(corpus)
     corpus.add_argument("--explain", action="store_true",
                         help="list every dropped or merged song and why")
-    corpus.set_defaults(handler=cmd_corpus)
+
+    train = add("train", commands.cmd_train)
+    train.add_argument("--corpus", type=Path, help="corpus folder (default: the artist's)")
+    train.add_argument("--artist", help="whose corpus (default: SWIFTAI_ARTIST)")
+    _train_options(train)
+    _progress_option(train)
+
+    evaluate = add("evaluate", commands.cmd_evaluate)
+    evaluate.add_argument("run", nargs="?", help="run id (default: the current model)")
+
+    add("models", commands.cmd_models)
+
+    publish = add("publish", commands.cmd_publish)
+    publish.add_argument("run", help="run id (see `models`)")
+    publish.add_argument("--force", action="store_true",
+                         help="publish even if its validation perplexity is worse")
+    _progress_option(publish)
+
+    add("rollback", commands.cmd_rollback)
+
+    generate = add("generate", commands.cmd_generate)
+    generate.add_argument("--prompt", required=True, help="the first line of the song")
+    generate.add_argument("--n", type=int, default=1, choices=range(1, 11), metavar="N",
+                          help="how many songs (1-10)")
+    generate.add_argument("--album", help="write in the style of this album")
+    generate.add_argument("--temperature", type=float, help="sampling temperature (default 0.9)")
+    generate.add_argument("--lines", type=int, help="at most this many lyric lines")
+    generate.add_argument("--seed", type=int, help="random seed, for repeatable output")
+    generate.add_argument("--model", help="a run folder, local folder or hub id to use instead")
+
+    run = add("run", commands.cmd_run)
+    run.add_argument("--artist", help="artist (default: SWIFTAI_ARTIST)")
+    run.add_argument("--skip-fetch", action="store_true", help="use the songs already cached")
+    run.add_argument("--force", action="store_true", help="publish even if worse")
+    _fetch_options(run)
+    _corpus_options(run)
+    _train_options(run)
+    _progress_option(run)
     return parser
+
+
+def _quiet_libraries() -> None:
+    # transformers prints loading bars and advice on every load; our own progress says enough.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors become one line on stderr and exit status 1."""
     load_dotenv()
+    _quiet_libraries()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    progress = Progress(json_lines=getattr(args, "progress", "bar") == "json")
     try:
-        return args.handler(args, Settings.from_env(os.environ))
-    except TrainingError as e:
+        return args.handler(args, Settings.from_env(os.environ), progress)
+    except (TrainingError, RegistryError) as e:
+        progress.emit("error", message=str(e))
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from model.files import staging_dir, swap_dir
 from training.cleaning import clean_lyrics, non_song_reason
-from training.files import staging_dir, swap_dir
 from training.songs import Song
 
 CORPUS_FORMAT = 1  # bump when the files' shape or the cleaning rules change meaning

@@ -19,6 +19,7 @@ class Settings:
     artist: str  # SWIFTAI_ARTIST: used when a command gets no --artist
     genius_token: str | None  # GENIUS_ACCESS_TOKEN: needed by `fetch` only
     genius_base_url: str | None  # GENIUS_BASE_URL: a mirror or test server instead of genius.com
+    base_model: str  # BASE_MODEL: hub id or local folder that fine-tuning starts from
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -40,6 +41,7 @@ class Settings:
             artist=artist,
             genius_token=env.get("GENIUS_ACCESS_TOKEN") or None,
             genius_base_url=base_url.rstrip("/") if base_url else None,
+            base_model=env.get("BASE_MODEL") or "gpt2",
         )
 
     def require_genius_token(self) -> str:
@@ -55,6 +57,11 @@ class Settings:
     def raw_dir(self, artist: str) -> Path:
         """Return the song cache folder of `artist`."""
         return self.home / "data" / "raw" / slugify(artist)
+
+    @property
+    def models_dir(self) -> Path:
+        """Return the folder of the model registry."""
+        return self.home / "models"
 
     def corpus_dir(self, artist: str) -> Path:
         """Return the default corpus folder of `artist`."""

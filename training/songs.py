@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from model.files import write_json_atomic
 from training.errors import TrainingError
-from training.files import write_json_atomic
 
 
 @dataclass(frozen=True)

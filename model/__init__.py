@@ -1,0 +1,1 @@
+"""The generation engine and the model registry; knows nothing of Discord or Genius."""

@@ -1,0 +1,108 @@
+"""Publishing, refusing and rolling back runs in a real registry folder."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from model.errors import RegistryError
+from model.registry import Registry, publish
+from tests.conftest import run_cli, train_args
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory, tiny_base, example_corpus) -> dict[str, Path]:
+    """Two complete runs of the tiny model: a good one (40 steps) and a poor one (2 steps)."""
+    home = tmp_path_factory.mktemp("trained")
+    runs = {}
+    for name, steps in (("good", "40"), ("poor", "2")):
+        result = run_cli(*train_args(example_corpus, "--base-model", str(tiny_base),
+                                     "--max-steps", steps), env={"SWIFTAI_HOME": str(home)})
+        assert result.returncode == 0, result.stderr
+        newest = Registry(home / "models").runs()
+        runs[name] = next(r.path for r in newest if r.path not in runs.values())
+    return runs
+
+
+@pytest.fixture
+def registry(tmp_path, trained_runs) -> Registry:
+    """A registry holding copies of the trained runs, named good and poor."""
+    registry = Registry(tmp_path / "models")
+    for name, path in trained_runs.items():
+        shutil.copytree(path, registry.runs_dir / name)
+    return registry
+
+
+def test_publish_makes_a_run_current_and_records_it(registry):
+    result = publish(registry, "good")
+    assert registry.current().id == "good" and registry.history() == ["good"]
+    assert result.previous is None and result.perplexity == pytest.approx(
+        registry.run("good").metrics["perplexity"], rel=1e-3)
+    assert registry.current_link.is_symlink()
+
+
+def test_a_worse_run_is_refused_unless_forced(registry):
+    publish(registry, "good")
+    with pytest.raises(RegistryError, match="worse than the current model good"):
+        publish(registry, "poor")
+    assert registry.current().id == "good" and registry.history() == ["good"]
+    forced = publish(registry, "poor", force=True)
+    assert forced.previous.id == "good" and forced.previous_perplexity < forced.perplexity
+    assert registry.current().id == "poor"
+
+
+def test_a_corrupt_run_is_refused_and_current_is_untouched(registry):
+    publish(registry, "poor")
+    weights = registry.runs_dir / "good" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(RegistryError, match="run good is corrupt"):
+        publish(registry, "good")
+    assert registry.current().id == "poor"
+
+
+def test_an_incomplete_run_is_refused(registry):
+    (registry.runs_dir / "good" / "manifest.json").unlink()
+    with pytest.raises(RegistryError, match="run good is incomplete"):
+        publish(registry, "good")
+    (registry.runs_dir / "poor" / "config.json").unlink()
+    with pytest.raises(RegistryError, match=r"missing config\.json"):
+        publish(registry, "poor")
+    assert registry.current() is None
+
+
+def test_rollback_serves_the_previous_run(registry):
+    publish(registry, "poor")
+    publish(registry, "good")
+    assert registry.rollback().id == "poor"
+    assert registry.current().id == "poor" and registry.history() == ["poor"]
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        registry.rollback()
+
+
+def test_a_publish_that_crashed_before_the_link_moved_is_ignored(registry):
+    publish(registry, "poor")
+    shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "third")
+    publish(registry, "good")
+    registry.record_publish(registry.run("third"))  # then the process died
+    assert registry.current().id == "good"
+    assert registry.rollback().id == "poor"
+
+
+def test_models_lists_runs_and_marks_the_current_one(registry, hermetic_env):
+    shutil.move(registry.root, hermetic_env / "models")
+    assert run_cli("training", "publish", "good").returncode == 0
+    (hermetic_env / "models" / "runs" / "zz-killed").mkdir()
+    listing = run_cli("training", "models").stdout.splitlines()
+    assert listing[0].startswith("* good  perplexity ")
+    assert listing[1].startswith("  poor  perplexity ")
+    assert listing[2] == "  zz-killed  incomplete"
+
+
+def test_cli_publish_refusal_is_one_line_and_exit_1(registry, hermetic_env):
+    shutil.move(registry.root, hermetic_env / "models")
+    assert run_cli("training", "publish", "good").returncode == 0
+    refused = run_cli("training", "publish", "poor")
+    assert refused.returncode == 1 and refused.stderr.startswith("error: run poor has validation")
+    assert "Traceback" not in refused.stderr
+    assert json.loads((hermetic_env / "models" / "history.json").read_text()) == ["good"]

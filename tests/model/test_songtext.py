@@ -1,0 +1,43 @@
+from model.songtext import MAX_CHARS, clean_output, is_degenerate
+
+
+def test_output_stops_at_the_end_of_the_song():
+    assert clean_output("line one\nline two<|endoftext|>next song") == "line one\nline two"
+
+
+def test_special_and_control_characters_are_stripped():
+    raw = "<|album:Red|>\nline\x11 one\ufffd\n<|pad|>line two"
+    assert clean_output(raw) == "line one\nline two"
+
+
+def test_output_is_cut_at_a_line_boundary_to_the_line_count():
+    text = "[Verse]\n" + "\n".join(f"line {i}" for i in range(10))
+    assert clean_output(text, max_lines=3) == "[Verse]\nline 0\nline 1\nline 2"
+
+
+def test_output_is_cut_at_a_line_boundary_under_the_character_limit():
+    text = "\n".join(f"this is line number {i} of a long song" for i in range(200))
+    out = clean_output(text)
+    assert len(out) <= MAX_CHARS and out.endswith("of a long song")
+    assert len(out) > MAX_CHARS - 40
+
+
+def test_a_line_repeated_many_times_is_cut_to_two():
+    out = clean_output("hello\n" + "shake it off\n" * 20 + "goodbye")
+    assert out == "hello\nshake it off\nshake it off\ngoodbye"
+
+
+def test_a_chorus_may_come_back():
+    chorus = "shake it off\nshake it off\nI shake it off"
+    out = clean_output(f"{chorus}\n\nverse line\n\n{chorus}")
+    assert out.count("I shake it off") == 2
+
+
+def test_stanza_spacing_is_one_blank_line_and_no_trailing_header():
+    assert clean_output("\n\na\n\n\n\nb\n\n[Chorus]\n") == "a\n\nb"
+
+
+def test_loops_are_recognised():
+    assert is_degenerate("la la\n" * 5)
+    assert is_degenerate("I love you " * 6)
+    assert not is_degenerate("we lit lanterns\nthe harbor is quiet\nwe lit lanterns\nyou said")

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from model.songtext import album_token
+from training.dataset import IGNORE, add_album_tokens, load_corpus, pack, tokenize_songs
+from training.errors import TrainingError
+
+
+def test_padding_is_masked_out_of_attention_and_loss():
+    blocks = pack([[5, 6, 7], [8, 9]], block_size=4, pad_id=0)
+    assert [b["input_ids"].tolist() for b in blocks] == [[5, 6, 7, 8], [9, 0, 0, 0]]
+    assert blocks[1]["attention_mask"].tolist() == [1, 0, 0, 0]
+    assert blocks[1]["labels"].tolist() == [9, IGNORE, IGNORE, IGNORE]
+    assert blocks[0]["attention_mask"].tolist() == [1, 1, 1, 1]
+    assert IGNORE not in blocks[0]["labels"].tolist()
+
+
+def test_only_the_last_block_has_padding(example_corpus, tiny_base):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    corpus = load_corpus(example_corpus)
+    blocks = pack(tokenize_songs(tokenizer, corpus.train, set()), 64, tokenizer.eos_token_id)
+    masks = torch.stack([b["attention_mask"] for b in blocks])
+    assert masks[:-1].all() and len(blocks) > 5
+
+
+def test_each_song_starts_with_its_album_header_and_ends_with_eos(example_corpus, tiny_base):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    corpus = load_corpus(example_corpus)
+    tokens = add_album_tokens(tokenizer, model, corpus.albums)
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    docs = tokenize_songs(tokenizer, corpus.train, set(corpus.albums))
+    for song, doc in zip(corpus.train, docs, strict=True):
+        assert doc[0] == tokenizer.convert_tokens_to_ids(album_token(song["album"]))
+        assert tokenizer.decode(doc[1:2]) == "\n"
+        assert doc[-1] == tokenizer.eos_token_id
+        assert sum(t == tokenizer.eos_token_id for t in doc) == 1
+    assert sorted(tokens) == sorted(album_token(a) for a in corpus.albums)
+
+
+def test_songs_have_no_header_when_headers_are_off(example_corpus, tiny_base):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    corpus = load_corpus(example_corpus)
+    doc = tokenize_songs(tokenizer, corpus.train[:1], set())[0]
+    assert tokenizer.decode(doc[:-1]) == corpus.train[0]["lyrics"]
+
+
+def test_a_folder_that_is_not_a_corpus_is_a_clear_error(tmp_path):
+    with pytest.raises(TrainingError, match=r"missing train\.jsonl, val\.jsonl, manifest\.json"):
+        load_corpus(tmp_path)

@@ -1,0 +1,257 @@
+"""What each `python -m training` command does. The parser lives in `__main__`.
+
+Model commands import torch and transformers inside their bodies: those take seconds to import,
+and `fetch`, `import` and `corpus` do not need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from model.errors import RegistryError
+from training.corpus import build_corpus, write_corpus
+from training.errors import TrainingError
+from training.genius import FetchOptions, fetch_artist, make_client
+from training.lyric_files import import_songs, read_songs
+from training.progress import Progress
+from training.settings import Settings
+from training.songs import SongCache
+
+
+def cmd_fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Download every song of an artist from Genius into the cache."""
+    report = fetch(args, settings, progress)
+    if report.failed:
+        progress.say(f"{len(report.failed)} songs failed; run fetch again to retry just those")
+        return 1
+    return 0
+
+
+def fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> Any:
+    """Run a fetch and print its report; return it."""
+    artist = args.artist or settings.artist
+    options = FetchOptions(retries=args.retries, backoff=args.backoff, timeout=args.timeout,
+                           refresh=args.refresh)
+    genius = make_client(settings.require_genius_token(), options, settings.genius_base_url)
+    cache = SongCache(settings.raw_dir(artist))
+    report = fetch_artist(genius, cache, artist, options, progress=progress.bars and not args.quiet)
+    for title, reason in report.failed:
+        print(f"failed: {title}: {reason}", file=sys.stderr)
+    progress.say(report.summary())
+    progress.emit("fetch", new=len(report.new), cached=len(report.cached),
+                  failed=len(report.failed), skipped=len(report.skipped))
+    return report
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Import lyricsgenius JSON exports and folders of .txt files into the cache."""
+    songs = read_songs(args.paths, args.artist, settings.artist, args.album)
+    report = import_songs(songs, lambda artist: SongCache(settings.raw_dir(artist)))
+    for title, reason in report.skipped:
+        print(f"skipped: {title}: {reason}", file=sys.stderr)
+    progress.say(report.summary())
+    if not report.imported:
+        raise TrainingError("nothing was imported: every song was empty")
+    return 0
+
+
+def cmd_corpus(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Clean, de-duplicate and split the cached songs into train/val files."""
+    make_corpus(args, settings, progress)
+    return 0
+
+
+def make_corpus(args: argparse.Namespace, settings: Settings, progress: Progress) -> Path:
+    """Build the corpus and print its summary; return its folder."""
+    artist = args.artist or settings.artist
+    raw_dir = settings.raw_dir(artist)
+    songs = SongCache(raw_dir).songs()
+    if not songs:
+        raise TrainingError(f"no songs for {artist!r} in {raw_dir}: run "
+                            f"`python -m training fetch --artist {artist!r}` or `import` first")
+    corpus = build_corpus(songs, val_fraction=args.val_fraction)
+    if not corpus.train:
+        raise TrainingError(f"none of the {len(songs)} songs of {artist!r} is usable "
+                            "(see --explain); the corpus was not written")
+    out = args.out or settings.corpus_dir(artist)
+    try:
+        manifest = write_corpus(corpus, out, artist, raw_count=len(songs))
+    except FileExistsError as e:
+        raise TrainingError(str(e)) from e
+    if getattr(args, "explain", False):
+        for item in manifest["dropped"]:
+            progress.say(f"dropped: {item['title']}: {item['reason']}")
+        for item in manifest["merged"]:
+            progress.say(f"merged: {item['title']}: {item['reason']}")
+    c = manifest["counts"]
+    progress.say(f"{out}: {c['train']} train + {c['val']} val songs ({c['train_words']} + "
+                 f"{c['val_words']} words); {c['dropped']} dropped, {c['merged']} merged")
+    progress.emit("corpus", train=c["train"], val=c["val"])
+    return out
+
+
+def _registry(settings: Settings) -> Any:
+    from model.registry import Registry
+
+    return Registry(settings.models_dir)
+
+
+def _train_options(args: argparse.Namespace, settings: Settings) -> Any:
+    from training.finetune import TrainOptions
+
+    given = {"base_model": args.base_model or settings.base_model, "epochs": args.epochs,
+             "max_steps": args.max_steps, "seed": args.seed, "block_size": args.block_size,
+             "batch_size": args.batch_size, "grad_accum": args.grad_accum,
+             "learning_rate": args.learning_rate,
+             "album_headers": not args.no_album_headers}
+    return TrainOptions(**{k: v for k, v in given.items() if v is not None})
+
+
+def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
+              corpus_dir: Path | None = None) -> dict[str, Any]:
+    """Start (or resume) a run, train and evaluate it; return its manifest."""
+    from training.finetune import start_run
+    from training.runs import finish_run
+
+    registry = _registry(settings)
+    if args.resume:
+        run_dir = _run_to_resume(registry, args.resume)
+        progress.say(f"resuming run {run_dir.name}")
+    else:
+        artist = args.artist or settings.artist
+        corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
+        run_dir = registry.new_run_dir()
+        start_run(run_dir, corpus_dir, _train_options(args, settings))
+        progress.say(f"run {run_dir.name}: training on {corpus_dir}")
+    manifest = finish_run(run_dir, progress, resume=bool(args.resume))
+    m = manifest["metrics"]
+    progress.say(f"run {run_dir.name}: validation perplexity {m['base_perplexity']} (base) -> "
+                 f"{m['perplexity']} (fine-tuned); report: {run_dir / 'report.md'}")
+    return manifest
+
+
+def _run_to_resume(registry: Any, wanted: str) -> Path:
+    if wanted != "latest":
+        run = registry.run(wanted)
+        if run.complete:
+            raise TrainingError(f"run {run.id} already finished; nothing to resume")
+        return run.path
+    unfinished = [r for r in registry.runs() if not r.complete]
+    if not unfinished:
+        raise TrainingError("no interrupted run to resume")
+    return unfinished[-1].path
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Fine-tune the base model on the corpus, then evaluate the new run."""
+    train_run(args, settings, progress)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Evaluate a run again (default: the current one) and rewrite its report."""
+    from training.runs import evaluate_run
+
+    registry = _registry(settings)
+    run = registry.run(args.run) if args.run else registry.current()
+    if run is None:
+        raise TrainingError("nothing is published yet; name a run (see `models`)")
+    metrics = evaluate_run(run.path, progress)["metrics"]
+    for key, value in metrics.items():
+        progress.say(f"{key}: {value}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """List trained runs with their metrics, marking the current one."""
+    registry = _registry(settings)
+    current = registry.current()
+    runs = registry.runs()
+    if not runs:
+        progress.say(f"no runs yet in {registry.runs_dir}; train one with `python -m training run`")
+    for run in runs:
+        mark = "*" if current and run.id == current.id else " "
+        if not run.complete:
+            progress.say(f"{mark} {run.id}  incomplete")
+            continue
+        m = run.metrics
+        songs = ((run.manifest or {}).get("corpus") or {}).get("counts") or {}
+        progress.say(f"{mark} {run.id}  perplexity {m.get('base_perplexity')} -> "
+                     f"{m.get('perplexity')}  bleu {m.get('bleu')}  copy {m.get('copy_rate')}  "
+                     f"songs {songs.get('train')}+{songs.get('val')}")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Serve a run: load-check it, compare it with the current model, switch atomically."""
+    from model.registry import publish
+
+    result = publish(_registry(settings), args.run, force=args.force)
+    before = (f"{result.previous_perplexity:.2f} ({result.previous.id}) -> "
+              if result.previous else "")
+    progress.say(f"published {result.run.id}: validation perplexity {before}"
+                 f"{result.perplexity:.2f}")
+    progress.emit("publish", run=result.run.id, perplexity=round(result.perplexity, 2),
+                  previous_perplexity=result.previous_perplexity and
+                  round(result.previous_perplexity, 2))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Serve the previously published run again."""
+    run = _registry(settings).rollback()
+    progress.say(f"rolled back to {run.id}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Print lyrics from the current model (or --model)."""
+    import torch
+
+    from model.generator import Generator, Request
+
+    source: Any = args.model
+    if source is None:
+        current = _registry(settings).current()
+        if current is None:
+            raise TrainingError("no model is published yet: run `python -m training run`, "
+                                "or pass --model gpt2")
+        source = current.path
+    if not args.prompt.strip():
+        raise TrainingError("the prompt is empty")
+    generator = Generator.load(source)
+    if args.album and args.album not in generator.albums:
+        known = ", ".join(generator.albums) or "none"
+        raise TrainingError(f"the model does not know album {args.album!r} (it knows: {known})")
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    request = Request(args.prompt, album=args.album, temperature=args.temperature,
+                      lines=args.lines)
+    for number, text in enumerate(generator.generate([request] * args.n), 1):
+        if args.n > 1:
+            print(f"--- {number}")
+        print(text)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """fetch -> corpus -> train -> evaluate -> publish, stopping at the first failing stage."""
+    progress.stage("fetch")
+    if args.skip_fetch:
+        progress.say("fetch skipped (--skip-fetch): using the songs already cached")
+    else:
+        report = fetch(args, settings, progress)
+        if report.failed:  # a few broken pages should not block a retrain; they are listed above
+            progress.say(f"continuing without {len(report.failed)} songs that failed to download")
+    progress.stage("corpus")
+    corpus_dir = make_corpus(args, settings, progress)
+    manifest = train_run(args, settings, progress, corpus_dir=corpus_dir)
+    progress.stage("publish")
+    args.run = manifest["run"]
+    try:
+        return cmd_publish(args, settings, progress)
+    except RegistryError as e:
+        raise TrainingError(f"trained run {manifest['run']} was not published: {e}") from e

@@ -1,0 +1,143 @@
+"""Measure a run honestly on its validation songs, next to the base model it started from.
+
+Language metrics (loss, perplexity, token accuracy) score the same lyric tokens for both models.
+Generation metrics continue each validation song's opening line: BLEU against the real
+continuation, distinct-1/2, the share of outputs that copy 8+ words of a training song, and the
+share stuck in a loop. Writes metrics.json, report.md and report.png into the run folder.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import sacrebleu
+import torch
+
+from model.files import write_bytes_atomic, write_json_atomic
+from model.generator import Generator, Request
+from model.novelty import COPY_WORDS, CopyIndex, words_of
+from model.scoring import score_songs
+from model.songtext import END_OF_SONG, clean_output, is_degenerate
+from training.dataset import Corpus
+from training.progress import Progress
+
+SAMPLE_TOKENS = 64  # per continuation: about four lines
+REFERENCE_LINES = 4  # real lines that follow the opening line, to compare against
+BATCH = 8
+
+
+def opening_and_rest(lyrics: str) -> tuple[str, str]:
+    """Split a song into its first lyric line and the next few lines."""
+    lines = [line for line in lyrics.split("\n") if line and not line.startswith("[")]
+    return lines[0], "\n".join(lines[1:1 + REFERENCE_LINES])
+
+
+def _continuations(generator: Generator, songs: list[dict[str, Any]], seed: int) -> list[str]:
+    torch.manual_seed(seed)
+    texts: list[str] = []
+    for start in range(0, len(songs), BATCH):
+        chunk = songs[start:start + BATCH]
+        requests = [Request(opening_and_rest(s["lyrics"])[0], album=s.get("album"),
+                            max_new_tokens=SAMPLE_TOKENS) for s in chunk]
+        texts.extend(t.split(END_OF_SONG, 1)[0] for t in generator.generate_raw(requests))
+    return texts
+
+
+def _distinct(outputs: list[str], n: int) -> float:
+    grams = [tuple(w[i:i + n]) for w in map(words_of, outputs) for i in range(len(w) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def generation_metrics(raw: list[str], songs: list[dict[str, Any]],
+                       index: CopyIndex) -> dict[str, float]:
+    """Score raw continuations of `songs`' opening lines."""
+    outputs = [clean_output(text) for text in raw]
+    references = [opening_and_rest(s["lyrics"])[1] for s in songs]
+    bleu = sacrebleu.corpus_bleu([o.replace("\n", " ") for o in outputs],
+                                 [[r.replace("\n", " ") for r in references]])
+    full = [opening_and_rest(s["lyrics"])[0] + " " + o for s, o in zip(songs, outputs, strict=True)]
+    return {
+        "bleu": round(bleu.score, 2),
+        "distinct_1": round(_distinct(outputs, 1), 4),
+        "distinct_2": round(_distinct(outputs, 2), 4),
+        "copy_rate": round(sum(index.longest_copy(t) >= COPY_WORDS for t in full) / len(full), 4),
+        "degenerate_rate": round(sum(map(is_degenerate, raw)) / len(raw), 4),
+    }
+
+
+def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, progress: Progress,
+             seed: int = 0) -> dict[str, Any]:
+    """Evaluate the run in `run_dir` and its base model; write the reports; return metrics."""
+    index = CopyIndex(s["lyrics"] for s in corpus.train)
+    metrics: dict[str, Any] = {"val_songs": len(corpus.val)}
+    samples: dict[str, list[str]] = {}
+    for prefix, source in (("base_", base_model), ("", run_dir)):
+        progress.emit("evaluate", model="base" if prefix else "fine-tuned")
+        generator = Generator.load(source)
+        score = score_songs(generator.model, generator.tokenizer, corpus.val, block_size)
+        raw = _continuations(generator, corpus.val, seed)
+        metrics.update({f"{prefix}loss": round(score.loss, 4),
+                        f"{prefix}perplexity": round(score.perplexity, 2),
+                        f"{prefix}token_accuracy": round(score.token_accuracy, 4)})
+        metrics.update({f"{prefix}{k}": v
+                        for k, v in generation_metrics(raw, corpus.val, index).items()})
+        metrics["val_tokens"] = score.tokens
+        samples[prefix or "tuned"] = [clean_output(t) for t in raw]
+        del generator
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    write_bytes_atomic(run_dir / "report.md", _report(run_dir, metrics, corpus, samples).encode())
+    log_path = run_dir / "train_log.json"
+    if log_path.exists():
+        write_bytes_atomic(run_dir / "report.png", _curves(json.loads(log_path.read_text())))
+    return metrics
+
+
+def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,
+            samples: dict[str, list[str]]) -> str:
+    rows = [("perplexity", "lower is better"), ("loss", "nats per token"),
+            ("token_accuracy", "top guess right"), ("bleu", "vs the real next lines"),
+            ("distinct_1", "unique words / words"), ("distinct_2", "unique pairs / pairs"),
+            ("copy_rate", f"outputs copying {COPY_WORDS}+ training words"),
+            ("degenerate_rate", "outputs stuck in a loop")]
+    out = [f"# Run {run_dir.name}", "",
+           f"Validation: {metrics['val_songs']} songs, {metrics['val_tokens']} scored tokens.", "",
+           "| metric | base | fine-tuned | meaning |", "| --- | --- | --- | --- |"]
+    out += [f"| {name} | {metrics[f'base_{name}']} | {metrics[name]} | {meaning} |"
+            for name, meaning in rows]
+    out += ["", "## Samples", "",
+            "Each starts from a validation song's first line (in bold); continuations are "
+            f"{SAMPLE_TOKENS} tokens with the run's sampling defaults.", ""]
+    for song, tuned, base in list(zip(corpus.val, samples["tuned"], samples["base_"],
+                                      strict=True))[:5]:
+        first = opening_and_rest(song["lyrics"])[0]
+        out += [f"### {song['title']}", "", f"**{first}**", "", "Fine-tuned:", "", "```",
+                tuned or "(nothing)", "```", "", "Base:", "", "```", base or "(nothing)", "```", ""]
+    return "\n".join(out)
+
+
+def _curves(history: list[dict[str, Any]]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    from matplotlib import pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if train:
+        left.plot(*zip(*train, strict=True), label="train loss")
+    if evals:
+        left.plot(*zip(*evals, strict=True), marker="o", label="validation loss")
+        right.plot([s for s, _ in evals], [math.exp(min(v, 50)) for _, v in evals], marker="o")
+    left.set(xlabel="step", ylabel="loss (nats/token)", title="Loss")
+    left.legend()
+    right.set(xlabel="step", ylabel="perplexity", title="Validation perplexity")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
