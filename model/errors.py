@@ -3,3 +3,23 @@
 
 class RegistryError(Exception):
     """A run cannot be found, loaded or published; the message says why."""
+
+
+class GenerationError(Exception):
+    """A request that cannot be served; the message is fit for the user."""
+
+
+class Busy(GenerationError):
+    """The queue is full: try again in a moment."""
+
+
+class Stopped(GenerationError):
+    """The worker is shutting down and takes no more work."""
+
+
+class DeadlineExceeded(GenerationError):
+    """The request waited past its deadline and was dropped before generation."""
+
+
+class BadRequest(GenerationError):
+    """The request itself cannot be generated (e.g. a prompt longer than the model's context)."""

@@ -1,4 +1,4 @@
-"""Load a model folder and generate lyrics for a batch of requests at once.
+"""The Hugging Face backend: load a model folder, generate for a batch of requests at once.
 
 Not thread-safe: fast tokenizers fail with "Already borrowed" when shared across threads, so one
 thread owns a Generator (see the worker). Batches are left-padded; each request keeps its own
@@ -7,15 +7,17 @@ prompt, album style, temperature and length.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
 
+from model.backend import Request
+from model.errors import BadRequest
 from model.songtext import album_token, albums_in, clean_output
 
 log = logging.getLogger(__name__)
@@ -29,16 +31,6 @@ LYRICS_DEFAULTS = {
     "repetition_penalty": 1.15,  # discourages one line 20 times; a chorus still comes back
     "max_new_tokens": 200,  # about a verse and a chorus
 }
-
-
-@dataclass(frozen=True)
-class Request:
-    prompt: str  # the first line, as the user typed it
-    album: str | None = None  # an album whose style to ask for (ignored if the model lacks it)
-    temperature: float | None = None  # None: the model's default
-    lines: int | None = None  # cut the song to this many lyric lines
-    max_new_tokens: int | None = None  # None: the model's default
-    min_new_tokens: int | None = None  # benchmarks force a fixed amount of work
 
 
 class _RowTemperature(LogitsProcessor):
@@ -98,6 +90,15 @@ class Generator:
         head = f"{album_token(request.album)}\n" if request.album in self.albums else ""
         return head + request.prompt.strip()
 
+    def check(self, request: Request) -> None:
+        """Refuse a prompt that leaves no room in the model's context for the song."""
+        tokens = len(self.tokenizer(self.prompt_text(request))["input_ids"])
+        room = self.model.config.max_position_embeddings
+        wanted = request.max_new_tokens or self.defaults.max_new_tokens
+        if tokens + wanted > room:
+            raise BadRequest(f"the prompt is too long ({tokens} tokens; at most "
+                             f"{room - wanted} fit before the song)")
+
     @torch.inference_mode()
     def generate_raw(self, requests: list[Request]) -> list[str]:
         """Return each request's generated continuation, decoded with special tokens kept."""
@@ -105,16 +106,12 @@ class Generator:
         batch = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
         default_t = self.defaults.temperature or 1.0
         temps = torch.tensor([r.temperature or default_t for r in requests], device=self.device)
-        max_new = max(r.max_new_tokens or self.defaults.max_new_tokens for r in requests)
-        min_new = max(r.min_new_tokens or 0 for r in requests)
-        output = self.model.generate(
-            **batch,
-            generation_config=self.defaults,
-            temperature=1.0,  # each row's own temperature is applied by _RowTemperature
-            logits_processor=[_RowTemperature(temps)],
-            max_new_tokens=max_new,
-            min_new_tokens=min_new or None,
-        )
+        config = copy.deepcopy(self.defaults)
+        config.temperature = 1.0  # each row's own temperature is applied by _RowTemperature
+        config.max_new_tokens = max(r.max_new_tokens or config.max_new_tokens for r in requests)
+        config.min_new_tokens = max(r.min_new_tokens or 0 for r in requests) or None
+        output = self.model.generate(**batch, generation_config=config,
+                                     logits_processor=[_RowTemperature(temps)])
         new_tokens = output[:, batch["input_ids"].shape[1]:]
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=False)
 

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from model.backend import Request
 from model.errors import RegistryError
 from model.files import write_json_atomic
-from model.generator import Generator, Request
+from model.generator import Generator
 from model.scoring import score_songs
 
 REQUIRED_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "manifest.json")

@@ -211,7 +211,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
     """Print lyrics from the current model (or --model)."""
     import torch
 
-    from model.generator import Generator, Request
+    from model.backend import Request
+    from model.generator import Generator
 
     source: Any = args.model
     if source is None:

@@ -17,8 +17,9 @@ from typing import Any
 import sacrebleu
 import torch
 
+from model.backend import Request
 from model.files import write_bytes_atomic, write_json_atomic
-from model.generator import Generator, Request
+from model.generator import Generator
 from model.novelty import COPY_WORDS, CopyIndex, words_of
 from model.scoring import score_songs
 from model.songtext import END_OF_SONG, clean_output, is_degenerate

@@ -1,0 +1,382 @@
+"""The generation worker: one thread owns the model and serves asyncio callers in batches.
+
+Contract:
+- One thread owns the backend (tokenizer and model): fast tokenizers fail with "Already borrowed"
+  when shared across threads, and a model call inside a coroutine stalls the event loop.
+- `submit` never blocks: a full queue raises `Busy` at once. Results and exceptions come back on
+  the caller's loop through `call_soon_threadsafe`; a caller that gave up (cancelled) is skipped.
+- Dynamic batching: the thread takes every queued request it can, up to `max_batch`, waiting at
+  most `batch_window_ms` after the oldest one arrived; a lone request waits no longer than that.
+- Requests past their deadline, or cancelled, before their batch starts are never generated.
+- One request's failure never fails another: a failing batch is retried one request at a time,
+  and CUDA out-of-memory splits the batch in halves.
+- `reload` loads a new model on a helper thread (service goes on), tries it, and the worker swaps
+  it in between batches; if loading fails the old model keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.backend import Backend, Request
+from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Stopped
+from model.novelty import COPY_WORDS, CopyIndex, cut_before
+from model.songtext import clean_output
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    backend: Backend
+    copy_index: CopyIndex | None  # None: no training lyrics known (a base model)
+    loaded_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    copied_words: int  # longest run of words copied from a training song (after the guard)
+    model_id: str
+    queue_ms: float  # from submit to the start of its batch
+    generate_ms: float  # the batch's generation time, retries included
+    batch_size: int
+    attempts: int  # 1, or more when the novelty guard asked for another try
+
+
+@dataclass(frozen=True)
+class Stats:
+    model_id: str | None
+    loaded_at: float | None
+    queue_depth: int
+    recent_batch_sizes: list[int]
+    p50_ms: float | None  # submit-to-result latency over the window
+    p95_ms: float | None
+    served: int  # results in the window
+    failed: int  # failures (not Busy) in the window
+
+
+@dataclass(eq=False)
+class _Job:
+    request: Request
+    future: asyncio.Future[Result]
+    enqueued: float
+    deadline: float | None
+
+
+def load_hf(source: str | Path, model_id: str | None = None) -> Served:
+    """Load a model folder with the Hugging Face backend, and its training lyrics if a run."""
+    from model.generator import Generator  # transformers is heavy; import when loading
+
+    backend = Generator.load(source, model_id=model_id)
+    train = Path(source) / "data" / "train.jsonl"
+    index = None
+    if train.is_file():
+        lines = train.read_text(encoding="utf-8").splitlines()
+        index = CopyIndex(json.loads(line)["lyrics"] for line in lines)
+    return Served(backend, index)
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if future.done():  # the caller gave up; nobody is waiting
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _deliver(future: asyncio.Future[Any], outcome: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody to tell
+        future.get_loop().call_soon_threadsafe(_settle, future, outcome)
+
+
+class Ticket:
+    """A submitted request: await it for the Result; ask it for its place in the queue."""
+
+    def __init__(self, worker: Worker, job: _Job) -> None:
+        self._worker = worker
+        self._job = job
+
+    def position(self) -> int:
+        """Return 1 for the front of the queue, 2 behind it, ...; 0 once generation started."""
+        return self._worker._position(self._job)
+
+    def cancel(self) -> None:
+        """Give up; the request is dropped if its batch has not started."""
+        self._job.future.cancel()
+
+    def __await__(self) -> Any:
+        return self._job.future.__await__()
+
+
+class Worker:
+    def __init__(self, loader: Callable[[], Served], *, max_batch: int = 16,
+                 batch_window_ms: float = 15.0, queue_size: int = 64,
+                 novelty_retries: int = 2) -> None:
+        self._loader = loader
+        self.max_batch = max_batch
+        self.batch_window = batch_window_ms / 1000
+        self.queue_size = queue_size
+        self.novelty_retries = novelty_retries
+        self._cond = threading.Condition()
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._served: Served | None = None
+        self._swap: tuple[Served, asyncio.Future[str]] | None = None
+        self._reloading = False
+        self._stopping = False
+        self._drain = True
+        self._ready = threading.Event()
+        self._load_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="generation-worker", daemon=True)
+        self._batch_sizes: collections.deque[int] = collections.deque(maxlen=50)
+        self._outcomes: collections.deque[tuple[float, float | None]] = collections.deque(
+            maxlen=10_000)  # (finished at, latency ms or None for a failure)
+
+    # ---- asyncio side -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread; it loads the model first."""
+        self._thread.start()
+
+    async def ready(self) -> None:
+        """Wait until the first model is loaded; raise its load error if it failed."""
+        await asyncio.to_thread(self._ready.wait)
+        if self._load_error is not None:
+            raise self._load_error
+
+    @property
+    def loaded(self) -> bool:
+        """Say whether a model is loaded and serving."""
+        return self._served is not None
+
+    def submit_nowait(self, request: Request, timeout: float | None = None) -> Ticket:
+        """Queue a request; raise Busy at once when the queue is full."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        now = time.monotonic()
+        job = _Job(request, future, now, now + timeout if timeout else None)
+        with self._cond:
+            if self._stopping:
+                raise Stopped("the generator is shutting down")
+            if len(self._pending) >= self.queue_size:
+                raise Busy("busy: too many songs being written, try again in a moment")
+            self._pending.append(job)
+            self._cond.notify_all()
+        return Ticket(self, job)
+
+    async def submit(self, request: Request, timeout: float | None = None) -> Result:
+        """Queue a request and wait for its result."""
+        return await self.submit_nowait(request, timeout)
+
+    async def reload(self, loader: Callable[[], Served]) -> str:
+        """Load a model beside the current one, try it, swap it in between batches.
+
+        Returns the new model id. If loading or trying fails, the exception is raised here and
+        the old model keeps serving.
+        """
+        with self._cond:
+            if self._reloading:
+                raise Busy("a reload is already in progress")
+            self._reloading = True
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        threading.Thread(target=self._load_beside, args=(loader, future), daemon=True).start()
+        try:
+            return await future
+        finally:
+            with self._cond:
+                self._reloading = False
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Take no new work; finish pending requests for up to `timeout`, fail the rest."""
+        self.stop(drain=True)
+        await asyncio.to_thread(self._thread.join, timeout)
+        if self._thread.is_alive():
+            self.stop(drain=False)
+            await asyncio.to_thread(self._thread.join)
+
+    def stop(self, drain: bool = True) -> None:
+        """Stop taking work; with drain=False, fail every pending request now."""
+        with self._cond:
+            self._stopping = True
+            self._drain = self._drain and drain
+            self._cond.notify_all()
+
+    def stats(self, window_s: float = 3600.0) -> Stats:
+        """Return live figures: queue depth, recent batch sizes, latency percentiles, model id."""
+        cutoff = time.time() - window_s
+        with self._cond:
+            outcomes = [o for o in self._outcomes if o[0] >= cutoff]
+            depth = len(self._pending)
+            sizes = list(self._batch_sizes)
+        latencies = sorted(ms for _, ms in outcomes if ms is not None)
+
+        def percentile(q: float) -> float | None:
+            return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1) \
+                if latencies else None
+
+        served = self._served
+        return Stats(served.backend.model_id if served else None,
+                     served.loaded_at if served else None, depth, sizes, percentile(0.5),
+                     percentile(0.95), len(latencies), len(outcomes) - len(latencies))
+
+    def _position(self, job: _Job) -> int:
+        with self._cond:
+            try:
+                return self._pending.index(job) + 1
+            except ValueError:
+                return 0
+
+    # ---- the worker thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._served = self._loader()
+        except Exception as e:
+            log.exception("loading the model failed")
+            self._load_error = e
+        finally:
+            self._ready.set()
+        while self._served is not None:
+            batch = self._next_batch()
+            if batch is None:
+                break
+            if batch:
+                self._serve(batch)
+        with self._cond:
+            leftovers, self._pending = list(self._pending), collections.deque()
+        for job in leftovers:
+            _deliver(job.future, Stopped("the generator stopped before this request"))
+
+    def _next_batch(self) -> list[_Job] | None:
+        """Wait for work; return a batch, [] after a swap, or None when it is time to stop."""
+        with self._cond:
+            while not self._pending and self._swap is None and not self._stopping:
+                self._cond.wait()
+            if self._swap is not None:
+                served, future = self._swap
+                self._swap, self._served = None, served
+                _deliver(future, served.backend.model_id)
+                return []
+            if self._stopping and (not self._drain or not self._pending):
+                return None
+            window_end = self._pending[0].enqueued + self.batch_window
+            while len(self._pending) < self.max_batch and not self._stopping:
+                remaining = window_end - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            count = min(self.max_batch, len(self._pending))
+            return [self._pending.popleft() for _ in range(count)]
+
+    def _serve(self, batch: list[_Job]) -> None:
+        served = self._served
+        assert served is not None
+        started = time.monotonic()
+        live: list[_Job] = []
+        for job in batch:
+            if job.future.done():
+                continue  # cancelled while queued: never generated
+            if job.deadline is not None and started > job.deadline:
+                self._fail(job, DeadlineExceeded("waited too long in the queue; try again"))
+                continue
+            try:
+                served.backend.check(job.request)
+            except BadRequest as e:
+                self._fail(job, e)
+                continue
+            live.append(job)
+        if not live:
+            return
+        self._batch_sizes.append(len(live))
+        outcomes = self._write(served, [j.request for j in live])
+        generate_ms = (time.monotonic() - started) * 1000
+        for job, (outcome, attempts) in zip(live, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self._fail(job, outcome)
+                continue
+            text, copied = outcome
+            result = Result(text, copied, served.backend.model_id,
+                            round((started - job.enqueued) * 1000, 1), round(generate_ms, 1),
+                            len(live), attempts)
+            with self._cond:
+                self._outcomes.append((time.time(), (time.monotonic() - job.enqueued) * 1000))
+            _deliver(job.future, result)
+
+    def _fail(self, job: _Job, error: BaseException) -> None:
+        with self._cond:
+            self._outcomes.append((time.time(), None))
+        _deliver(job.future, error)
+
+    def _write(self, served: Served, requests: list[Request]) -> list[tuple[Any, int]]:
+        """Generate, clean, and guard against copies; return (text, copied) or an error each."""
+        outcomes: list[tuple[Any, int]] = [(None, 0)] * len(requests)
+        todo = list(range(len(requests)))
+        for attempt in range(1, self.novelty_retries + 2):
+            raws = self._generate_isolated(served.backend, [requests[i] for i in todo])
+            again = []
+            for i, raw in zip(todo, raws, strict=True):
+                if isinstance(raw, BaseException):
+                    outcomes[i] = (raw, attempt)
+                    continue
+                prompt = requests[i].prompt.strip()
+                text = clean_output(prompt + raw, max_lines=requests[i].lines)
+                keep = len(clean_output(prompt))  # the prompt as it stands at the text's start
+                copy = served.copy_index.longest(text, after=keep) if served.copy_index else None
+                if copy and copy.words >= COPY_WORDS and attempt <= self.novelty_retries:
+                    again.append(i)
+                    continue
+                if copy and copy.words >= COPY_WORDS:  # out of tries: keep what came before it
+                    text = cut_before(text, copy.start, keep)
+                    copy = served.copy_index.longest(text, after=keep)
+                outcomes[i] = ((text, copy.words if copy else 0), attempt)
+            if not again:
+                break
+            todo = again
+        return outcomes
+
+    def _generate_isolated(self, backend: Backend, requests: list[Request]) -> list[Any]:
+        """Generate a batch; on failure, split it so that only the failing request fails."""
+        try:
+            return backend.generate_raw(requests)
+        except torch.cuda.OutOfMemoryError as e:
+            torch.cuda.empty_cache()
+            if len(requests) == 1:
+                return [GenerationError("out of memory for this request; try fewer lines")]
+            log.warning("out of memory on a batch of %d; splitting it", len(requests))
+            error: Exception = e
+        except Exception as e:
+            if len(requests) == 1:
+                log.exception("generation failed for one request")
+                return [e]
+            error = e
+        log.warning("batch of %d failed (%s); retrying in halves", len(requests), error)
+        half = len(requests) // 2
+        return (self._generate_isolated(backend, requests[:half])
+                + self._generate_isolated(backend, requests[half:]))
+
+    def _load_beside(self, loader: Callable[[], Served], future: asyncio.Future[str]) -> None:
+        try:
+            served = loader()
+            served.backend.generate_raw([Request("Hello", max_new_tokens=4)])
+        except Exception as e:
+            log.exception("reload failed; the current model keeps serving")
+            _deliver(future, e)
+            return
+        with self._cond:
+            if self._stopping:
+                _deliver(future, Stopped("the generator is shutting down"))
+                return
+            self._swap = (served, future)
+            self._cond.notify_all()
