@@ -158,6 +158,12 @@ class Worker:
             raise self._load_error
 
     @property
+    def albums(self) -> list[str]:
+        """Return the albums the serving model knows (empty before it is loaded)."""
+        served = self._served
+        return list(served.backend.albums) if served else []
+
+    @property
     def loaded(self) -> bool:
         """Say whether a model is loaded and serving."""
         return self._served is not None
@@ -200,6 +206,10 @@ class Worker:
 
     async def close(self, timeout: float = 30.0) -> None:
         """Take no new work; finish pending requests for up to `timeout`, fail the rest."""
+        if self._thread.ident is None:  # never started: nothing can serve what is queued
+            self.stop(drain=False)
+            self._fail_pending()
+            return
         self.stop(drain=True)
         await asyncio.to_thread(self._thread.join, timeout)
         if self._thread.is_alive():
@@ -254,6 +264,9 @@ class Worker:
                 break
             if batch:
                 self._serve(batch)
+        self._fail_pending()
+
+    def _fail_pending(self) -> None:
         with self._cond:
             leftovers, self._pending = list(self._pending), collections.deque()
         for job in leftovers:

@@ -241,3 +241,14 @@ def test_stats_report_latency_and_model(tiny_base):
     stats = run(main())
     assert stats.served == 3 and stats.failed == 0 and stats.queue_depth == 0
     assert stats.model_id == "tiny-a" and 0 < stats.p50_ms <= stats.p95_ms
+
+
+def test_closing_a_worker_that_never_started_fails_its_queue(tiny_base):
+    async def main():
+        worker = make_worker(tiny_base)
+        ticket = worker.submit_nowait(Request("never served"))
+        await worker.close()
+        with pytest.raises(Stopped):
+            await ticket
+
+    run(main())

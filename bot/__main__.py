@@ -1,0 +1,169 @@
+"""`python -m bot`: run the bot; also sync, migrate, export and forget."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from bot.settings import ConfigError, Settings
+
+log = logging.getLogger("bot")
+
+
+async def run_bot(settings: Settings) -> int:
+    """Serve until SIGTERM/SIGINT, then finish in-flight songs and close cleanly."""
+    from bot.app import App
+    from bot.client import SwiftBot, point_at
+
+    if not settings.discord_token:
+        raise ConfigError("DISCORD_TOKEN is not set: create a bot at "
+                          "https://discord.com/developers/applications and put its token in .env")
+    point_at(settings.discord_api_base, settings.discord_gateway_url)
+    app = await App.open(settings)
+    bot = SwiftBot(app)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await bot.login(settings.discord_token)
+        connection = asyncio.create_task(bot.connect())
+        waiter = asyncio.create_task(stopping.wait())
+        done, _ = await asyncio.wait({connection, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if connection in done:
+            connection.result()  # the gateway connection ended on its own: say why
+        log.info("shutting down: finishing songs in progress")
+    finally:
+        await app.close(timeout=30)  # still connected, so in-flight songs get posted
+        await bot.close()
+    log.info("stopped")
+    return 0
+
+
+async def sync_commands(settings: Settings, guild: int | None) -> int:
+    """Push the slash command definitions to Discord now."""
+    import discord
+
+    from bot.app import App
+    from bot.client import COMMANDS_HASH, SwiftBot, point_at
+
+    if not settings.discord_token:
+        raise ConfigError("DISCORD_TOKEN is not set")
+    point_at(settings.discord_api_base, settings.discord_gateway_url)
+    app = await App.open(settings)
+    bot = SwiftBot(app)
+    try:
+        await bot.login(settings.discord_token)
+        for cog in bot.cogs.values():
+            await bot.remove_cog(cog.qualified_name)
+        await bot.setup_hook()
+        if guild:
+            target = discord.Object(id=guild)
+            bot.tree.copy_global_to(guild=target)
+            synced = await bot.tree.sync(guild=target)
+        else:
+            synced = await bot.tree.sync()
+            await app.store.set_meta(COMMANDS_HASH, bot.commands_hash())
+        print(f"synced {len(synced)} commands" + (f" to guild {guild}" if guild else ""))
+    finally:
+        await bot.close()
+        await app.close()
+    return 0
+
+
+async def migrate_db(settings: Settings) -> int:
+    """Apply pending migrations."""
+    from bot.store import Store
+
+    store = await Store.open(settings.database)
+    async with store.db.execute("PRAGMA user_version") as cursor:
+        (version,) = await cursor.fetchone()  # type: ignore[misc]
+    await store.close()
+    print(f"{settings.database}: schema version {version}")
+    return 0
+
+
+async def export_generations(settings: Settings, since: str | None, out: Path | None) -> int:
+    """Write generations with their votes as JSON lines."""
+    from bot.store import Store
+
+    store = await Store.open(settings.database)
+    stream = out.open("w", encoding="utf-8") if out else sys.stdout
+    count = 0
+    try:
+        async for row in store.export(since):
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    finally:
+        if out:
+            stream.close()
+        await store.close()
+    print(f"exported {count} generations", file=sys.stderr)
+    return 0
+
+
+async def forget_user(settings: Settings, user_id: str) -> int:
+    """Delete one user's generations and votes."""
+    from bot.store import Store
+
+    store = await Store.open(settings.database)
+    generations, votes = await store.forget_user(user_id)
+    await store.close()
+    print(f"deleted {generations} generations and {votes} votes of user {user_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the bot (the default)")
+    sync = sub.add_parser("sync", help="push slash command definitions to Discord now")
+    sync.add_argument("--guild", type=int, help="sync to one server only (instant, for testing)")
+    sub.add_parser("migrate", help="apply pending database migrations")
+    export = sub.add_parser("export", help="write generations with votes as JSON lines")
+    export.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
+    export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    forget = sub.add_parser("forget", help="delete one user's generations and votes")
+    forget.add_argument("user_id", help="Discord user id (or web client key)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; configuration errors are one line and exit status 1."""
+    load_dotenv()
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("discord.gateway", "discord.client", "discord.http"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+        command = args.command or "run"
+        if command == "run":
+            return asyncio.run(run_bot(settings))
+        if command == "sync":
+            return asyncio.run(sync_commands(settings, args.guild))
+        if command == "migrate":
+            return asyncio.run(migrate_db(settings))
+        if command == "export":
+            return asyncio.run(export_generations(settings, args.since, args.out))
+        return asyncio.run(forget_user(settings, args.user_id))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Everything the bot (and the web page) share, built once from the settings."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.cooldown import Cooldowns
+from bot.retrain import Retrainer
+from bot.settings import Settings
+from bot.songwriter import Songwriter
+from bot.store import Store
+from model.registry import Registry, Run
+from model.worker import Served, Worker, load_hf
+
+log = logging.getLogger(__name__)
+
+
+def serving_loader(registry: Registry, base_model: str) -> tuple[Callable[[], Served], Run | None]:
+    """Return a loader for the published run (or the base model before any), and that run."""
+    run = registry.current()
+    if run is None:
+        return (lambda: load_hf(base_model, model_id=base_model)), None
+    return (lambda: load_hf(run.path, model_id=run.id)), run
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: Store
+    worker: Worker
+    registry: Registry
+    songwriter: Songwriter
+    retrainer: Retrainer
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> App:
+        """Migrate and open the store, and start the worker on the published model."""
+        store = await Store.open(settings.database)
+        registry = Registry(settings.models_dir)
+        loader, run = serving_loader(registry, settings.base_model)
+        log.info("serving %s", run.id if run else f"the base model {settings.base_model}")
+        worker = Worker(loader, max_batch=settings.max_batch,
+                        batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
+        worker.start()
+        songwriter = Songwriter(worker, store, Cooldowns(settings.cooldown_seconds),
+                                settings.prompt_max_chars, settings.request_timeout)
+        retrainer = Retrainer(settings.home, settings.base_model, settings.retrain_args)
+        return cls(settings, store, worker, registry, songwriter, retrainer)
+
+    async def reload(self) -> str:
+        """Serve the published model (or the base model) anew; return its id."""
+        loader, _ = serving_loader(self.registry, self.settings.base_model)
+        return await self.worker.reload(loader)
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Take no new work, let requests in flight finish and answer (bounded), close the store."""
+        self.worker.stop()
+        if not await self.songwriter.wait_idle(timeout):
+            log.warning("gave up waiting for songs in progress after %.0f s", timeout)
+        await self.worker.close(timeout=1.0)
+        await self.store.close()

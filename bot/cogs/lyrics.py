@@ -1,0 +1,172 @@
+"""/lyrics, /history, and the Again / 👍 / 👎 buttons under each song.
+
+Glue only: defer, ask the songwriter, follow up. Buttons are DynamicItems whose custom_id
+carries the generation id, so they keep working after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import NO_PINGS, reply, report_error
+from bot.songwriter import Ask, Songwriter, Written
+from bot.store import Votes
+
+if TYPE_CHECKING:
+    from bot.client import SwiftBot
+
+POSITION_EVERY = 2.0  # seconds between queue position updates
+
+
+def ask_from(interaction: discord.Interaction, prompt: str, album: str | None,
+             temperature: float | None, lines: int | None) -> Ask:
+    """Describe a Discord user's request for the songwriter."""
+    return Ask(source="discord", user_id=str(interaction.user.id),
+               user_name=interaction.user.name, prompt=prompt, album=album,
+               temperature=temperature, lines=lines,
+               guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+               channel_id=str(interaction.channel_id) if interaction.channel_id else None)
+
+
+def song_embed(written: Written) -> discord.Embed:
+    """Show lyrics: the prompt as title, model and generation id in the footer."""
+    title = written.ask.prompt if len(written.ask.prompt) <= 250 else written.ask.prompt[:249] + "…"
+    embed = discord.Embed(title=title, description=written.result.text, color=0x9B59B6)
+    embed.set_footer(text=f"{written.result.model_id} · #{written.generation_id}")
+    return embed
+
+
+def song_view(generation_id: int, votes: Votes) -> discord.ui.View:
+    """Build the buttons under a song."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(AgainButton(generation_id))
+    view.add_item(VoteButton(generation_id, 1, votes.up))
+    view.add_item(VoteButton(generation_id, -1, votes.down))
+    return view
+
+
+async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction, ask: Ask) -> None:
+    """Queue (refusals answer privately at once), defer, show the position, post the song."""
+    songwriter = bot.app.songwriter
+    async with songwriter.serving():
+        await _write(songwriter, interaction, ask)
+
+
+async def _write(songwriter: Songwriter, interaction: discord.Interaction, ask: Ask) -> None:
+    ask, ticket = await songwriter.accept(ask)
+    await interaction.response.defer(thinking=True)
+    task = asyncio.ensure_future(songwriter.finish(ask, ticket))
+    shown = 1  # "thinking…" already says the first place in line
+    while True:
+        position = ticket.position()
+        if position > shown or (0 < position < shown):
+            await interaction.edit_original_response(
+                content=f"⏳ In the queue: #{position}", allowed_mentions=NO_PINGS)
+            shown = position
+        done, _ = await asyncio.wait({task}, timeout=POSITION_EVERY)
+        if done:
+            break
+    written = task.result()
+    await interaction.edit_original_response(
+        content=None, embed=song_embed(written), view=song_view(written.generation_id, Votes(0, 0)),
+        allowed_mentions=NO_PINGS)
+
+
+class AgainButton(discord.ui.DynamicItem[discord.ui.Button], template=r"swiftai:again:(?P<id>\d+)"):
+    def __init__(self, generation_id: int) -> None:
+        super().__init__(discord.ui.Button(label="Again", emoji="🔁",
+                                           style=discord.ButtonStyle.secondary,
+                                           custom_id=f"swiftai:again:{generation_id}"))
+        self.generation_id = generation_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: object) -> AgainButton:
+        return cls(int(match["id"]))  # type: ignore[index]
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: SwiftBot = interaction.client  # type: ignore[assignment]
+        try:
+            old = await bot.app.store.generation(self.generation_id)
+            if old is None:
+                await reply(interaction, "that song is no longer stored; use /lyrics")
+                return
+            await write_lyrics(bot, interaction, ask_from(interaction, old.prompt, old.album,
+                                                          old.temperature, old.lines))
+        except Exception as e:
+            await report_error(interaction, e)
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button],
+                 template=r"swiftai:vote:(?P<value>up|down):(?P<id>\d+)"):
+    def __init__(self, generation_id: int, value: int, count: int = 0) -> None:
+        name = "up" if value > 0 else "down"
+        super().__init__(discord.ui.Button(label=str(count), emoji="👍" if value > 0 else "👎",
+                                           style=discord.ButtonStyle.secondary,
+                                           custom_id=f"swiftai:vote:{name}:{generation_id}"))
+        self.generation_id = generation_id
+        self.value = value
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: object) -> VoteButton:
+        return cls(int(match["id"]), 1 if match["value"] == "up" else -1)  # type: ignore[index]
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: SwiftBot = interaction.client  # type: ignore[assignment]
+        try:
+            store = bot.app.store
+            if await store.generation(self.generation_id) is None:
+                await reply(interaction, "that song is no longer stored")
+                return
+            votes = await store.vote(self.generation_id, str(interaction.user.id), self.value)
+            await interaction.response.edit_message(view=song_view(self.generation_id, votes))
+        except Exception as e:
+            await report_error(interaction, e)
+
+
+class LyricsCog(commands.Cog):
+    def __init__(self, bot: SwiftBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="lyrics", description="Write a song from its first line")
+    @app_commands.describe(prompt="the first line of the song",
+                           album="write in the style of this album",
+                           temperature="0.1 (safe) to 2.0 (wild); default 0.9",
+                           lines="at most this many lines")
+    async def lyrics(self, interaction: discord.Interaction, prompt: str,
+                     album: str | None = None,
+                     temperature: app_commands.Range[float, 0.1, 2.0] | None = None,
+                     lines: app_commands.Range[int, 1, 40] | None = None) -> None:
+        await write_lyrics(self.bot, interaction,
+                           ask_from(interaction, prompt, album, temperature, lines))
+
+    @lyrics.autocomplete("album")
+    async def album_choices(self, interaction: discord.Interaction,
+                            current: str) -> list[app_commands.Choice[str]]:
+        albums = self.bot.app.worker.albums
+        matches = [a for a in albums if current.casefold() in a.casefold()]
+        return [app_commands.Choice(name=a[:100], value=a[:100]) for a in matches[:25]]
+
+    @app_commands.command(name="history", description="Your recent songs (only you see this)")
+    @app_commands.describe(count="how many (default 5)")
+    async def history(self, interaction: discord.Interaction,
+                      count: app_commands.Range[int, 1, 20] = 5) -> None:
+        songs = await self.bot.app.store.history(str(interaction.user.id), count)
+        if not songs:
+            await reply(interaction, "you have no songs yet: try /lyrics")
+            return
+        embed = discord.Embed(title="Your recent songs", color=0x9B59B6)
+        for song in songs:
+            first = (song.output or song.error or "").split("\n")
+            text = next((line for line in first[1:] if line and line[0] != "["), first[0])
+            embed.add_field(name=f"#{song.id} · {song.created_at[:16].replace('T', ' ')} · "
+                                 f"{song.status}"[:256],
+                            value=f"**{song.prompt[:200]}**\n{text[:300]}"[:1024], inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True,
+                                                allowed_mentions=NO_PINGS)

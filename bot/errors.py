@@ -1,0 +1,25 @@
+"""Problems users can cause; each becomes a friendly ephemeral reply (or a JSON error)."""
+
+
+class UserError(Exception):
+    """Something the user can fix or wait out; the message is shown to them as it is."""
+
+
+class PromptRejected(UserError):
+    """The prompt is empty, too long, or otherwise unusable."""
+
+
+class OnCooldown(UserError):
+    """The user asked again too soon."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"slow down: you can ask again in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+class NotAdmin(UserError):
+    """Only admins may do this."""
+
+
+class RetrainRunning(UserError):
+    """A retrain is already running."""

@@ -1,0 +1,128 @@
+"""Run `python -m training run` as a subprocess, one at a time, following its JSON progress.
+
+The bot never imports `training`: it reads the JSON lines the CLI prints with `--progress json`
+(see training/progress.py) and the exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.errors import RetrainRunning
+
+
+@dataclass
+class RetrainState:
+    started_by: str
+    started_at: float = field(default_factory=time.time)
+    stage: str = "starting"
+    step: int | None = None
+    total: int | None = None
+    eta: float | None = None
+
+    def describe(self) -> str:
+        """Say in a line where the retrain is."""
+        text = f"{self.stage}"
+        if self.step is not None and self.total:
+            text += f" {self.step}/{self.total} ({self.step / self.total:.0%})"
+        if self.eta is not None:
+            text += f", about {self.eta:.0f} s left in this stage"
+        return text
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    run_id: str
+    perplexity: float | None
+    previous_perplexity: float | None
+
+
+class RetrainFailed(Exception):
+    """The training run failed; the message holds its last error lines."""
+
+
+class Retrainer:
+    def __init__(self, home: Path, base_model: str, extra_args: tuple[str, ...] = ()) -> None:
+        self.home = home
+        self.base_model = base_model
+        self.extra_args = extra_args
+        self.state: RetrainState | None = None
+
+    def command(self, refresh: bool) -> list[str]:
+        """Return the training command line."""
+        args = [sys.executable, "-m", "training", "run", "--progress", "json", *self.extra_args]
+        return [*args, "--refresh"] if refresh else args
+
+    def claim(self, started_by: str) -> RetrainState:
+        """Reserve the one retrain slot, or say who holds it and how far they are."""
+        if self.state is not None:
+            raise RetrainRunning(f"a retrain started by {self.state.started_by} is already "
+                                 f"running: {self.state.describe()}")
+        self.state = RetrainState(started_by)
+        return self.state
+
+    async def run(self, refresh: bool,
+                  on_progress: Callable[[RetrainState], Awaitable[None]]) -> RetrainResult:
+        """Run the training command in the claimed slot; raise RetrainFailed with its errors."""
+        state = self.state
+        assert state is not None, "claim() first"
+        try:
+            return await self._run(state, refresh, on_progress)
+        finally:
+            self.state = None
+
+    async def _run(self, state: RetrainState, refresh: bool,
+                   on_progress: Callable[[RetrainState], Awaitable[None]]) -> RetrainResult:
+        env = {**os.environ, "SWIFTAI_HOME": str(self.home), "BASE_MODEL": self.base_model}
+        process = await asyncio.create_subprocess_exec(
+            *self.command(refresh), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env)
+        assert process.stdout is not None and process.stderr is not None
+        stderr_tail: collections.deque[str] = collections.deque(maxlen=15)
+
+        async def read_stderr() -> None:
+            assert process.stderr is not None
+            async for raw in process.stderr:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line and not line.startswith(("\r", " ")):
+                    stderr_tail.append(line)
+
+        reader = asyncio.create_task(read_stderr())
+        published: dict[str, Any] | None = None
+        error: str | None = None
+        try:
+            async for raw in process.stdout:
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue  # stray output: progress lines are the only contract
+                if record.get("stage") == "error":
+                    error = record.get("message")
+                elif record.get("stage") == "publish" and "run" in record:
+                    published = record
+                else:
+                    state.stage = record.get("stage", state.stage)
+                    state.step, state.total = record.get("step"), record.get("total")
+                    state.eta = record.get("eta")
+                    await on_progress(state)
+            code = await process.wait()
+        except asyncio.CancelledError:
+            process.terminate()  # the bot is shutting down: the current model stays in place
+            await process.wait()
+            raise
+        finally:
+            await reader
+        if code != 0 or published is None:
+            detail = error or "\n".join(stderr_tail) or f"exit status {code}"
+            raise RetrainFailed(detail)
+        return RetrainResult(published["run"], published.get("perplexity"),
+                             published.get("previous_perplexity"))

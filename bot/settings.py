@@ -1,0 +1,98 @@
+"""The bot's settings, read once from the environment (and `.env`) by `python -m bot`."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """One or more settings are missing or invalid; the message lists them all."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: str | None  # DISCORD_TOKEN: without it only the web page runs
+    admin_user_ids: frozenset[int]  # ADMIN_USER_IDS: may /retrain besides Manage Server members
+    home: Path  # SWIFTAI_HOME: data/, models/ and swiftai.db live here
+    base_model: str  # BASE_MODEL: served until a fine-tuned model is published
+    cooldown_seconds: float  # COOLDOWN_SECONDS: per user, between two /lyrics
+    queue_size: int  # QUEUE_SIZE: requests waiting at most; more get "busy"
+    max_batch: int  # MAX_BATCH: requests generated together
+    batch_window_ms: float  # BATCH_WINDOW_MS: how long a request may wait for company
+    request_timeout: float  # REQUEST_TIMEOUT: seconds a request may wait in the queue
+    prompt_max_chars: int  # PROMPT_MAX_CHARS
+    retrain_args: tuple[str, ...]  # RETRAIN_ARGS: extra arguments for `training run`
+    discord_api_base: str | None  # DISCORD_API_BASE: a REST proxy (or a test server)
+    discord_gateway_url: str | None  # DISCORD_GATEWAY_URL
+    web_host: str  # WEB_HOST
+    web_port: int  # WEB_PORT
+
+    @property
+    def database(self) -> Path:
+        """Return the path of the SQLite database."""
+        return self.home / "swiftai.db"
+
+    @property
+    def models_dir(self) -> Path:
+        """Return the folder of the model registry."""
+        return self.home / "models"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from `env`, reporting every invalid key in one error."""
+        problems: list[str] = []
+
+        def number(key: str, default: float, kind: type = float, low: float = 0) -> float:
+            raw = env.get(key, "").strip()
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{key}={raw!r} is not a {kind.__name__}")
+                return default
+            if value < low:
+                problems.append(f"{key}={raw!r} must be at least {low}")
+            return value
+
+        admins: set[int] = set()
+        for part in re.split(r"[,\s]+", env.get("ADMIN_USER_IDS", "").strip()):
+            if part and not part.isdigit():
+                problems.append(f"ADMIN_USER_IDS has {part!r}, not a Discord user id")
+            elif part:
+                admins.add(int(part))
+        for key in ("DISCORD_API_BASE", "DISCORD_GATEWAY_URL"):
+            value = env.get(key, "")
+            if value and not re.match(r"(https?|wss?)://", value):
+                problems.append(f"{key}={value!r} is not a URL")
+        try:
+            retrain_args = tuple(shlex.split(env.get("RETRAIN_ARGS", "")))
+        except ValueError as e:
+            problems.append(f"RETRAIN_ARGS cannot be split: {e}")
+            retrain_args = ()
+        settings = cls(
+            discord_token=env.get("DISCORD_TOKEN", "").strip() or None,
+            admin_user_ids=frozenset(admins),
+            home=Path(env.get("SWIFTAI_HOME") or "var"),
+            base_model=env.get("BASE_MODEL") or "gpt2",
+            cooldown_seconds=number("COOLDOWN_SECONDS", 10.0),
+            queue_size=int(number("QUEUE_SIZE", 64, int, 1)),
+            max_batch=int(number("MAX_BATCH", 8, int, 1)),
+            batch_window_ms=number("BATCH_WINDOW_MS", 15.0),
+            request_timeout=number("REQUEST_TIMEOUT", 120.0, float, 1),
+            prompt_max_chars=int(number("PROMPT_MAX_CHARS", 200, int, 10)),
+            retrain_args=retrain_args,
+            discord_api_base=env.get("DISCORD_API_BASE") or None,
+            discord_gateway_url=env.get("DISCORD_GATEWAY_URL") or None,
+            web_host=env.get("WEB_HOST") or "127.0.0.1",
+            web_port=int(number("WEB_PORT", 8080, int, 0)),
+        )
+        if settings.home.exists() and not settings.home.is_dir():
+            problems.append(f"SWIFTAI_HOME={settings.home} exists and is not a folder")
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+        return settings

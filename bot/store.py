@@ -1,0 +1,214 @@
+"""The generation log: one aiosqlite connection, WAL, foreign keys, SQL in plain sight.
+
+Migrations are the numbered files in `migrations/`, applied in order, each in one transaction
+together with `PRAGMA user_version = N`, so a failed migration leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Generation:
+    id: int
+    created_at: str
+    source: str
+    user_id: str
+    user_name: str | None
+    guild_id: str | None
+    channel_id: str | None
+    prompt: str
+    album: str | None
+    temperature: float | None
+    lines: int | None
+    output: str | None
+    model_id: str | None
+    copied_words: int | None
+    queue_ms: float | None
+    generate_ms: float | None
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Votes:
+    up: int
+    down: int
+
+
+_COLUMNS = ", ".join(f.name for f in fields(Generation))
+
+
+def migration_files(folder: Path = MIGRATIONS) -> list[tuple[int, Path]]:
+    """Return (version, path) of every `NNNN_name.sql` file, in order."""
+    found = [(int(m.group(1)), p) for p in folder.glob("*.sql")
+             if (m := re.fullmatch(r"(\d{4})_\w+\.sql", p.name))]
+    return sorted(found)
+
+
+async def migrate(db: aiosqlite.Connection, folder: Path = MIGRATIONS,
+                  target: int | None = None) -> list[int]:
+    """Apply the migrations newer than the database, up to `target`; return those applied."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        (current,) = await cursor.fetchone()  # type: ignore[misc]
+    applied = []
+    for version, path in migration_files(folder):
+        if version <= current or (target is not None and version > target):
+            continue
+        script = path.read_text(encoding="utf-8")
+        try:
+            await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+        except Exception:
+            await db.execute("ROLLBACK")  # executescript leaves a failed script's transaction open
+            raise
+        applied.append(version)
+    return applied
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open (creating if needed) and migrate the database at `path`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+        await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute("PRAGMA busy_timeout = 5000")
+        await migrate(db)
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the connection (WAL is checkpointed on close)."""
+        await self.db.close()
+
+    async def record_generation(self, *, source: str, user_id: str, prompt: str, status: str,
+                                **details: Any) -> int:
+        """Log one request, whatever its outcome; return its id."""
+        row = {"source": source, "user_id": user_id, "prompt": prompt, "status": status,
+               **details}
+        unknown = set(row) - set(Generation.__dataclass_fields__)
+        if unknown:  # column names go into the SQL text: only ever our own field names
+            raise ValueError(f"unknown generation fields: {sorted(unknown)}")
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        cursor = await self.db.execute(
+            f"INSERT INTO generations ({names}) VALUES ({marks})", tuple(row.values()))
+        await self.db.commit()
+        return int(cursor.lastrowid or 0)
+
+    async def generation(self, generation_id: int) -> Generation | None:
+        """Return one logged request."""
+        async with self.db.execute(f"SELECT {_COLUMNS} FROM generations WHERE id = ?",
+                                   (generation_id,)) as cursor:
+            row = await cursor.fetchone()
+        return Generation(**dict(row)) if row else None
+
+    async def vote(self, generation_id: int, user_id: str, value: int) -> Votes:
+        """Record (or change) one user's vote on a generation; return the new totals."""
+        await self.db.execute(
+            """INSERT INTO votes (generation_id, user_id, value) VALUES (?, ?, ?)
+               ON CONFLICT (generation_id, user_id)
+               DO UPDATE SET value = excluded.value,
+                             voted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+            (generation_id, user_id, value))
+        await self.db.commit()
+        return await self.votes(generation_id)
+
+    async def votes(self, generation_id: int) -> Votes:
+        """Return the vote totals of a generation."""
+        async with self.db.execute(
+            """SELECT COALESCE(SUM(value = 1), 0), COALESCE(SUM(value = -1), 0)
+               FROM votes WHERE generation_id = ?""", (generation_id,)) as cursor:
+            up, down = await cursor.fetchone()  # type: ignore[misc]
+        return Votes(up, down)
+
+    async def history(self, user_id: str, limit: int) -> list[Generation]:
+        """Return a user's most recent generations, newest first."""
+        async with self.db.execute(
+            f"""SELECT {_COLUMNS} FROM generations WHERE user_id = ?
+                ORDER BY id DESC LIMIT ?""", (user_id, limit)) as cursor:
+            return [Generation(**dict(row)) async for row in cursor]
+
+    async def recent(self, limit: int) -> list[tuple[Generation, Votes]]:
+        """Return the most recent successful generations with their votes, newest first."""
+        async with self.db.execute(
+            f"""SELECT {_COLUMNS} FROM generations WHERE status = 'ok'
+                ORDER BY id DESC LIMIT ?""", (limit,)) as cursor:
+            rows = [Generation(**dict(row)) async for row in cursor]
+        return [(g, await self.votes(g.id)) for g in rows]
+
+    async def count_since(self, since_iso: str) -> int:
+        """Count successful generations since an ISO time."""
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM generations WHERE status = 'ok' AND created_at >= ?",
+            (since_iso,)) as cursor:
+            (count,) = await cursor.fetchone()  # type: ignore[misc]
+        return int(count)
+
+    async def start_retrain(self, user_id: str, refresh: bool) -> int:
+        """Log the start of a retrain; return its id."""
+        cursor = await self.db.execute(
+            "INSERT INTO retrains (user_id, refresh) VALUES (?, ?)", (user_id, int(refresh)))
+        await self.db.commit()
+        return int(cursor.lastrowid or 0)
+
+    async def finish_retrain(self, retrain_id: int, outcome: str, run_id: str | None = None,
+                             perplexity_before: float | None = None,
+                             perplexity_after: float | None = None,
+                             error: str | None = None) -> None:
+        """Log how a retrain ended."""
+        await self.db.execute(
+            """UPDATE retrains SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                   outcome = ?, run_id = ?, perplexity_before = ?, perplexity_after = ?, error = ?
+               WHERE id = ?""",
+            (outcome, run_id, perplexity_before, perplexity_after, error, retrain_id))
+        await self.db.commit()
+
+    async def meta(self, key: str) -> str | None:
+        """Return a stored fact about the bot."""
+        async with self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a fact about the bot."""
+        await self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+        await self.db.commit()
+
+    async def forget_user(self, user_id: str) -> tuple[int, int]:
+        """Delete everything one user made: their generations (and votes on them), their votes."""
+        votes = await self.db.execute("DELETE FROM votes WHERE user_id = ?", (user_id,))
+        generations = await self.db.execute("DELETE FROM generations WHERE user_id = ?",
+                                            (user_id,))
+        await self.db.execute("UPDATE retrains SET user_id = 'deleted' WHERE user_id = ?",
+                              (user_id,))
+        await self.db.commit()
+        return generations.rowcount, votes.rowcount
+
+    async def export(self, since_iso: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Yield successful generations with their vote totals, oldest first."""
+        async with self.db.execute(
+            f"""SELECT {_COLUMNS},
+                   (SELECT COUNT(*) FROM votes v WHERE v.generation_id = g.id AND value = 1)
+                       AS votes_up,
+                   (SELECT COUNT(*) FROM votes v WHERE v.generation_id = g.id AND value = -1)
+                       AS votes_down
+                FROM generations g WHERE status = 'ok' AND created_at >= ? ORDER BY id""",
+            (since_iso or "",)) as cursor:
+            async for row in cursor:
+                yield dict(row)

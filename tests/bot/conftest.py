@@ -1,0 +1,100 @@
+"""Run the real bot (discord.py, worker, store) against the fake Discord, with a tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import discord
+import pytest
+
+from bot.app import App, serving_loader
+from bot.client import SwiftBot, point_at
+from bot.cooldown import Cooldowns
+from bot.retrain import Retrainer
+from bot.settings import Settings
+from bot.songwriter import Songwriter
+from bot.store import Store
+from model.registry import Registry
+from model.worker import Worker
+from tests.bot.fake_discord import FakeDiscord
+
+ADMIN_ID = 42
+
+
+@dataclass
+class Harness:
+    fake: FakeDiscord
+    bot: SwiftBot
+    app: App
+    connection: asyncio.Task[None]
+
+    async def song(self, token: str) -> dict:
+        """Wait for the lyrics of interaction `token`; return the edited original message."""
+        call = await self.fake.wait_for(
+            lambda c: c.token == token and c.method == "PATCH" and bool(c.body.get("embeds")))
+        return call.body
+
+    async def reply(self, token: str) -> dict:
+        """Wait for the immediate answer (callback) to interaction `token`."""
+        call = await self.fake.wait_for(lambda c: c.token == token and c.method == "POST"
+                                        and "/callback" in c.path)
+        return call.body
+
+
+def bot_settings(home: str, tiny_base: str, fake: FakeDiscord, **env: str) -> Settings:
+    values = {"SWIFTAI_HOME": home, "BASE_MODEL": tiny_base, "DISCORD_TOKEN": "fake-token",
+              "ADMIN_USER_IDS": str(ADMIN_ID), "COOLDOWN_SECONDS": "0", "BATCH_WINDOW_MS": "5",
+              "DISCORD_API_BASE": fake.api_base, "DISCORD_GATEWAY_URL": fake.gateway_url}
+    return Settings.from_env({**values, **env})
+
+
+async def open_app(settings: Settings, start_worker: bool) -> App:
+    """App.open, but optionally with the worker not started yet (to hold requests in the queue)."""
+    if start_worker:
+        app = await App.open(settings)
+        await app.worker.ready()
+        return app
+    store = await Store.open(settings.database)
+    registry = Registry(settings.models_dir)
+    loader, _ = serving_loader(registry, settings.base_model)
+    worker = Worker(loader, max_batch=settings.max_batch,
+                    batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
+    songwriter = Songwriter(worker, store, Cooldowns(settings.cooldown_seconds),
+                            settings.prompt_max_chars, settings.request_timeout)
+    return App(settings, store, worker, registry, songwriter,
+               Retrainer(settings.home, settings.base_model, settings.retrain_args))
+
+
+@pytest.fixture
+async def start_bot(tmp_path, tiny_base) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
+    """Start bots on a fake Discord: `await start_bot(start_worker=True, **env)`."""
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    fake = FakeDiscord()
+    await fake.start()
+    harnesses: list[Harness] = []
+
+    async def start(start_worker: bool = True, **env: str) -> Harness:
+        settings = bot_settings(str(tmp_path / "home"), str(tiny_base), fake, **env)
+        point_at(settings.discord_api_base, settings.discord_gateway_url)
+        app = await open_app(settings, start_worker)
+        bot = SwiftBot(app)
+        fake.connected.clear()
+        await bot.login("fake-token")
+        connection = asyncio.create_task(bot.connect())
+        await asyncio.wait_for(bot.wait_until_ready(), 30)
+        harness = Harness(fake, bot, app, connection)
+        harnesses.append(harness)
+        return harness
+
+    yield start
+    for harness in harnesses:
+        if harness.connection.done() and not harness.connection.cancelled():
+            error = harness.connection.exception()
+            assert error is None, f"the bot's gateway connection died: {error!r}"
+        if not harness.bot.is_closed():
+            await harness.app.close(timeout=10)
+            await harness.bot.close()
+    await fake.close()
+    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved

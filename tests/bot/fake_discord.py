@@ -1,0 +1,242 @@
+"""A fake Discord on 127.0.0.1 (REST + gateway websocket) that the real discord.py client talks to.
+
+See shared/notes/fake-discord.md. Every REST call is recorded with its JSON body, so tests can
+assert what the bot really sent (defer before generating, allowed_mentions, buttons...).
+Tests inject interactions over the gateway the way Discord delivers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+APP_ID = 1000
+GUILD_ID = 2000
+CHANNEL_ID = 3000
+ADMINISTRATOR = 1 << 3
+MANAGE_GUILD = 1 << 5
+NOW = "2026-11-27T12:00:00.000000+00:00"
+BOT_USER = {"id": str(APP_ID), "username": "SwiftAI", "discriminator": "0", "avatar": None,
+            "bot": True, "global_name": None}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: dict[str, Any]
+
+    @property
+    def token(self) -> str | None:
+        match = re.search(r"/(?:interactions/\d+|webhooks/\d+)/([^/]+)", self.path)
+        return match.group(1) if match else None
+
+
+def user(user_id: int, name: str = "fan") -> dict[str, Any]:
+    return {"id": str(user_id), "username": name, "discriminator": "0", "avatar": None,
+            "global_name": None}
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # Exactly application/json: with "; charset=utf-8" discord.py fails to log in.
+    return web.Response(body=json.dumps(data).encode(), status=status,
+                        headers={"Content-Type": "application/json"})
+
+
+class FakeDiscord:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.messages: dict[str, dict[str, Any]] = {}  # interaction token -> original message
+        self._changed = asyncio.Condition()
+        self._ids = itertools.count(10_000)
+        self._seq = itertools.count(1)
+        self._ws: web.WebSocketResponse | None = None
+        self.connected = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ---- what tests use -----------------------------------------------------------------------
+
+    async def wait_for(self, match: Callable[[Call], bool], timeout: float = 60) -> Call:
+        """Wait until the bot has made a call that `match` accepts; return it."""
+        async def found() -> Call:
+            async with self._changed:
+                while True:
+                    for call in self.calls:
+                        if match(call):
+                            return call
+                    await self._changed.wait()
+        return await asyncio.wait_for(found(), timeout)
+
+    def calls_for(self, token: str) -> list[Call]:
+        """Return every call the bot made about one interaction."""
+        return [c for c in self.calls if c.token == token]
+
+    async def command(self, name: str, options: dict[str, Any] | None = None, user_id: int = 1,
+                      permissions: int = 0) -> str:
+        """Deliver a slash command as user `user_id`; return the interaction token."""
+        types = {bool: 5, int: 4, float: 10, str: 3}
+        data = {"id": str(next(self._ids)), "name": name, "type": 1,
+                "options": [{"name": k, "type": types[type(v)], "value": v}
+                            for k, v in (options or {}).items()]}
+        return await self._interact(2, data, user_id, permissions)
+
+    async def click(self, custom_id: str, message: dict[str, Any], user_id: int = 1) -> str:
+        """Deliver a button click on `message`; return the interaction token."""
+        return await self._interact(3, {"custom_id": custom_id, "component_type": 2}, user_id,
+                                    0, message=message)
+
+    async def _interact(self, kind: int, data: dict[str, Any], user_id: int, permissions: int,
+                        message: dict[str, Any] | None = None) -> str:
+        await asyncio.wait_for(self.connected.wait(), 30)
+        interaction_id = next(self._ids)
+        token = f"token-{interaction_id}"
+        payload: dict[str, Any] = {
+            "id": str(interaction_id), "application_id": str(APP_ID), "type": kind,
+            "token": token, "version": 1, "guild_id": str(GUILD_ID),
+            "channel_id": str(CHANNEL_ID), "data": data, "locale": "en-US",
+            "guild_locale": "en-US", "attachment_size_limit": 8_388_608, "entitlements": [],
+            "authorizing_integration_owners": {}, "context": 0,
+            "app_permissions": str(1 << 11 | 1 << 14), "channel": self._channel(),
+            "member": {"user": user(user_id), "roles": [], "flags": 0, "joined_at": NOW,
+                       "deaf": False, "mute": False, "permissions": str(permissions),
+                       "nick": None, "avatar": None, "premium_since": None, "pending": False},
+        }
+        if message is not None:
+            payload["message"] = message
+        await self._dispatch("INTERACTION_CREATE", payload)
+        return token
+
+    # ---- gateway ------------------------------------------------------------------------------
+
+    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        assert self._ws is not None, "the bot is not connected"
+        await self._ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._ws = ws
+        await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 45_000},
+                                      "s": None, "t": None}))
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            frame = json.loads(message.data)
+            if frame["op"] == 1:
+                await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
+            elif frame["op"] == 2:
+                await self._dispatch("READY", {
+                    "v": 10, "user": BOT_USER, "guilds": [{"id": str(GUILD_ID),
+                                                          "unavailable": True}],
+                    "session_id": "fake-session", "resume_gateway_url": self.gateway_url,
+                    "application": {"id": str(APP_ID), "flags": 0}, "shard": [0, 1]})
+                await self._dispatch("GUILD_CREATE", self._guild())
+                self.connected.set()
+        return ws
+
+    def _channel(self) -> dict[str, Any]:
+        return {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general",
+                "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None}
+
+    def _guild(self) -> dict[str, Any]:
+        everyone = {"id": str(GUILD_ID), "name": "@everyone", "permissions": "0", "position": 0,
+                    "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
+        return {"id": str(GUILD_ID), "name": "Test Server", "icon": None, "owner_id": "1",
+                "roles": [everyone], "emojis": [], "stickers": [], "features": [],
+                "member_count": 2, "members": [], "channels": [self._channel()], "threads": [],
+                "presences": [], "voice_states": [], "stage_instances": [],
+                "guild_scheduled_events": [], "large": False, "unavailable": False,
+                "joined_at": NOW, "premium_tier": 0, "preferred_locale": "en-US",
+                "verification_level": 0, "default_message_notifications": 0,
+                "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0,
+                "system_channel_flags": 0, "afk_timeout": 300}
+
+    # ---- REST ---------------------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.Response:
+        path = "/" + request.match_info["tail"]
+        body = await request.json() if request.can_read_body and request.content_type == \
+            "application/json" else {}
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            body = json.loads(form.get("payload_json", "{}"))  # type: ignore[arg-type]
+        call = Call(request.method, path, body)
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+        return self._answer(call)
+
+    def _message(self, body: dict[str, Any], kind: int = 0) -> dict[str, Any]:
+        return {"id": str(next(self._ids)), "channel_id": str(CHANNEL_ID), "type": kind,
+                "content": body.get("content") or "", "author": BOT_USER,
+                "embeds": body.get("embeds") or [], "components": body.get("components") or [],
+                "attachments": [], "mentions": [], "mention_roles": [],
+                "mention_everyone": False, "pinned": False, "tts": False, "timestamp": NOW,
+                "edited_timestamp": None, "flags": body.get("flags") or 0}
+
+    def _answer(self, call: Call) -> web.Response:
+        method, path, body = call.method, call.path, call.body
+        if method == "GET" and path == "/users/@me":
+            return _json(BOT_USER)
+        if method == "GET" and path == "/oauth2/applications/@me":
+            return _json({"id": str(APP_ID), "name": "SwiftAI", "description": "",
+                          "icon": None, "bot_public": True, "bot_require_code_grant": False,
+                          "owner": user(1, "owner"), "verify_key": "00",
+                          "interactions_endpoint_url": None, "flags": 0})
+        if method == "PUT" and re.fullmatch(r"/applications/\d+(/guilds/\d+)?/commands", path):
+            return _json([{**c, "id": str(next(self._ids)), "application_id": str(APP_ID),
+                           "version": "1", "default_member_permissions":
+                           c.get("default_member_permissions")} for c in body])
+        if method == "POST" and path.startswith("/interactions/"):
+            kind = body.get("type")
+            flags = (body.get("data") or {}).get("flags") or 0
+            answer: dict[str, Any] = {"interaction": {
+                "id": path.split("/")[2], "type": 2, "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(flags & 64)}}
+            if kind in (4, 7):
+                message = self._message(body.get("data") or {})
+                answer["resource"] = {"type": kind, "message": message}
+            return _json(answer)
+        if method in ("PATCH", "GET") and path.endswith("/messages/@original"):
+            token = call.token or ""
+            message = self.messages.get(token) or self._message({}, kind=20)
+            if method == "PATCH":
+                message = {**message, **{k: v for k, v in body.items()
+                                         if k in ("content", "embeds", "components")}}
+                self.messages[token] = message
+            return _json(message)
+        if method == "POST" and (path.startswith("/webhooks/") or path.startswith("/channels/")):
+            return _json(self._message(body))
+        return _json({"message": "404: Not Found", "code": 0}, status=404)

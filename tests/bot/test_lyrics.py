@@ -1,0 +1,174 @@
+"""/lyrics end to end through discord.py and the fake Discord."""
+
+import asyncio
+
+from bot.store import Store
+
+NO_PINGS = {"parse": []}
+
+
+def custom_ids(message: dict) -> list[str]:
+    return [b["custom_id"] for row in message["components"] for b in row["components"]]
+
+
+async def test_lyrics_defers_at_once_then_posts_the_song_without_pings(start_bot):
+    h = await start_bot()
+    token = await h.fake.command("lyrics", {"prompt": "We lit paper lanterns @everyone"})
+    song = await h.song(token)
+    calls = h.fake.calls_for(token)
+    assert calls[0].method == "POST" and calls[0].body["type"] == 5  # deferred, "thinking"
+    assert song["allowed_mentions"] == NO_PINGS
+    embed = song["embeds"][0]
+    assert embed["title"] == "We lit paper lanterns @everyone"
+    assert embed["description"].startswith("We lit paper lanterns @everyone")
+    assert len(embed["description"]) <= 1900
+    assert embed["footer"]["text"].endswith("#1")
+    assert [c.split(":")[1] for c in custom_ids(song)] == ["again", "vote", "vote"]
+    row = await h.app.store.generation(1)
+    assert (row.status, row.source, row.user_id, row.model_id) == (
+        "ok", "discord", "1", h.app.worker.stats().model_id)
+    assert row.output == embed["description"] and row.copied_words is not None
+    assert all(c.body.get("allowed_mentions", NO_PINGS) == NO_PINGS for c in h.fake.calls
+               if c.method in ("PATCH", "POST") and "webhooks" in c.path)
+
+
+async def test_bad_prompts_get_a_private_explanation_and_are_logged(start_bot):
+    h = await start_bot()
+    cases = {"   ": "empty", "x" * 300: "too long"}
+    for prompt, words in cases.items():
+        token = await h.fake.command("lyrics", {"prompt": prompt})
+        answer = await h.reply(token)
+        assert answer["type"] == 4 and answer["data"]["flags"] == 64
+        assert words in answer["data"]["content"]
+        assert answer["data"]["allowed_mentions"] == NO_PINGS
+    token = await h.fake.command("lyrics", {"prompt": "hi", "album": "Nope"})
+    assert "unknown album 'Nope'" in (await h.reply(token))["data"]["content"]
+    rows = [await h.app.store.generation(i) for i in (1, 2, 3)]
+    assert [r.status for r in rows] == ["rejected"] * 3
+
+
+async def test_control_and_bidi_characters_are_stripped_from_prompts(start_bot):
+    h = await start_bot()
+    token = await h.fake.command("lyrics", {"prompt": "\u202eevil\u0007  line\u200b here"})
+    song = await h.song(token)
+    assert song["embeds"][0]["title"] == "evil line here"
+    assert (await h.app.store.generation(1)).prompt == "evil line here"
+
+
+async def test_cooldown_answers_privately_with_when_to_retry(start_bot):
+    h = await start_bot(COOLDOWN_SECONDS="600")
+    await h.song(await h.fake.command("lyrics", {"prompt": "first"}))
+    answer = await h.reply(await h.fake.command("lyrics", {"prompt": "second"}))
+    assert answer["data"]["flags"] == 64 and "ask again in 6" in answer["data"]["content"]
+    other = await h.fake.command("lyrics", {"prompt": "another user"}, user_id=2)
+    assert (await h.song(other))["embeds"]
+
+
+async def test_a_full_queue_answers_busy_and_is_logged(start_bot):
+    h = await start_bot(start_worker=False, QUEUE_SIZE="1")
+    first = await h.fake.command("lyrics", {"prompt": "first"})
+    await h.fake.wait_for(lambda c: c.token == first and c.body.get("type") == 5)
+    answer = await h.reply(await h.fake.command("lyrics", {"prompt": "second"}, user_id=2))
+    assert answer["data"]["flags"] == 64 and "busy" in answer["data"]["content"]
+    assert (await h.app.store.generation(1)).status == "busy"
+    h.app.worker.start()
+    assert (await h.song(first))["embeds"]
+
+
+async def test_waiting_requests_see_their_queue_position(start_bot):
+    h = await start_bot(start_worker=False)
+    first = await h.fake.command("lyrics", {"prompt": "first"})
+    second = await h.fake.command("lyrics", {"prompt": "second"}, user_id=2)
+    shown = await h.fake.wait_for(lambda c: c.token == second and c.method == "PATCH")
+    assert shown.body["content"] == "⏳ In the queue: #2"
+    h.app.worker.start()
+    assert (await h.song(first))["embeds"] and (await h.song(second))["embeds"]
+
+
+async def test_votes_are_one_per_user_and_changeable(start_bot):
+    h = await start_bot()
+    token = await h.fake.command("lyrics", {"prompt": "vote on me"})
+    await h.song(token)
+    message = h.fake.messages[token]
+    up, down = custom_ids(message)[1:]
+
+    async def click(custom_id, user_id):
+        click_token = await h.fake.click(custom_id, message, user_id=user_id)
+        answer = await h.reply(click_token)
+        assert answer["type"] == 7  # the message is updated in place
+        return [b["label"] for b in answer["data"]["components"][0]["components"]]
+
+    assert await click(up, 1) == ["Again", "1", "0"]
+    assert await click(up, 1) == ["Again", "1", "0"]  # the same vote twice counts once
+    assert await click(down, 1) == ["Again", "0", "1"]  # changed
+    assert await click(up, 2) == ["Again", "1", "1"]
+    async with h.app.store.db.execute(
+            "SELECT user_id, value FROM votes ORDER BY user_id") as cursor:
+        assert [tuple(r) for r in await cursor.fetchall()] == [("1", -1), ("2", 1)]
+
+
+async def test_again_writes_a_new_song_with_the_same_settings(start_bot):
+    h = await start_bot()
+    token = await h.fake.command("lyrics", {"prompt": "once more", "lines": 3,
+                                            "temperature": 0.5})
+    await h.song(token)
+    again = await h.fake.click(custom_ids(h.fake.messages[token])[0], h.fake.messages[token])
+    song = await h.song(again)
+    assert song["embeds"][0]["footer"]["text"].endswith("#2")
+    second = await h.app.store.generation(2)
+    assert (second.prompt, second.lines, second.temperature) == ("once more", 3, 0.5)
+
+
+async def test_buttons_keep_working_after_a_restart(start_bot):
+    h = await start_bot()
+    token = await h.fake.command("lyrics", {"prompt": "survive a restart"})
+    await h.song(token)
+    message = h.fake.messages[token]
+    await h.app.close(timeout=10)
+    await h.bot.close()
+
+    restarted = await start_bot()
+    click = await restarted.fake.click(custom_ids(message)[1], message, user_id=5)
+    answer = await restarted.reply(click)
+    assert answer["type"] == 7
+    assert (await restarted.app.store.votes(1)).up == 1
+    syncs = [c for c in h.fake.calls if c.method == "PUT" and c.path.endswith("/commands")]
+    assert len(syncs) == 1  # unchanged definitions are not synced again on restart
+    assert {c["name"] for c in syncs[0].body} == {"lyrics", "history", "status", "retrain",
+                                                 "reload"}
+
+
+async def test_history_is_private_and_lists_only_your_songs(start_bot):
+    h = await start_bot()
+    await h.song(await h.fake.command("lyrics", {"prompt": "mine one"}))
+    await h.song(await h.fake.command("lyrics", {"prompt": "not mine"}, user_id=2))
+    await h.song(await h.fake.command("lyrics", {"prompt": "mine two"}))
+    answer = await h.reply(await h.fake.command("history", {"count": 5}))
+    assert answer["data"]["flags"] == 64
+    fields = answer["data"]["embeds"][0]["fields"]
+    assert [f["value"].split("\n")[0] for f in fields] == ["**mine two**", "**mine one**"]
+
+
+async def test_status_shows_the_base_model_and_todays_count(start_bot, tiny_base):
+    h = await start_bot()
+    await h.song(await h.fake.command("lyrics", {"prompt": "count me"}))
+    answer = await h.reply(await h.fake.command("status"))
+    fields = {f["name"]: f["value"] for f in answer["data"]["embeds"][0]["fields"]}
+    assert "not fine-tuned" in fields["Model"] and str(tiny_base) in fields["Model"]
+    assert fields["Songs today"] == "1" and fields["Queue"] == "0"
+    assert fields["Latency (last hour)"].startswith("p50 ")
+
+
+async def test_shutdown_finishes_a_song_in_flight(start_bot, tmp_path):
+    h = await start_bot(start_worker=False)
+    token = await h.fake.command("lyrics", {"prompt": "finish me"})
+    await h.fake.wait_for(lambda c: c.token == token and c.body.get("type") == 5)
+    closing = asyncio.create_task(h.app.close(timeout=30))
+    await asyncio.sleep(0)  # let close() stop intake first: the song is then truly in flight
+    h.app.worker.start()
+    await closing
+    assert (await h.song(token))["embeds"]
+    store = await Store.open(tmp_path / "home" / "swiftai.db")
+    assert (await store.generation(1)).status == "ok"
+    await store.close()
+    await h.bot.close()

@@ -1,0 +1,59 @@
+"""`python -m bot` as a process: settings errors, SIGTERM, migrate, export, forget."""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+
+from tests.bot.fake_discord import FakeDiscord
+from tests.conftest import ROOT, run_cli
+
+
+def test_missing_and_invalid_settings_are_listed_in_one_line(hermetic_env):
+    result = run_cli("bot", env={"ADMIN_USER_IDS": "12,abc", "QUEUE_SIZE": "many"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert "ADMIN_USER_IDS has 'abc'" in line and "QUEUE_SIZE='many' is not a int" in line
+
+
+def test_without_a_discord_token_the_bot_says_how_to_get_one(hermetic_env):
+    result = run_cli("bot")
+    assert result.returncode == 1 and "DISCORD_TOKEN is not set" in result.stderr
+
+
+async def test_sigterm_stops_the_bot_cleanly(hermetic_env, tiny_base):
+    fake = FakeDiscord()
+    await fake.start()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "fake-token",
+           "BASE_MODEL": str(tiny_base), "DISCORD_API_BASE": fake.api_base,
+           "DISCORD_GATEWAY_URL": fake.gateway_url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        await asyncio.wait_for(fake.connected.wait(), 60)
+        token = await fake.command("lyrics", {"prompt": "before the end"})
+        await fake.wait_for(lambda c: c.token == token and bool(c.body.get("embeds")))
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await fake.close()
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert b"stopped" in err
+    assert any(c.method == "PUT" and c.path.endswith("/commands") for c in fake.calls)
+
+    exported = run_cli("bot", "export")
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [(r["prompt"], r["votes_up"]) for r in rows] == [("before the end", 0)]
+    forgot = run_cli("bot", "forget", "1")
+    assert "deleted 1 generations and 0 votes of user 1" in forgot.stdout
+    assert run_cli("bot", "export").stdout == ""
+
+
+def test_migrate_reports_the_schema_version(hermetic_env):
+    result = run_cli("bot", "migrate")
+    assert result.returncode == 0 and result.stdout.strip().endswith("schema version 2")
+    assert (hermetic_env / "swiftai.db").exists()
