@@ -1,4 +1,4 @@
-"""`python -m bot`: run the bot; also sync, migrate, export and forget."""
+"""`python -m bot`: serve Discord and the web page; also sync, migrate, export and forget."""
 
 from __future__ import annotations
 
@@ -18,32 +18,40 @@ from bot.settings import ConfigError, Settings
 log = logging.getLogger("bot")
 
 
-async def run_bot(settings: Settings) -> int:
-    """Serve until SIGTERM/SIGINT, then finish in-flight songs and close cleanly."""
+async def serve(settings: Settings) -> int:
+    """Serve the web page, and Discord when a token is set, until SIGTERM/SIGINT; then finish
+    the songs in progress and close cleanly."""
     from bot.app import App
     from bot.client import SwiftBot, point_at
+    from bot.web import start_web
 
-    if not settings.discord_token:
-        raise ConfigError("DISCORD_TOKEN is not set: create a bot at "
-                          "https://discord.com/developers/applications and put its token in .env")
-    point_at(settings.discord_api_base, settings.discord_gateway_url)
     app = await App.open(settings)
-    bot = SwiftBot(app)
+    runner, port = await start_web(app, settings.web_host, settings.web_port)
+    log.info("web page at http://%s:%d/", settings.web_host, port)
+    bot = None
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    waits = {asyncio.create_task(stopping.wait())}
     try:
-        await bot.login(settings.discord_token)
-        connection = asyncio.create_task(bot.connect())
-        waiter = asyncio.create_task(stopping.wait())
-        done, _ = await asyncio.wait({connection, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if connection in done:
-            connection.result()  # the gateway connection ended on its own: say why
+        if settings.discord_token:
+            point_at(settings.discord_api_base, settings.discord_gateway_url)
+            bot = SwiftBot(app)
+            await bot.login(settings.discord_token)
+            connection = asyncio.create_task(bot.connect())
+            waits.add(connection)
+        else:
+            log.info("no DISCORD_TOKEN: serving the web page only")
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # a gateway connection that ended on its own says why here
         log.info("shutting down: finishing songs in progress")
     finally:
         await app.close(timeout=30)  # still connected, so in-flight songs get posted
-        await bot.close()
+        await runner.cleanup()
+        if bot is not None:
+            await bot.close()
     log.info("stopped")
     return 0
 
@@ -125,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", help="run the bot (the default)")
+    sub.add_parser("run", help="serve the web page, and Discord if DISCORD_TOKEN is set "
+                   "(the default)")
     sync = sub.add_parser("sync", help="push slash command definitions to Discord now")
     sync.add_argument("--guild", type=int, help="sync to one server only (instant, for testing)")
     sub.add_parser("migrate", help="apply pending database migrations")
@@ -152,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(os.environ)
         command = args.command or "run"
         if command == "run":
-            return asyncio.run(run_bot(settings))
+            return asyncio.run(serve(settings))
         if command == "sync":
             return asyncio.run(sync_commands(settings, args.guild))
         if command == "migrate":

@@ -76,8 +76,9 @@ class Songwriter:
         except TimeoutError:
             return False
 
-    async def accept(self, ask: Ask) -> tuple[Ask, Ticket]:
-        """Check and queue a request; raise a UserError (logged) if it cannot be queued."""
+    async def accept(self, ask: Ask, copies: int = 1) -> tuple[Ask, list[Ticket]]:
+        """Check and queue `copies` songs for one request (one cooldown); raise a UserError
+        (logged) if it cannot be queued, or Busy if the queue cannot take them all."""
         try:
             ask = replace(ask, prompt=clean_prompt(ask.prompt, self.prompt_max_chars),
                           temperature=check_temperature(ask.temperature),
@@ -91,12 +92,17 @@ class Songwriter:
         self.cooldowns.check(ask.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
                           lines=ask.lines)
+        tickets: list[Ticket] = []
         try:
-            return ask, self.worker.submit_nowait(request, timeout=self.request_timeout)
+            for _ in range(copies):
+                tickets.append(self.worker.submit_nowait(request, timeout=self.request_timeout))
         except Busy as e:
+            for ticket in tickets:
+                ticket.cancel()  # all or nothing: a cancelled request is never generated
             self.cooldowns.forgive(ask.user_id)
             await self._log(ask, "busy", error=str(e))
             raise
+        return ask, tickets
 
     async def finish(self, ask: Ask, ticket: Ticket) -> Written:
         """Wait for the lyrics and log them; log and re-raise a failure."""
@@ -117,10 +123,15 @@ class Songwriter:
                  result.generate_ms, result.batch_size)
         return Written(generation_id, ask, result)
 
-    async def write(self, ask: Ask) -> Written:
+    async def write(self, ask: Ask, copies: int = 1) -> list[Written]:
         """Accept and finish in one go (for callers with no queue position to show)."""
-        ask, ticket = await self.accept(ask)
-        return await self.finish(ask, ticket)
+        ask, tickets = await self.accept(ask, copies)
+        results = await asyncio.gather(*(self.finish(ask, t) for t in tickets),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in results if isinstance(r, Written)]
 
     async def _log(self, ask: Ask, status: str, **details: object) -> int:
         return await self.store.record_generation(

@@ -58,7 +58,7 @@ async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction, ask: Ask
 
 
 async def _write(songwriter: Songwriter, interaction: discord.Interaction, ask: Ask) -> None:
-    ask, ticket = await songwriter.accept(ask)
+    ask, (ticket,) = await songwriter.accept(ask)
     await interaction.response.defer(thinking=True)
     task = asyncio.ensure_future(songwriter.finish(ask, ticket))
     shown = 1  # "thinking…" already says the first place in line

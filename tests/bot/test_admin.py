@@ -24,8 +24,7 @@ async def test_retrain_is_refused_for_members_who_are_not_admins(start_bot):
 
 async def test_admin_retrain_trains_publishes_and_serves_the_new_model(
         start_bot, monkeypatch, example_songs):
-    songs = [FakeSong(id=s["id"], title=s["title"], lyrics=s["lyrics"], album=s["album"]["name"],
-                      release_date=s["release_date"]) for s in example_songs]
+    songs = [FakeSong.from_export(s) for s in example_songs]
     with FakeGenius("Juniper Vale", songs) as genius:
         for key, value in {"GENIUS_ACCESS_TOKEN": "t", "GENIUS_BASE_URL": genius.base_url,
                            "SWIFTAI_ARTIST": "Juniper Vale", "PYTHONPATH": str(ROOT)}.items():

@@ -37,6 +37,13 @@ class FakeSong:
     lyrics_state: str = "complete"
     instrumental: bool = False
 
+    @classmethod
+    def from_export(cls, song: dict[str, Any]) -> FakeSong:
+        """Serve a song of a lyricsgenius export (the fixture artist's)."""
+        return cls(id=song["id"], title=song["title"], lyrics=song["lyrics"],
+                   album=(song.get("album") or {}).get("name"),
+                   release_date=song.get("release_date"))
+
     @property
     def path(self) -> str:
         return "fake-" + str(self.id) + "-lyrics"

@@ -19,8 +19,7 @@ FAST = FetchOptions(retries=3, backoff=0.01, max_wait=2, timeout=1, sleep_time=0
 
 @pytest.fixture
 def fake_songs(example_songs):
-    songs = [FakeSong(id=s["id"], title=s["title"], lyrics=s["lyrics"], album=s["album"]["name"],
-                      release_date=s["release_date"]) for s in example_songs[:7]]
+    songs = [FakeSong.from_export(s) for s in example_songs[:7]]
     return [
         *songs,
         FakeSong(id=1, title="Harbor Lights (Booklet)", lyrics="Thanks to everyone " * 30),
@@ -71,8 +70,7 @@ def test_second_run_fetches_only_what_is_missing(genius, fake_songs, tmp_path):
 def test_refresh_lists_the_artist_again_and_gets_new_songs(genius, tmp_path, example_songs):
     fetch(genius, tmp_path)
     extra = example_songs[8]
-    genius.songs[extra["id"]] = FakeSong(id=extra["id"], title=extra["title"],
-                                         lyrics=extra["lyrics"])
+    genius.songs[extra["id"]] = FakeSong.from_export(extra)
     _, report = fetch(genius, tmp_path, FetchOptions(**{**FAST.__dict__, "refresh": True}))
     assert report.new == [extra["title"]] and len(report.cached) == 7
 

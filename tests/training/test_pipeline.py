@@ -17,8 +17,7 @@ def run_env(home, tiny_base, genius=None):
 
 
 def test_run_goes_from_genius_to_a_published_model(hermetic_env, tiny_base, example_songs):
-    songs = [FakeSong(id=s["id"], title=s["title"], lyrics=s["lyrics"], album=s["album"]["name"],
-                      release_date=s["release_date"]) for s in example_songs]
+    songs = [FakeSong.from_export(s) for s in example_songs]
     with FakeGenius(ARTIST, songs) as genius:
         result = run_cli("training", "run", "--max-steps", "30", *TINY_TRAIN, "--progress",
                          "json", "--backoff", "0.01", env=run_env(hermetic_env, tiny_base, genius))

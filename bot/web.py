@@ -1,0 +1,175 @@
+"""The web page and HTTP API, served from the bot's own event loop, worker and store.
+
+Routes: GET / (the page), POST /api/lyrics, GET /api/songwrite (the seed's API), GET /api/recent,
+GET /api/status, GET /healthz. Errors are JSON `{"error": "..."}` with 400 (bad input),
+429 (rate limit, with Retry-After), 503 (busy or not ready) or 500 (with an id in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.app import App
+from bot.cogs.status import status_facts
+from bot.errors import OnCooldown, UserError
+from bot.songwriter import Ask, Written
+from model.errors import BadRequest, Busy, GenerationError
+
+log = logging.getLogger(__name__)
+PAGE = Path(__file__).resolve().parent / "static" / "index.html"
+APP_KEY = web.AppKey("swiftai", App)
+MAX_SONGS = 3
+
+
+def _json(data: Any, status: int = 200, **headers: str) -> web.Response:
+    return web.json_response(data, status=status, headers=headers or None)
+
+
+def _error(message: str, status: int, **headers: str) -> web.Response:
+    return _json({"error": message}, status, **headers)
+
+
+def _optional(value: Any, kind: type, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a {'whole number' if kind is int else 'number'}") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise UserError(f"{name} must be a finite number")
+    return number
+
+
+def _song(written: Written) -> dict[str, Any]:
+    return {"id": written.generation_id, "text": written.result.text,
+            "model": written.result.model_id, "copied_words": written.result.copied_words}
+
+
+async def _write(request: web.Request, fields: dict[str, Any]) -> dict[str, Any] | web.Response:
+    """Shared by both lyric endpoints: check the fields and write; an error is a Response."""
+    app = request.app[APP_KEY]
+    try:
+        prompt = fields.get("prompt")
+        if not isinstance(prompt, str):
+            raise UserError("prompt is required: the first line of a song")
+        album = fields.get("album") or None
+        if album is not None and not isinstance(album, str):
+            raise UserError("album must be a string")
+        count = _optional(fields.get("n"), int, "n") or 1
+        if not 1 <= count <= MAX_SONGS:
+            raise UserError(f"n must be between 1 and {MAX_SONGS}")
+        ask = Ask(source="web", user_id=f"web:{request.remote}", prompt=prompt, album=album,
+                  temperature=_optional(fields.get("temperature"), float, "temperature"),
+                  lines=_optional(fields.get("lines"), int, "lines"))
+        async with app.songwriter.serving():
+            songs = await app.songwriter.write(ask, copies=count)
+    except OnCooldown as e:
+        return _error(str(e), 429, **{"Retry-After": str(math.ceil(e.retry_after))})
+    except (UserError, BadRequest) as e:
+        return _error(str(e), 400)
+    except Busy as e:
+        return _error(str(e), 503, **{"Retry-After": "5"})
+    except GenerationError as e:
+        return _error(str(e), 503)
+    return {"prompt": songs[0].ask.prompt, "songs": [_song(s) for s in songs]}
+
+
+async def post_lyrics(request: web.Request) -> web.Response:
+    """POST /api/lyrics {prompt, album?, temperature?, lines?, n?}."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error("the body must be JSON", 400)
+    if not isinstance(body, dict):
+        return _error("the body must be a JSON object", 400)
+    result = await _write(request, body)
+    return result if isinstance(result, web.Response) else _json(result)
+
+
+async def get_songwrite(request: web.Request) -> web.Response:
+    """GET /api/songwrite?prompt=&length=&num=&temp= for the seed's users (length = lines)."""
+    q = request.query
+    result = await _write(request, {"prompt": q.get("prompt"), "lines": q.get("length"),
+                                    "n": q.get("num"), "temperature": q.get("temp")})
+    if isinstance(result, web.Response):
+        return result
+    return _json({**result, "lyrics": [s["text"] for s in result["songs"]]})  # the seed's list
+
+
+async def get_recent(request: web.Request) -> web.Response:
+    """GET /api/recent: the latest songs and their votes."""
+    app = request.app[APP_KEY]
+    try:
+        limit = min(max(_optional(request.query.get("limit"), int, "limit") or 10, 1), 50)
+    except UserError as e:
+        return _error(str(e), 400)
+    rows = await app.store.recent(limit)
+    return _json({"songs": [{"id": g.id, "prompt": g.prompt, "text": g.output,
+                             "source": g.source, "created_at": g.created_at,
+                             "votes_up": v.up, "votes_down": v.down} for g, v in rows]})
+
+
+async def get_status(request: web.Request) -> web.Response:
+    """GET /api/status: what /status shows, plus the albums for the page."""
+    app = request.app[APP_KEY]
+    return _json({**await status_facts(app), "albums": app.worker.albums})
+
+
+async def get_health(request: web.Request) -> web.Response:
+    """GET /healthz: 200 once the model is loaded, 503 before."""
+    app = request.app[APP_KEY]
+    stats = app.worker.stats()
+    if not app.worker.loaded:
+        return _json({"ok": False, "reason": "the model is still loading"}, 503)
+    return _json({"ok": True, "model": stats.model_id})
+
+
+async def get_page(request: web.Request) -> web.Response:
+    """GET /: the page."""
+    return web.FileResponse(PAGE, headers={"Cache-Control": "no-cache"})
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer unexpected errors as JSON with an id, logged with the traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status >= 400:
+            return _error(e.reason or "error", e.status)
+        raise
+    except Exception:
+        error_id = secrets.token_hex(4)
+        log.exception("error %s on %s %s", error_id, request.method, request.path)
+        return _error(f"something went wrong (id {error_id})", 500)
+
+
+def make_web_app(app: App) -> web.Application:
+    """Build the aiohttp application over a running App."""
+    web_app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+    web_app[APP_KEY] = app
+    web_app.router.add_get("/", get_page)
+    web_app.router.add_post("/api/lyrics", post_lyrics)
+    web_app.router.add_get("/api/songwrite", get_songwrite)
+    web_app.router.add_get("/api/recent", get_recent)
+    web_app.router.add_get("/api/status", get_status)
+    web_app.router.add_get("/healthz", get_health)
+    return web_app
+
+
+async def start_web(app: App, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve the web app on host:port (0 = any free port); return the runner and the port."""
+    runner = web.AppRunner(make_web_app(app),
+                           access_log_format='%a "%r" %s %b bytes %Tf s')  # one line a request
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, bound
