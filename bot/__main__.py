@@ -66,13 +66,10 @@ async def sync_commands(settings: Settings, guild: int | None) -> int:
     if not settings.discord_token:
         raise ConfigError("DISCORD_TOKEN is not set")
     point_at(settings.discord_api_base, settings.discord_gateway_url)
-    app = await App.open(settings)
+    app = await App.open(settings, start_worker=False)  # no model needed to sync
     bot = SwiftBot(app)
     try:
-        await bot.login(settings.discord_token)
-        for cog in bot.cogs.values():
-            await bot.remove_cog(cog.qualified_name)
-        await bot.setup_hook()
+        await bot.login(settings.discord_token)  # runs setup_hook: the cogs are registered
         if guild:
             target = discord.Object(id=guild)
             bot.tree.copy_global_to(guild=target)

@@ -37,15 +37,20 @@ class App:
     started_at: float = field(default_factory=time.time)
 
     @classmethod
-    async def open(cls, settings: Settings) -> App:
-        """Migrate and open the store, and start the worker on the published model."""
+    async def open(cls, settings: Settings, start_worker: bool = True) -> App:
+        """Migrate and open the store, and start the worker on the published model.
+
+        With start_worker=False the worker takes requests into its queue but serves none until
+        `worker.start()` (for commands that need no model, and to hold requests in tests).
+        """
         store = await Store.open(settings.database)
         registry = Registry(settings.models_dir)
         loader, run = serving_loader(registry, settings.base_model)
         log.info("serving %s", run.id if run else f"the base model {settings.base_model}")
         worker = Worker(loader, max_batch=settings.max_batch,
                         batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
-        worker.start()
+        if start_worker:
+            worker.start()
         songwriter = Songwriter(worker, store, Cooldowns(settings.cooldown_seconds),
                                 settings.prompt_max_chars, settings.request_timeout)
         retrainer = Retrainer(settings.home, settings.base_model, settings.retrain_args)

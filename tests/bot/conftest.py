@@ -9,15 +9,9 @@ from dataclasses import dataclass
 import discord
 import pytest
 
-from bot.app import App, serving_loader
+from bot.app import App
 from bot.client import SwiftBot, point_at
-from bot.cooldown import Cooldowns
-from bot.retrain import Retrainer
 from bot.settings import Settings
-from bot.songwriter import Songwriter
-from bot.store import Store
-from model.registry import Registry
-from model.worker import Worker
 from tests.bot.fake_discord import FakeDiscord
 
 ADMIN_ID = 42
@@ -51,20 +45,11 @@ def bot_settings(home: str, tiny_base: str, fake: FakeDiscord, **env: str) -> Se
 
 
 async def open_app(settings: Settings, start_worker: bool) -> App:
-    """App.open, but optionally with the worker not started yet (to hold requests in the queue)."""
+    """Open the app; with start_worker=False requests wait in the queue until worker.start()."""
+    app = await App.open(settings, start_worker=start_worker)
     if start_worker:
-        app = await App.open(settings)
         await app.worker.ready()
-        return app
-    store = await Store.open(settings.database)
-    registry = Registry(settings.models_dir)
-    loader, _ = serving_loader(registry, settings.base_model)
-    worker = Worker(loader, max_batch=settings.max_batch,
-                    batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
-    songwriter = Songwriter(worker, store, Cooldowns(settings.cooldown_seconds),
-                            settings.prompt_max_chars, settings.request_timeout)
-    return App(settings, store, worker, registry, songwriter,
-               Retrainer(settings.home, settings.base_model, settings.retrain_args))
+    return app
 
 
 @pytest.fixture

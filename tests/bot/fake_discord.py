@@ -112,6 +112,14 @@ class FakeDiscord:
                             for k, v in (options or {}).items()]}
         return await self._interact(2, data, user_id, permissions)
 
+    async def autocomplete(self, name: str, options: dict[str, str], focused: str,
+                           user_id: int = 1) -> str:
+        """Deliver an autocomplete request while a user types option `focused`."""
+        data = {"id": str(next(self._ids)), "name": name, "type": 1,
+                "options": [{"name": k, "type": 3, "value": v, "focused": k == focused}
+                            for k, v in options.items()]}
+        return await self._interact(4, data, user_id, 0)
+
     async def click(self, custom_id: str, message: dict[str, Any], user_id: int = 1) -> str:
         """Deliver a button click on `message`; return the interaction token."""
         return await self._interact(3, {"custom_id": custom_id, "component_type": 2}, user_id,

@@ -45,6 +45,9 @@ async def test_admin_retrain_trains_publishes_and_serves_the_new_model(
     song = await h.song(await h.fake.command("lyrics", {"prompt": "new model", "album":
                                                         "Harbor Lights"}))
     assert run.id in song["embeds"][0]["footer"]["text"]
+    typed = await h.fake.autocomplete("lyrics", {"prompt": "x", "album": "light"}, "album")
+    choices = (await h.reply(typed))["data"]["choices"]
+    assert choices == [{"name": "Harbor Lights", "value": "Harbor Lights"}]
     async with h.app.store.db.execute(
             "SELECT user_id, outcome, run_id, perplexity_after FROM retrains") as cursor:
         rows = [tuple(r) for r in await cursor.fetchall()]

@@ -52,3 +52,21 @@ def test_migrate_reports_the_schema_version(hermetic_env):
     result = run_cli("bot", "migrate")
     assert result.returncode == 0 and result.stdout.strip().endswith("schema version 2")
     assert (hermetic_env / "swiftai.db").exists()
+
+
+async def test_sync_pushes_commands_to_one_guild_on_demand(hermetic_env, tiny_base):
+    fake = FakeDiscord()
+    await fake.start()
+    env = {"DISCORD_TOKEN": "fake-token", "BASE_MODEL": str(tiny_base),
+           "DISCORD_API_BASE": fake.api_base, "DISCORD_GATEWAY_URL": fake.gateway_url}
+    try:
+        result = await asyncio.to_thread(run_cli, "bot", "sync", "--guild", "5", env=env)
+    finally:
+        await fake.close()
+    assert result.returncode == 0, result.stderr
+    assert "synced 5 commands to guild 5" in result.stdout
+    guild_sync = [c for c in fake.calls if c.method == "PUT" and "/guilds/5/commands" in c.path]
+    assert {c["name"] for c in guild_sync[0].body} == {"lyrics", "history", "status", "retrain",
+                                                      "reload"}
+    retrain = next(c for c in guild_sync[0].body if c["name"] == "retrain")
+    assert int(retrain["default_member_permissions"]) == 1 << 5  # Manage Server
