@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -25,25 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel, pipeline  # noqa: E402
+from transformers import pipeline  # noqa: E402
 
+from benchmarks.gpt2_124m import build_gpt2_124m  # noqa: E402
 from model.backend import Request  # noqa: E402
 from model.worker import Worker, load_hf  # noqa: E402
-from tests.tiny_model import train_tokenizer  # noqa: E402
 
 NEW_TOKENS = 64
 PROMPTS = ["We lit paper lanterns on the fourth of July", "Gravel on the back road",
            "I leave the porchlight on for you", "Ticket in my pocket, suitcase by the door"]
-
-
-def build_gpt2_124m(folder: Path) -> Path:
-    """Save a randomly initialised GPT-2 124M with a small trained tokenizer."""
-    songs = json.loads((ROOT / "examples" / "Lyrics_JuniperVale.json").read_text())["songs"]
-    tokenizer = train_tokenizer([s["lyrics"] for s in songs])
-    torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config()).save_pretrained(folder)  # vocab 50257, 12 layers, 768 wide
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def fixed(prompt: str) -> Request:

@@ -16,7 +16,9 @@ LINES_RANGE = (1, 40)
 def clean_prompt(text: str, max_chars: int) -> str:
     """Strip control and bidi characters, fold whitespace; reject empty or too long prompts."""
     text = text.translate(_BIDI)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf")
+    # Cc: control characters; Cf: invisible format marks; Cs: lone surrogates (valid in JSON
+    # as "\ud800", but not text: the tokenizer refuses them).
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
                    or ch in "\n\t")
     text = re.sub(r"\s+", " ", text).strip()
     if not text:

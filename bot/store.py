@@ -48,6 +48,13 @@ class Votes:
 _COLUMNS = ", ".join(f.name for f in fields(Generation))
 
 
+def _storable(value: Any) -> Any:
+    """Make text SQLite can store: a lone surrogate (valid in JSON) is not UTF-8."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def migration_files(folder: Path = MIGRATIONS) -> list[tuple[int, Path]]:
     """Return (version, path) of every `NNNN_name.sql` file, in order."""
     found = [(int(m.group(1)), p) for p in folder.glob("*.sql")
@@ -104,8 +111,9 @@ class Store:
             raise ValueError(f"unknown generation fields: {sorted(unknown)}")
         names = ", ".join(row)
         marks = ", ".join("?" for _ in row)
+        values = tuple(_storable(v) for v in row.values())
         cursor = await self.db.execute(
-            f"INSERT INTO generations ({names}) VALUES ({marks})", tuple(row.values()))
+            f"INSERT INTO generations ({names}) VALUES ({marks})", values)
         await self.db.commit()
         return int(cursor.lastrowid or 0)
 

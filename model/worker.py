@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from model.backend import Backend, Request
-from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Stopped
+from model.errors import Busy, DeadlineExceeded, GenerationError, Stopped
 from model.novelty import COPY_WORDS, CopyIndex, cut_before
 from model.songtext import clean_output
 
@@ -263,7 +263,13 @@ class Worker:
             if batch is None:
                 break
             if batch:
-                self._serve(batch)
+                try:
+                    self._serve(batch)
+                except Exception as e:  # a bug must cost this batch, never the thread
+                    log.exception("serving a batch of %d failed", len(batch))
+                    for job in batch:
+                        if not job.future.done():
+                            self._fail(job, e)
         self._fail_pending()
 
     def _fail_pending(self) -> None:
@@ -306,7 +312,7 @@ class Worker:
                 continue
             try:
                 served.backend.check(job.request)
-            except BadRequest as e:
+            except Exception as e:  # BadRequest, or a tokenizer choking on odd input
                 self._fail(job, e)
                 continue
             live.append(job)

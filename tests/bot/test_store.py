@@ -82,3 +82,11 @@ async def test_unknown_fields_never_reach_the_sql(tmp_path):
         await store.record_generation(source="web", user_id="u", prompt="p", status="ok",
                                       **{"x) VALUES (1); DROP TABLE votes; --": 1})
     await store.close()
+
+
+async def test_text_that_is_not_utf8_is_stored_escaped_not_lost(tmp_path):
+    store = await Store.open(tmp_path / "db.sqlite")
+    gen = await store.record_generation(source="web", user_id="u", prompt="bad \ud800 text",
+                                        status="rejected")
+    assert (await store.generation(gen)).prompt == "bad \\ud800 text"
+    await store.close()

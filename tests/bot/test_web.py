@@ -71,6 +71,7 @@ async def test_lyrics_api_writes_songs_and_logs_them_as_web(serve_web):
     ({"prompt": "hi", "lines": 0}, "lines must be between"),
     ({"prompt": "hi", "n": 4}, "n must be between 1 and 3"),
     ({"prompt": "hi", "album": "Nope"}, "unknown album 'Nope'"),
+    ({"prompt": "\ud800\u202e"}, "empty"),  # nothing left once surrogates and bidi go
 ])
 async def test_bad_input_is_a_400_with_a_clear_message(serve_web, body, message):
     base, _ = await serve_web()

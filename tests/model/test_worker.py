@@ -109,6 +109,22 @@ def test_one_bad_request_does_not_hurt_the_others(tiny_base):
     assert after.text.startswith("still alive")
 
 
+def test_input_the_tokenizer_refuses_fails_alone_and_the_thread_lives(tiny_base):
+    async def main():
+        worker = make_worker(tiny_base)
+        worker.start()
+        bad, good = await asyncio.gather(
+            worker.submit(Request("lone \ud800 surrogate", max_new_tokens=4)),
+            worker.submit(Request("fine", max_new_tokens=4)), return_exceptions=True)
+        after = await worker.submit(Request("still serving", max_new_tokens=4))
+        await worker.close()
+        return bad, good, after
+
+    bad, good, after = run(main())
+    assert isinstance(bad, TypeError) and good.text.startswith("fine")
+    assert after.text.startswith("still serving")
+
+
 def test_reload_swaps_models_without_a_failed_request(tiny_base):
     async def main():
         worker = make_worker(tiny_base, batch_window_ms=5, max_batch=2)
