@@ -169,7 +169,5 @@ async def start_web(app: App, host: str, port: int) -> tuple[web.AppRunner, int]
     runner = web.AppRunner(make_web_app(app),
                            access_log_format='%a "%r" %s %b bytes %Tf s')  # one line a request
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, bound
+    await web.TCPSite(runner, host, port).start()
+    return runner, runner.addresses[0][1]

@@ -78,7 +78,9 @@ class Generator:
             defaults = GenerationConfig.from_pretrained(source)
         except OSError:
             defaults = GenerationConfig()
-        for key, value in LYRICS_DEFAULTS.items():  # fill what the folder does not say
+        # Our lyric defaults fill whatever the folder leaves at transformers' own defaults (a hub
+        # model's config rarely sets sampling); a run folder we wrote already carries them.
+        for key, value in LYRICS_DEFAULTS.items():
             if getattr(defaults, key, None) in (None, GenerationConfig().__dict__.get(key)):
                 setattr(defaults, key, value)
         defaults.pad_token_id = tokenizer.pad_token_id

@@ -14,7 +14,7 @@ from typing import Any
 from model.errors import RegistryError
 from training.corpus import build_corpus, write_corpus
 from training.errors import TrainingError
-from training.genius import FetchOptions, fetch_artist, make_client
+from training.genius import FetchOptions, FetchReport, fetch_artist, make_client
 from training.lyric_files import import_songs, read_songs
 from training.progress import Progress
 from training.settings import Settings
@@ -30,7 +30,7 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, progress: Progress) 
     return 0
 
 
-def fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> Any:
+def fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> FetchReport:
     """Run a fetch and print its report; return it."""
     artist = args.artist or settings.artist
     options = FetchOptions(retries=args.retries, backoff=args.backoff, timeout=args.timeout,

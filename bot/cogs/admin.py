@@ -63,13 +63,12 @@ class AdminCog(commands.Cog):
 
             result = await app.retrainer.run(refresh, show)
         except RetrainFailed as e:
-            app.retrainer.state = None
             await app.store.finish_retrain(retrain_id, "failed", error=str(e)[-2000:])
             await self._say(interaction, "❌ Retrain failed; the current model keeps serving.\n"
                                          f"```\n{str(e)[-1500:]}\n```")
             return
         finally:
-            app.retrainer.state = None
+            app.retrainer.state = None  # also when defer or the log failed before run() began
         try:
             served = await app.reload()
         except Exception as e:
