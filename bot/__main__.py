@@ -33,7 +33,8 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    waits = {asyncio.create_task(stopping.wait())}
+    loading = asyncio.create_task(app.worker.ready())
+    waits = {asyncio.create_task(stopping.wait()), loading}
     try:
         if settings.discord_token:
             point_at(settings.discord_api_base, settings.discord_gateway_url)
@@ -43,9 +44,17 @@ async def serve(settings: Settings) -> int:
             waits.add(connection)
         else:
             log.info("no DISCORD_TOKEN: serving the web page only")
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()  # a gateway connection that ended on its own says why here
+        while True:
+            done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            if loading in done and loading.exception() is not None:
+                log.error("could not load the model (%s): %s; check BASE_MODEL or publish "
+                          "a run", settings.base_model, loading.exception())
+                return 1
+            if loading in done and waits:
+                continue  # loaded: keep serving until a stop signal
+            for task in done:
+                task.result()  # a gateway connection that ended on its own says why here
+            break
         log.info("shutting down: finishing songs in progress")
     finally:
         await app.close(timeout=30)  # still connected, so in-flight songs get posted

@@ -176,6 +176,8 @@ class Worker:
         with self._cond:
             if self._stopping:
                 raise Stopped("the generator is shutting down")
+            if self._load_error is not None:
+                raise GenerationError(f"the model failed to load: {self._load_error}")
             if len(self._pending) >= self.queue_size:
                 raise Busy("busy: too many songs being written, try again in a moment")
             self._pending.append(job)
@@ -255,7 +257,8 @@ class Worker:
             self._served = self._loader()
         except Exception as e:
             log.exception("loading the model failed")
-            self._load_error = e
+            with self._cond:
+                self._load_error = e
         finally:
             self._ready.set()
         while self._served is not None:

@@ -48,6 +48,13 @@ async def test_sigterm_stops_the_bot_cleanly(hermetic_env, tiny_base):
     assert run_cli("bot", "export").stdout == ""
 
 
+def test_a_model_that_does_not_load_stops_the_process_with_a_clear_message(hermetic_env):
+    result = run_cli("bot", env={"BASE_MODEL": str(hermetic_env / "no-such-model"),
+                                 "WEB_PORT": "0"})
+    assert result.returncode == 1
+    assert "could not load the model" in result.stderr and "check BASE_MODEL" in result.stderr
+
+
 def test_migrate_reports_the_schema_version(hermetic_env):
     result = run_cli("bot", "migrate")
     assert result.returncode == 0 and result.stdout.strip().endswith("schema version 2")

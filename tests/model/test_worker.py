@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model.backend import Request
-from model.errors import BadRequest, Busy, DeadlineExceeded, Stopped
+from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Stopped
 from model.novelty import CopyIndex, cut_before
 from model.worker import Served, Worker, load_hf
 
@@ -183,13 +183,15 @@ def test_stop_without_drain_fails_pending_requests(tiny_base):
     assert all(isinstance(o, Stopped) for o in run(main()))
 
 
-def test_a_failed_first_load_is_reported_by_ready(tmp_path):
+def test_a_failed_first_load_is_reported_and_refuses_requests(tmp_path):
     async def main():
         worker = Worker(lambda: load_hf(tmp_path / "missing"))
         worker.start()
         with pytest.raises(OSError):
             await worker.ready()
         assert not worker.loaded
+        with pytest.raises(GenerationError, match="the model failed to load"):
+            worker.submit_nowait(Request("nobody would serve this"))
 
     run(main())
 
