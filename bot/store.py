@@ -153,10 +153,14 @@ class Store:
     async def recent(self, limit: int) -> list[tuple[Generation, Votes]]:
         """Return the most recent successful generations with their votes, newest first."""
         async with self.db.execute(
-            f"""SELECT {_COLUMNS} FROM generations WHERE status = 'ok'
-                ORDER BY id DESC LIMIT ?""", (limit,)) as cursor:
-            rows = [Generation(**dict(row)) async for row in cursor]
-        return [(g, await self.votes(g.id)) for g in rows]
+            f"""SELECT {_COLUMNS},
+                   (SELECT COUNT(*) FROM votes v WHERE v.generation_id = g.id AND value = 1),
+                   (SELECT COUNT(*) FROM votes v WHERE v.generation_id = g.id AND value = -1)
+                FROM generations g WHERE status = 'ok' ORDER BY id DESC LIMIT ?""",
+            (limit,)) as cursor:
+            rows = await cursor.fetchall()
+        width = len(fields(Generation))
+        return [(Generation(*row[:width]), Votes(*row[width:])) for row in rows]
 
     async def count_since(self, since_iso: str) -> int:
         """Count successful generations since an ISO time."""
