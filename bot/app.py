@@ -3,27 +3,65 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.cooldown import Cooldowns
 from bot.retrain import Retrainer
 from bot.settings import Settings
 from bot.songwriter import Songwriter
 from bot.store import Store
+from model import backends
+from model.backend import Served
+from model.composer import Composer
+from model.ct2 import cached_base, has_conversion
+from model.errors import RegistryError
 from model.registry import Registry, Run
-from model.worker import Served, Worker, load_hf
+from model.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-def serving_loader(registry: Registry, base_model: str) -> tuple[Callable[[], Served], Run | None]:
+def public_name(base_model: str) -> str:
+    """Name the base model without a filesystem path: a local folder by its own name."""
+    return Path(base_model).name if Path(base_model).exists() else base_model
+
+
+def base_source(settings: Settings) -> str | Path:
+    """Return what to load the base model from: its cached conversion where the backend uses one.
+
+    With SERVING_BACKEND=ctranslate2 the base model is converted once, by the training CLI in a
+    subprocess (this process never imports torch on that backend).
+    """
+    cached = cached_base(settings.cache_dir, settings.base_model)
+    if has_conversion(cached) or settings.serving_backend != "ctranslate2":
+        return cached if has_conversion(cached) else settings.base_model
+    log.info("converting the base model %s for CTranslate2 (once)",
+             public_name(settings.base_model))
+    done = subprocess.run(
+        [sys.executable, "-m", "training", "convert", "--base", "--base-model",
+         settings.base_model], capture_output=True, text=True,
+        env={**os.environ, "SWIFTAI_HOME": str(settings.home)})
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise RegistryError(f"converting the base model failed: {lines[-1]}")
+    return cached
+
+
+def serving_loader(settings: Settings, registry: Registry) -> tuple[Callable[[], Served],
+                                                                    Run | None]:
     """Return a loader for the published run (or the base model before any), and that run."""
+    options = backends.Options(compute_type=settings.ct2_compute_type)
     run = registry.current()
     if run is None:
-        return (lambda: load_hf(base_model, model_id=base_model)), None
-    return (lambda: load_hf(run.path, model_id=run.id)), run
+        return (lambda: backends.load(settings.serving_backend, base_source(settings),
+                                      public_name(settings.base_model), options)), None
+    return (lambda: backends.load(settings.serving_backend, run.path, run.id, options)), run
 
 
 @dataclass
@@ -31,6 +69,7 @@ class App:
     settings: Settings
     store: Store
     worker: Worker
+    composer: Composer
     registry: Registry
     songwriter: Songwriter
     retrainer: Retrainer
@@ -45,20 +84,21 @@ class App:
         """
         store = await Store.open(settings.database)
         registry = Registry(settings.models_dir)
-        loader, run = serving_loader(registry, settings.base_model)
+        loader, run = serving_loader(settings, registry)
         log.info("serving %s", run.id if run else f"the base model {settings.base_model}")
         worker = Worker(loader, max_batch=settings.max_batch,
                         batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
         if start_worker:
             worker.start()
-        songwriter = Songwriter(worker, store, Cooldowns(settings.cooldown_seconds),
+        composer = Composer(worker)
+        songwriter = Songwriter(composer, store, Cooldowns(settings.cooldown_seconds),
                                 settings.prompt_max_chars, settings.request_timeout)
         retrainer = Retrainer(settings.home, settings.base_model, settings.retrain_args)
-        return cls(settings, store, worker, registry, songwriter, retrainer)
+        return cls(settings, store, worker, composer, registry, songwriter, retrainer)
 
     async def reload(self) -> str:
         """Serve the published model (or the base model) anew; return its id."""
-        loader, _ = serving_loader(self.registry, self.settings.base_model)
+        loader, _ = serving_loader(self.settings, self.registry)
         return await self.worker.reload(loader)
 
     async def close(self, timeout: float = 30.0) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.backends import CHOICES as BACKENDS
+
 
 class ConfigError(Exception):
     """One or more settings are missing or invalid; the message lists them all."""
@@ -19,6 +21,8 @@ class Settings:
     admin_user_ids: frozenset[int]  # ADMIN_USER_IDS: may /retrain besides Manage Server members
     home: Path  # SWIFTAI_HOME: data/, models/ and swiftai.db live here
     base_model: str  # BASE_MODEL: served until a fine-tuned model is published
+    serving_backend: str  # SERVING_BACKEND: auto, transformers or ctranslate2
+    ct2_compute_type: str | None  # CT2_COMPUTE_TYPE: None picks int8 on CPU, float16 on CUDA
     cooldown_seconds: float  # COOLDOWN_SECONDS: per user, between two /lyrics
     queue_size: int  # QUEUE_SIZE: requests waiting at most; more get "busy"
     max_batch: int  # MAX_BATCH: requests generated together
@@ -35,6 +39,11 @@ class Settings:
     def database(self) -> Path:
         """Return the path of the SQLite database."""
         return self.home / "swiftai.db"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Return the folder of caches (the base model's CTranslate2 conversion)."""
+        return self.home / "cache"
 
     @property
     def models_dir(self) -> Path:
@@ -69,6 +78,9 @@ class Settings:
             value = env.get(key, "")
             if value and not re.match(r"(https?|wss?)://", value):
                 problems.append(f"{key}={value!r} is not a URL")
+        backend = (env.get("SERVING_BACKEND") or "auto").strip().lower()
+        if backend not in BACKENDS:
+            problems.append(f"SERVING_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
         try:
             retrain_args = tuple(shlex.split(env.get("RETRAIN_ARGS", "")))
         except ValueError as e:
@@ -79,6 +91,8 @@ class Settings:
             admin_user_ids=frozenset(admins),
             home=Path(env.get("SWIFTAI_HOME") or "var"),
             base_model=env.get("BASE_MODEL") or "gpt2",
+            serving_backend=backend,
+            ct2_compute_type=env.get("CT2_COMPUTE_TYPE") or None,
             cooldown_seconds=number("COOLDOWN_SECONDS", 10.0),
             queue_size=int(number("QUEUE_SIZE", 64, int, 1)),
             max_batch=int(number("MAX_BATCH", 8, int, 1)),

@@ -17,9 +17,8 @@ from bot.cooldown import Cooldowns
 from bot.errors import PromptRejected, UserError
 from bot.prompts import check_lines, check_temperature, clean_prompt
 from bot.store import Store
-from model.backend import Request
+from model.composer import Composer, Request, Result, Writing
 from model.errors import Busy, GenerationError
-from model.worker import Result, Ticket, Worker
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,9 @@ class Written:
 
 
 class Songwriter:
-    def __init__(self, worker: Worker, store: Store, cooldowns: Cooldowns,
+    def __init__(self, composer: Composer, store: Store, cooldowns: Cooldowns,
                  prompt_max_chars: int, request_timeout: float) -> None:
-        self.worker = worker
+        self.composer = composer
         self.store = store
         self.cooldowns = cooldowns
         self.prompt_max_chars = prompt_max_chars
@@ -76,15 +75,15 @@ class Songwriter:
         except TimeoutError:
             return False
 
-    async def accept(self, ask: Ask, copies: int = 1) -> tuple[Ask, list[Ticket]]:
+    async def accept(self, ask: Ask, copies: int = 1) -> tuple[Ask, list[Writing]]:
         """Check and queue `copies` songs for one request (one cooldown); raise a UserError
         (logged) if it cannot be queued, or Busy if the queue cannot take them all."""
         try:
             ask = replace(ask, prompt=clean_prompt(ask.prompt, self.prompt_max_chars),
                           temperature=check_temperature(ask.temperature),
                           lines=check_lines(ask.lines), album=ask.album or None)
-            if ask.album and ask.album not in self.worker.albums:
-                known = ", ".join(self.worker.albums) or "none: this model has no album styles"
+            if ask.album and ask.album not in self.composer.albums:
+                known = ", ".join(self.composer.albums) or "none: this model has no album styles"
                 raise PromptRejected(f"unknown album {ask.album!r}; known albums: {known}")
         except UserError as e:
             await self._log(ask, "rejected", error=str(e))
@@ -92,10 +91,10 @@ class Songwriter:
         self.cooldowns.check(ask.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
                           lines=ask.lines)
-        tickets: list[Ticket] = []
+        tickets: list[Writing] = []
         try:
             for _ in range(copies):
-                tickets.append(self.worker.submit_nowait(request, timeout=self.request_timeout))
+                tickets.append(self.composer.start(request, timeout=self.request_timeout))
         except Busy as e:
             for ticket in tickets:
                 ticket.cancel()  # all or nothing: a cancelled request is never generated
@@ -104,7 +103,7 @@ class Songwriter:
             raise
         return ask, tickets
 
-    async def finish(self, ask: Ask, ticket: Ticket) -> Written:
+    async def finish(self, ask: Ask, ticket: Writing) -> Written:
         """Wait for the lyrics and log them; log and re-raise a failure."""
         try:
             result = await ticket

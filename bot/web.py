@@ -119,7 +119,7 @@ async def get_recent(request: web.Request) -> web.Response:
 async def get_status(request: web.Request) -> web.Response:
     """GET /api/status: what /status shows, plus the albums for the page."""
     app = request.app[APP_KEY]
-    return _json({**await status_facts(app), "albums": app.worker.albums})
+    return _json({**await status_facts(app), "albums": app.composer.albums})
 
 
 async def get_health(request: web.Request) -> web.Response:

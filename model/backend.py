@@ -1,32 +1,177 @@
-"""What the worker needs from a model: a batch of requests in, raw texts out.
+"""What the worker asks of any model backend: a batch of text prompts in, k completions each out.
 
-The Hugging Face `Generator` is one backend; a CTranslate2 one can sit beside it. A backend is
-used by one thread at a time (the worker's), and raises `BadRequest` from `check` for a request
+A backend (transformers, CTranslate2, a remote OpenAI-compatible server) knows tokens and sampling,
+nothing of lyrics: the composer builds the prompt text (album header and all) and cleans what comes
+back. One thread at a time uses a backend (the worker's). `check` raises `BadRequest` for a request
 it cannot serve, so that one bad request never fails a batch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from model.tokens import TokenSpec
+
+if TYPE_CHECKING:
+    from model.novelty import CopyIndex
 
 
 @dataclass(frozen=True)
-class Request:
-    prompt: str  # the first line, as the user typed it
-    album: str | None = None  # an album whose style to ask for (ignored if the model lacks it)
-    temperature: float | None = None  # None: the model's default
-    lines: int | None = None  # cut the song to this many lyric lines
+class Sampling:
+    """How to pick tokens. Our lyric defaults; a run saves them as generation_config.json."""
+
+    temperature: float = 0.9  # a little under 1: fewer odd words, still varied
+    top_p: float = 0.95  # nucleus sampling cuts the long tail of junk tokens
+    top_k: int = 0  # off: top_p does the cutting
+    repetition_penalty: float = 1.15  # discourages one line 20 times; a chorus still comes back
+    max_new_tokens: int = 200  # about a verse and a chorus
+    do_sample: bool = True  # False: greedy (tests compare backends with it)
+
+    @classmethod
+    def from_folder(cls, folder: Path | None) -> Sampling:
+        """Read generation_config.json; our defaults fill what it leaves at transformers' own.
+
+        A hub model's config rarely sets sampling; a run folder we wrote carries ours.
+        """
+        path = folder / "generation_config.json" if folder else None
+        saved = json.loads(path.read_text(encoding="utf-8")) if path and path.is_file() else {}
+        values = {f.name: saved[f.name] for f in fields(cls)
+                  if saved.get(f.name) not in (None, _TRANSFORMERS_DEFAULTS.get(f.name))}
+        return replace(cls(), **values)
+
+    def to_generation_config(self) -> dict[str, Any]:
+        """Return the fields to save in a run's generation_config.json."""
+        return dict(self.__dict__)
+
+
+# transformers' GenerationConfig defaults: a saved value equal to one of these was never chosen.
+_TRANSFORMERS_DEFAULTS = {"temperature": 1.0, "top_p": 1.0, "top_k": 50,
+                          "repetition_penalty": 1.0, "do_sample": False}
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    prompt: str  # the text to continue; the backend adds the tokenizer's own prefix (BOS)
+    k: int = 1  # how many samples of this prompt
     max_new_tokens: int | None = None  # None: the model's default
-    min_new_tokens: int | None = None  # benchmarks force a fixed amount of work
+    min_new_tokens: int = 0  # benchmarks force a fixed amount of work
+    temperature: float | None = None  # None: the model's default
+    greedy: bool = False  # argmax decoding (comparing backends)
+    stop: tuple[str, ...] = ()  # cut a completion at the first of these (beside the end tokens)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # what came after the prompt, special tokens removed, cut at the end of song
+    mean_logprob: float | None  # mean log-probability per generated token (None if unknown)
+    tokens: int  # generated tokens counted in mean_logprob
+    finish: str  # "end" (end of song), "stop" (a stop string), or "length"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: str  # a run id or the base model's name: public, never a filesystem path
+    spec: TokenSpec | None  # None for a remote model we know no tokenizer of
+    context: int  # tokens of context the model takes
+    defaults: Sampling
+    backend: str  # "transformers", "ctranslate2", ...
+
+    @property
+    def albums(self) -> list[str]:
+        """Return the albums this model has a style token for."""
+        return list(self.spec.albums) if self.spec else []
 
 
 class Backend(Protocol):
-    model_id: str
-    albums: list[str]
+    info: ModelInfo
 
-    def check(self, request: Request) -> None:
-        """Raise BadRequest if this request cannot be generated."""
+    def check(self, request: GenRequest) -> None:
+        """Raise BadRequest if this request cannot be generated (e.g. a prompt too long)."""
 
-    def generate_raw(self, requests: list[Request]) -> list[str]:
-        """Return each request's continuation (special tokens kept, prompt not included)."""
+    def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
+        """Return `request.k` completions for each request of the batch, in order."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """A loaded model and what the writing rules need with it; swapped as one."""
+
+    backend: Backend
+    copy_index: CopyIndex | None  # the training lyrics' n-grams; None for a base model
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def info(self) -> ModelInfo:
+        """Return the backend's model facts."""
+        return self.backend.info
+
+
+def end_of_context(info: ModelInfo, prompt_tokens: int, wanted: int) -> None:
+    """Raise BadRequest when a prompt leaves no room for `wanted` new tokens."""
+    from model.errors import BadRequest
+
+    if prompt_tokens + wanted > info.context:
+        raise BadRequest(f"the prompt is too long ({prompt_tokens} tokens; at most "
+                         f"{max(0, info.context - wanted)} fit before the song)")
+
+
+def context_of(config: dict[str, Any]) -> int:
+    """Return the context length a model's config.json states."""
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = config.get(name)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048  # rotary models that state no limit: a safe bound for lyrics
+
+
+def in_groups(batch: list[GenRequest], key: Callable[[GenRequest], Any],
+              generate: Callable[[list[GenRequest]], list[list[Completion]]],
+              ) -> list[list[Completion]]:
+    """Call `generate` once per group of requests sharing `key`; answer in batch order.
+
+    For settings a backend can only take once per call (CTranslate2's temperature, greedy or not).
+    """
+    groups: dict[Any, list[int]] = {}
+    for index, request in enumerate(batch):
+        groups.setdefault(key(request), []).append(index)
+    out: list[list[Completion]] = [[] for _ in batch]
+    for indexes in groups.values():
+        for index, completions in zip(indexes, generate([batch[i] for i in indexes]),
+                                      strict=True):
+            out[index] = completions
+    return out
+
+
+def regroup(batch: list[GenRequest], rows: list[Completion]) -> list[list[Completion]]:
+    """Split one completion per row (k rows per request, in order) back into lists per request."""
+    out, start = [], 0
+    for request in batch:
+        out.append(rows[start:start + request.k])
+        start += request.k
+    return out
+
+
+def finish_completion(codec: Any, info: ModelInfo, ids: list[int], scores: list[float],
+                      stop: tuple[str, ...]) -> Completion:
+    """Cut generated ids at the end of song, decode without special tokens, apply stop strings.
+
+    `codec` is a `tokenizers.Tokenizer`; every local backend decodes through here, so the same
+    ids always become the same text.
+    """
+    assert info.spec is not None
+    finish = "length"
+    for position, token in enumerate(ids):
+        if token in info.spec.end_ids:
+            ids, scores, finish = ids[:position], scores[:position + 1], "end"
+            break
+    text = info.spec.strip(codec.decode(ids, skip_special_tokens=True))
+    cuts = [text.find(s) for s in stop if s and s in text]
+    if cuts:
+        text, finish = text[:min(cuts)], "stop"
+    mean = sum(scores) / len(scores) if scores else None
+    return Completion(text=text, mean_logprob=mean, tokens=len(scores), finish=finish)

@@ -23,3 +23,7 @@ class DeadlineExceeded(GenerationError):
 
 class BadRequest(GenerationError):
     """The request itself cannot be generated (e.g. a prompt longer than the model's context)."""
+
+
+class OutOfMemory(GenerationError):
+    """The device ran out of memory for a batch; the worker splits it and tries again."""

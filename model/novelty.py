@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 COPY_WORDS = 8  # a run this long is a copy, not a shared phrase ("I don't know what to do")
 _WORD = re.compile(r"[\w']+")
-_MARKUP = re.compile(r"\[[^\]\n]*\]|<\|[^|]*\|>")
+_MARKUP = re.compile(r"\[[^\]\n]*\]")  # section headers
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Copy:
 
 
 def _words(text: str) -> list[re.Match[str]]:
-    # Blank out section headers and special tokens, keeping offsets into the original text.
+    # Blank out section headers, keeping offsets into the original text.
     masked = _MARKUP.sub(lambda m: " " * len(m.group(0)), text)
     return list(_WORD.finditer(masked))
 

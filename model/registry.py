@@ -1,4 +1,7 @@
-"""The model registry: trained runs, and which one the bot serves.
+"""The model registry, read side: trained runs, and which one is published.
+
+What the bot needs to find its model. Writing the registry (publish, rollback) is the training
+CLI's job (training/publish.py); nothing here imports torch or transformers.
 
 Layout under `$SWIFTAI_HOME/models/`:
   runs/<run-id>/   save_pretrained model and tokenizer, generation_config.json, data/ (the corpus
@@ -7,7 +10,7 @@ Layout under `$SWIFTAI_HOME/models/`:
   current          symlink to runs/<run-id>; swapped atomically on publish and rollback.
   history.json     the stack of published run ids, newest last.
 A crash at any moment leaves `current` pointing at a complete run: the link only ever moves to a
-run that has been loaded and tried, in one atomic rename.
+run that has been loaded and tried, in one atomic rename (training/publish.py).
 """
 
 from __future__ import annotations
@@ -20,11 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.backend import Request
 from model.errors import RegistryError
-from model.files import write_json_atomic
-from model.generator import Generator
-from model.scoring import score_songs
 
 REQUIRED_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "manifest.json")
 
@@ -44,11 +43,6 @@ class Run:
     def metrics(self) -> dict[str, Any]:
         """Return the run's evaluation metrics (empty if it has none)."""
         return (self.manifest or {}).get("metrics") or {}
-
-    @property
-    def albums(self) -> list[str]:
-        """Return the albums the run's model knows."""
-        return (self.manifest or {}).get("albums") or []
 
     def val_songs(self) -> list[dict[str, Any]]:
         """Return the validation songs the run was measured on."""
@@ -112,96 +106,3 @@ class Registry:
             missing.append("model.safetensors")
         if missing:
             raise RegistryError(f"run {run.id} is incomplete: missing {', '.join(missing)}")
-
-    def point_current(self, run: Run) -> None:
-        """Move the `current` link to `run` in one atomic rename."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".current.{secrets.token_hex(4)}"
-        tmp.symlink_to(Path("runs") / run.id)
-        os.replace(tmp, self.current_link)
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def record_publish(self, run: Run) -> None:
-        """Push `run` on the history stack (before the link moves; see rollback)."""
-        write_json_atomic(self.history_path, [*self.history(), run.id])
-
-    def rollback_target(self) -> tuple[Run, list[str]]:
-        """Return the run published before the current one, and the history without the current.
-
-        Entries above the current run are publishes that crashed before their link moved.
-        """
-        current = self.current()
-        if current is None:
-            raise RegistryError("nothing is published yet")
-        stack = self.history()
-        while stack and stack[-1] != current.id:
-            stack.pop()
-        stack = stack[:-1]
-        if not stack:
-            raise RegistryError(f"{current.id} is the only model ever published; "
-                                "nothing to roll back to")
-        return self.run(stack[-1]), stack
-
-    def rollback(self) -> Run:
-        """Serve the previously published run again."""
-        target, stack = self.rollback_target()
-        self.check(target)
-        # Link first: a crash before the history write leaves the old current above the new one
-        # in the stack, which rollback_target already treats as an unfinished entry.
-        self.point_current(target)
-        write_json_atomic(self.history_path, stack)
-        return target
-
-
-@dataclass(frozen=True)
-class Published:
-    run: Run
-    previous: Run | None
-    perplexity: float  # the new run's, on its validation songs
-    previous_perplexity: float | None  # the previous model's, on the same songs
-
-
-def try_load(run: Run) -> Generator:
-    """Load a run and generate a few tokens; raise RegistryError if either fails."""
-    try:
-        generator = Generator.load(run.path, model_id=run.id)
-        generator.generate_raw([Request("Hello", max_new_tokens=4)])
-    except Exception as e:  # any failure here means the folder is broken: say so, keep serving
-        raise RegistryError(f"run {run.id} is corrupt: it does not load and generate "
-                            f"({type(e).__name__}: {e})") from e
-    return generator
-
-
-def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
-    """Make `run_id` the served model, unless it is broken or worse than the current one.
-
-    Both models are scored on the new run's validation songs, so the comparison is fair even when
-    the corpus changed. `force` skips the comparison, never the load check.
-    """
-    run = registry.run(run_id)
-    registry.check(run)
-    current = registry.current()
-    if current is not None and current.id == run.id:
-        raise RegistryError(f"run {run.id} is already the current model")
-    block_size = (run.manifest or {}).get("options", {}).get("block_size", 512)
-    songs = run.val_songs()
-    new = try_load(run)
-    perplexity = score_songs(new.model, new.tokenizer, songs, block_size).perplexity
-    del new
-    previous_perplexity = None
-    if current is not None:
-        old = try_load(current)
-        previous_perplexity = score_songs(old.model, old.tokenizer, songs, block_size).perplexity
-        del old
-        if perplexity > previous_perplexity and not force:
-            raise RegistryError(
-                f"run {run.id} has validation perplexity {perplexity:.2f}, worse than the current "
-                f"model {current.id} at {previous_perplexity:.2f} on the same songs; "
-                "publish --force to publish it anyway")
-    registry.record_publish(run)
-    registry.point_current(run)
-    return Published(run, current, perplexity, previous_perplexity)

@@ -1,7 +1,9 @@
 """Loss, perplexity and next-token accuracy of a model on songs.
 
-Only lyric tokens and the end token are scored, never the album header, so models with and
-without album tokens (a base model, an older run) are compared on exactly the same tokens.
+Only lyric tokens and the end token are scored, never the tokenizer's prefix (BOS) nor the album
+header, so models with and without album tokens (a base model, an older run) are compared on
+exactly the same tokens. Songs are tokenized exactly as training writes them (see TokenSpec).
+Perplexity per word is also given: it compares models whose tokenizers differ.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 
 import torch
 
+from model.novelty import words_of
 from model.songtext import album_token
+from model.tokens import TokenSpec
 
 
 @dataclass(frozen=True)
@@ -21,25 +25,26 @@ class Score:
     perplexity: float
     token_accuracy: float  # share of tokens the model's top guess got right
     tokens: int
+    word_perplexity: float  # exp(total nats / lyric words): comparable across tokenizers
 
 
 @torch.inference_mode()
-def score_songs(model: Any, tokenizer: Any, songs: list[dict[str, Any]],
+def score_songs(model: Any, tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
                 block_size: int = 512) -> Score:
     """Score `songs` (dicts with `lyrics` and maybe `album`) in windows of `block_size`."""
-    known = set(tokenizer.get_added_vocab())
     device = next(model.parameters()).device
-    total_loss, total_right, total_tokens = 0.0, 0, 0
+    total_loss, total_right, total_tokens, total_words = 0.0, 0, 0, 0
     block_size = min(block_size, model.config.max_position_embeddings)
     for song in songs:
         album = song.get("album")
         head = tokenizer(f"{album_token(album)}\n", add_special_tokens=False)["input_ids"] \
-            if album and album_token(album) in known else []
+            if album in spec.albums else []
         body = tokenizer(song["lyrics"], add_special_tokens=False)["input_ids"]
-        ids = head + body + [tokenizer.eos_token_id]
+        ids = [*spec.prefix_ids, *head, *body, spec.eos_id]
         # The first lyric token is predicted from the header alone, or from nothing without
         # one: skip it in both cases so that every model scores exactly the same tokens.
-        first_scored = len(head) + 1
+        first_scored = len(spec.prefix_ids) + len(head) + 1
+        total_words += len(words_of(song["lyrics"]))
         for start in range(0, len(ids) - 1, block_size - 1):
             window = ids[start:start + block_size]
             if len(window) < 2:
@@ -59,4 +64,5 @@ def score_songs(model: Any, tokenizer: Any, songs: list[dict[str, Any]],
         raise ValueError("no tokens to score")
     loss = total_loss / total_tokens
     return Score(loss=loss, perplexity=math.exp(min(loss, 50.0)),
-                 token_accuracy=total_right / total_tokens, tokens=total_tokens)
+                 token_accuracy=total_right / total_tokens, tokens=total_tokens,
+                 word_perplexity=math.exp(min(total_loss / max(1, total_words), 50.0)))

@@ -1,8 +1,10 @@
 """How a song is written for the model, and how model output is turned back into clean lyrics.
 
 A training document is one song: an optional album header token on its own line, the lyrics, then
-GPT-2's `<|endoftext|>`. Album tokens are added special tokens (`<|album:folklore|>`), so a prompt
-can ask for an album's style by starting with one.
+the tokenizer's own end-of-text token (see model/tokens.py). Album tokens are added special tokens
+(`<|album:folklore|>`), so a prompt can ask for an album's style by starting with one. Model output
+reaches `clean_output` already cut at the song's end and without special tokens (the backends do
+that with the tokenizer's own list).
 """
 
 from __future__ import annotations
@@ -10,10 +12,8 @@ from __future__ import annotations
 import itertools
 import re
 
-END_OF_SONG = "<|endoftext|>"  # GPT-2's own end-of-text token separates songs
 MAX_CHARS = 1900  # Discord allows 2,000 characters a message; leave room for a title and footer
 _ALBUM_TOKEN = re.compile(r"<\|album:[^|]*\|>")
-_SPECIAL = re.compile(r"<\|[^|]*\|>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")  # all but newline; U+FFFD: bad bytes
 
 
@@ -43,10 +43,9 @@ def _drop_loops(lines: list[str], max_repeats: int) -> list[str]:
 
 
 def clean_output(text: str, max_lines: int | None = None, max_chars: int = MAX_CHARS) -> str:
-    """Turn generated text into lyrics: stop at the song's end, drop special tokens and loops,
-    cut at a line boundary to `max_lines` lyric lines and `max_chars` characters."""
-    text = text.split(END_OF_SONG, 1)[0]
-    text = _CONTROL.sub("", _SPECIAL.sub("", text))
+    """Turn generated text into lyrics: drop control characters and loops, cut at a line
+    boundary to `max_lines` lyric lines and `max_chars` characters."""
+    text = _CONTROL.sub("", text)
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
     lines = _drop_loops(lines, max_repeats=2)  # a chorus line may come back; not 20 times in a row
     out: list[str] = []

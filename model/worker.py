@@ -1,15 +1,15 @@
-"""The generation worker: one thread owns the model and serves asyncio callers in batches.
+"""The scheduler: one thread owns the model and serves asyncio callers in batches.
 
-Contract:
+It knows queues, batches and deadlines; not lyrics, not torch, not HTTP. Contract:
 - One thread owns the backend (tokenizer and model): fast tokenizers fail with "Already borrowed"
   when shared across threads, and a model call inside a coroutine stalls the event loop.
-- `submit` never blocks: a full queue raises `Busy` at once. Results and exceptions come back on
-  the caller's loop through `call_soon_threadsafe`; a caller that gave up (cancelled) is skipped.
-- Dynamic batching: the thread takes every queued request it can, up to `max_batch`, waiting at
-  most `batch_window_ms` after the oldest one arrived; a lone request waits no longer than that.
+- `submit_nowait` never blocks: a full queue raises `Busy` at once. Results and exceptions come
+  back on the caller's loop through `call_soon_threadsafe`; a caller that gave up is skipped.
+- Dynamic batching: the thread takes queued requests up to `max_batch` rows (a request asking for
+  k samples is k rows), waiting at most `batch_window_ms` after the oldest one arrived.
 - Requests past their deadline, or cancelled, before their batch starts are never generated.
-- One request's failure never fails another: a failing batch is retried one request at a time,
-  and CUDA out-of-memory splits the batch in halves.
+- One request's failure never fails another: a failing batch is split in halves until only the
+  failing request fails (out-of-memory included).
 - `reload` loads a new model on a helper thread (service goes on), tries it, and the worker swaps
   it in between batches; if loading fails the old model keeps serving.
 """
@@ -19,47 +19,31 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from model.backend import Backend, Request
-from model.errors import Busy, DeadlineExceeded, GenerationError, Stopped
-from model.novelty import COPY_WORDS, CopyIndex, cut_before
-from model.songtext import clean_output
+from model.backend import Backend, Completion, GenRequest, Served
+from model.errors import Busy, DeadlineExceeded, GenerationError, OutOfMemory, Stopped
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Served:
-    backend: Backend
-    copy_index: CopyIndex | None  # None: no training lyrics known (a base model)
-    loaded_at: float = field(default_factory=time.time)
-
-
-@dataclass(frozen=True)
-class Result:
-    text: str
-    copied_words: int  # longest run of words copied from a training song (after the guard)
-    model_id: str
+class Generated:
+    completions: list[Completion]  # request.k of them
+    served: Served  # the model that wrote them (a swap may come between two requests)
     queue_ms: float  # from submit to the start of its batch
-    generate_ms: float  # the batch's generation time, retries included
-    batch_size: int
-    attempts: int  # 1, or more when the novelty guard asked for another try
+    generate_ms: float  # the batch's generation time, splits included
+    batch_size: int  # rows in the batch
 
 
 @dataclass(frozen=True)
 class Stats:
     model_id: str | None
-    loaded_at: float | None
     queue_depth: int
     recent_batch_sizes: list[int]
     p50_ms: float | None  # submit-to-result latency over the window
@@ -70,23 +54,10 @@ class Stats:
 
 @dataclass(eq=False)
 class _Job:
-    request: Request
-    future: asyncio.Future[Result]
+    request: GenRequest
+    future: asyncio.Future[Generated]
     enqueued: float
     deadline: float | None
-
-
-def load_hf(source: str | Path, model_id: str | None = None) -> Served:
-    """Load a model folder with the Hugging Face backend, and its training lyrics if a run."""
-    from model.generator import Generator  # transformers is heavy; import when loading
-
-    backend = Generator.load(source, model_id=model_id)
-    train = Path(source) / "data" / "train.jsonl"
-    index = None
-    if train.is_file():
-        lines = train.read_text(encoding="utf-8").splitlines()
-        index = CopyIndex(json.loads(line)["lyrics"] for line in lines)
-    return Served(backend, index)
 
 
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
@@ -104,7 +75,7 @@ def _deliver(future: asyncio.Future[Any], outcome: Any) -> None:
 
 
 class Ticket:
-    """A submitted request: await it for the Result; ask it for its place in the queue."""
+    """A submitted request: await it for its `Generated`; ask it for its place in the queue."""
 
     def __init__(self, worker: Worker, job: _Job) -> None:
         self._worker = worker
@@ -124,13 +95,11 @@ class Ticket:
 
 class Worker:
     def __init__(self, loader: Callable[[], Served], *, max_batch: int = 16,
-                 batch_window_ms: float = 15.0, queue_size: int = 64,
-                 novelty_retries: int = 2) -> None:
+                 batch_window_ms: float = 15.0, queue_size: int = 64) -> None:
         self._loader = loader
         self.max_batch = max_batch
         self.batch_window = batch_window_ms / 1000
         self.queue_size = queue_size
-        self.novelty_retries = novelty_retries
         self._cond = threading.Condition()
         self._pending: collections.deque[_Job] = collections.deque()
         self._served: Served | None = None
@@ -158,19 +127,18 @@ class Worker:
             raise self._load_error
 
     @property
-    def albums(self) -> list[str]:
-        """Return the albums the serving model knows (empty before it is loaded)."""
-        served = self._served
-        return list(served.backend.albums) if served else []
+    def served(self) -> Served | None:
+        """Return the model serving now (None while the first one loads)."""
+        return self._served
 
     @property
     def loaded(self) -> bool:
         """Say whether a model is loaded and serving."""
         return self._served is not None
 
-    def submit_nowait(self, request: Request, timeout: float | None = None) -> Ticket:
+    def submit_nowait(self, request: GenRequest, timeout: float | None = None) -> Ticket:
         """Queue a request; raise Busy at once when the queue is full."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Generated] = asyncio.get_running_loop().create_future()
         now = time.monotonic()
         job = _Job(request, future, now, now + timeout if timeout else None)
         with self._cond:
@@ -184,8 +152,8 @@ class Worker:
             self._cond.notify_all()
         return Ticket(self, job)
 
-    async def submit(self, request: Request, timeout: float | None = None) -> Result:
-        """Queue a request and wait for its result."""
+    async def submit(self, request: GenRequest, timeout: float | None = None) -> Generated:
+        """Queue a request and wait for its completions."""
         return await self.submit_nowait(request, timeout)
 
     async def reload(self, loader: Callable[[], Served]) -> str:
@@ -239,8 +207,7 @@ class Worker:
                 if latencies else None
 
         served = self._served
-        return Stats(served.backend.model_id if served else None,
-                     served.loaded_at if served else None, depth, sizes, percentile(0.5),
+        return Stats(served.info.model_id if served else None, depth, sizes, percentile(0.5),
                      percentile(0.95), len(latencies), len(outcomes) - len(latencies))
 
     def _position(self, job: _Job) -> int:
@@ -255,8 +222,7 @@ class Worker:
     def _run(self) -> None:
         try:
             self._served = self._loader()
-        except Exception as e:
-            log.exception("loading the model failed")
+        except Exception as e:  # reported to whoever awaits ready(); nothing to serve with
             with self._cond:
                 self._load_error = e
         finally:
@@ -289,18 +255,22 @@ class Worker:
             if self._swap is not None:
                 served, future = self._swap
                 self._swap, self._served = None, served
-                _deliver(future, served.backend.model_id)
+                _deliver(future, served.info.model_id)
                 return []
             if self._stopping and (not self._drain or not self._pending):
                 return None
             window_end = self._pending[0].enqueued + self.batch_window
-            while len(self._pending) < self.max_batch and not self._stopping:
+            while (sum(j.request.k for j in self._pending) < self.max_batch
+                   and not self._stopping):
                 remaining = window_end - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            count = min(self.max_batch, len(self._pending))
-            return [self._pending.popleft() for _ in range(count)]
+            batch = [self._pending.popleft()]  # the oldest always goes, whatever its k
+            while self._pending and (sum(j.request.k for j in batch)
+                                     + self._pending[0].request.k <= self.max_batch):
+                batch.append(self._pending.popleft())
+            return batch
 
     def _serve(self, batch: list[_Job]) -> None:
         served = self._served
@@ -321,69 +291,39 @@ class Worker:
             live.append(job)
         if not live:
             return
-        self._batch_sizes.append(len(live))
-        outcomes = self._write(served, [j.request for j in live])
-        generate_ms = (time.monotonic() - started) * 1000
-        for job, (outcome, attempts) in zip(live, outcomes, strict=True):
+        rows = sum(j.request.k for j in live)
+        self._batch_sizes.append(rows)
+        outcomes = self._generate_isolated(served.backend, [j.request for j in live])
+        generate_ms = round((time.monotonic() - started) * 1000, 1)
+        for job, outcome in zip(live, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 self._fail(job, outcome)
                 continue
-            text, copied = outcome
-            result = Result(text, copied, served.backend.model_id,
-                            round((started - job.enqueued) * 1000, 1), round(generate_ms, 1),
-                            len(live), attempts)
             with self._cond:
                 self._outcomes.append((time.time(), (time.monotonic() - job.enqueued) * 1000))
-            _deliver(job.future, result)
+            _deliver(job.future, Generated(outcome, served,
+                                           round((started - job.enqueued) * 1000, 1),
+                                           generate_ms, rows))
 
     def _fail(self, job: _Job, error: BaseException) -> None:
         with self._cond:
             self._outcomes.append((time.time(), None))
         _deliver(job.future, error)
 
-    def _write(self, served: Served, requests: list[Request]) -> list[tuple[Any, int]]:
-        """Generate, clean, and guard against copies; return (text, copied) or an error each."""
-        outcomes: list[tuple[Any, int]] = [(None, 0)] * len(requests)
-        todo = list(range(len(requests)))
-        for attempt in range(1, self.novelty_retries + 2):
-            raws = self._generate_isolated(served.backend, [requests[i] for i in todo])
-            again = []
-            for i, raw in zip(todo, raws, strict=True):
-                if isinstance(raw, BaseException):
-                    outcomes[i] = (raw, attempt)
-                    continue
-                prompt = requests[i].prompt.strip()
-                text = clean_output(prompt + raw, max_lines=requests[i].lines)
-                keep = len(clean_output(prompt))  # the prompt as it stands at the text's start
-                copy = served.copy_index.longest(text, after=keep) if served.copy_index else None
-                if copy and copy.words >= COPY_WORDS and attempt <= self.novelty_retries:
-                    again.append(i)
-                    continue
-                if copy and copy.words >= COPY_WORDS:  # out of tries: keep what came before it
-                    text = cut_before(text, copy.start, keep)
-                    copy = served.copy_index.longest(text, after=keep)
-                outcomes[i] = ((text, copy.words if copy else 0), attempt)
-            if not again:
-                break
-            todo = again
-        return outcomes
-
-    def _generate_isolated(self, backend: Backend, requests: list[Request]) -> list[Any]:
+    def _generate_isolated(self, backend: Backend, requests: list[GenRequest]) -> list[Any]:
         """Generate a batch; on failure, split it so that only the failing request fails."""
         try:
-            return backend.generate_raw(requests)
-        except torch.cuda.OutOfMemoryError as e:
-            torch.cuda.empty_cache()
+            return backend.generate(requests)
+        except OutOfMemory as e:
             if len(requests) == 1:
                 return [GenerationError("out of memory for this request; try fewer lines")]
-            log.warning("out of memory on a batch of %d; splitting it", len(requests))
             error: Exception = e
         except Exception as e:
             if len(requests) == 1:
                 log.exception("generation failed for one request")
                 return [e]
             error = e
-        log.warning("batch of %d failed (%s); retrying in halves", len(requests), error)
+        log.warning("batch of %d failed (%s); trying it in halves", len(requests), error)
         half = len(requests) // 2
         return (self._generate_isolated(backend, requests[:half])
                 + self._generate_isolated(backend, requests[half:]))
@@ -391,9 +331,8 @@ class Worker:
     def _load_beside(self, loader: Callable[[], Served], future: asyncio.Future[str]) -> None:
         try:
             served = loader()
-            served.backend.generate_raw([Request("Hello", max_new_tokens=4)])
-        except Exception as e:
-            log.exception("reload failed; the current model keeps serving")
+            served.backend.generate([GenRequest("Hello", max_new_tokens=4)])
+        except Exception as e:  # the caller gets the reason; the current model keeps serving
             _deliver(future, e)
             return
         with self._cond:

@@ -67,3 +67,36 @@ TINY_TRAIN = ("--block-size", "64", "--batch-size", "4", "--learning-rate", "1e-
 def train_args(corpus: Path, *extra: str) -> list[str]:
     """Arguments for `python -m training train` on the tiny model."""
     return ["training", "train", "--corpus", str(corpus), *TINY_TRAIN, *extra]
+
+
+@pytest.fixture(scope="session")
+def tiny_family(tmp_path_factory: pytest.TempPathFactory):
+    """Build (once per session) a tiny random model of a family: gpt2, llama or qwen2."""
+    from tests.tiny_model import make_tiny
+
+    songs = json.loads(EXAMPLE_EXPORT.read_text(encoding="utf-8"))["songs"]
+    built: dict[str, Path] = {}
+
+    def build(family: str) -> Path:
+        if family not in built:
+            built[family] = make_tiny(family, tmp_path_factory.mktemp(f"tiny-{family}"),
+                                      [s["lyrics"] for s in songs])
+        return built[family]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_albums(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Path:
+    """The tiny GPT-2 with two album tokens added the way training adds them."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.dataset import add_album_tokens
+
+    folder = tmp_path_factory.mktemp("tiny-albums")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    add_album_tokens(tokenizer, model, ["Red", "Porchlight"])
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from model.backends import CHOICES
 from model.errors import RegistryError
 from training import commands
 from training.errors import TrainingError
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("rollback", commands.cmd_rollback)
 
+    convert = add("convert", commands.cmd_convert)
+    convert.add_argument("run", nargs="?", help="run id (default: the current model)")
+    convert.add_argument("--base", action="store_true",
+                         help="convert the base model into $SWIFTAI_HOME/cache instead")
+    convert.add_argument("--base-model", help="with --base: hub id or folder (default: "
+                         "BASE_MODEL)")
+
     generate = add("generate", commands.cmd_generate)
     generate.add_argument("--prompt", required=True, help="the first line of the song")
     generate.add_argument("--n", type=int, default=1, choices=range(1, 11), metavar="N",
@@ -109,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--lines", type=int, help="at most this many lyric lines")
     generate.add_argument("--seed", type=int, help="random seed, for repeatable output")
     generate.add_argument("--model", help="a run folder, local folder or hub id to use instead")
+    generate.add_argument("--backend", choices=CHOICES, default="auto",
+                          help="what runs the model (default auto: CTranslate2 where converted)")
 
     run = add("run", commands.cmd_run)
     run.add_argument("--artist", help="artist (default: SWIFTAI_ARTIST)")

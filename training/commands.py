@@ -187,51 +187,87 @@ def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress)
 
 def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Serve a run: load-check it, compare it with the current model, switch atomically."""
-    from model.registry import publish
+    from training.publish import publish
 
     result = publish(_registry(settings), args.run, force=args.force)
     before = (f"{result.previous_perplexity:.2f} ({result.previous.id}) -> "
               if result.previous else "")
     progress.say(f"published {result.run.id}: validation perplexity {before}"
-                 f"{result.perplexity:.2f}")
+                 f"{result.perplexity:.2f} per {result.per}; {result.converted}")
     progress.emit("publish", run=result.run.id, perplexity=round(result.perplexity, 2),
                   previous_perplexity=result.previous_perplexity and
-                  round(result.previous_perplexity, 2))
+                  round(result.previous_perplexity, 2), per=result.per)
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Serve the previously published run again."""
-    run = _registry(settings).rollback()
+    from training.publish import rollback
+
+    run = rollback(_registry(settings))
     progress.say(f"rolled back to {run.id}")
     return 0
 
 
-def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Print lyrics from the current model (or --model)."""
-    import torch
+def cmd_convert(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Write a CTranslate2 conversion of a run (default: the current one) or of the base model."""
+    from training.convert import convert_base, convert_folder, ct2_available
 
-    from model.backend import Request
-    from model.generator import Generator
+    if not ct2_available():
+        raise TrainingError("the ctranslate2 package is not installed: pip install ctranslate2")
+    if args.base:
+        folder = convert_base(args.base_model or settings.base_model, settings.cache_dir)
+        progress.say(f"converted the base model into {folder}")
+        return 0
+    registry = _registry(settings)
+    run = registry.run(args.run) if args.run else registry.current()
+    if run is None:
+        raise TrainingError("nothing is published yet; name a run (see `models`) or use --base")
+    registry.check(run)
+    convert_folder(run.path)
+    progress.say(f"converted run {run.id} for CTranslate2")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Print lyrics from the current model (or --model), written as the bot writes them."""
+    import asyncio
+
+    from model import backends
+    from model.composer import Composer, Request
+    from model.worker import Worker
 
     source: Any = args.model
+    model_id = args.model
     if source is None:
         current = _registry(settings).current()
         if current is None:
             raise TrainingError("no model is published yet: run `python -m training run`, "
                                 "or pass --model gpt2")
-        source = current.path
+        source, model_id = current.path, current.id
     if not args.prompt.strip():
         raise TrainingError("the prompt is empty")
-    generator = Generator.load(source)
-    if args.album and args.album not in generator.albums:
-        known = ", ".join(generator.albums) or "none"
-        raise TrainingError(f"the model does not know album {args.album!r} (it knows: {known})")
-    if args.seed is not None:
-        torch.manual_seed(args.seed)
-    request = Request(args.prompt, album=args.album, temperature=args.temperature,
-                      lines=args.lines)
-    for number, text in enumerate(generator.generate([request] * args.n), 1):
+    options = backends.Options(seed=args.seed)
+
+    async def write() -> list[str]:
+        worker = Worker(lambda: backends.load(args.backend, source, model_id, options),
+                        max_batch=args.n)
+        worker.start()
+        try:
+            await worker.ready()
+            composer = Composer(worker)
+            if args.album and args.album not in composer.albums:
+                known = ", ".join(composer.albums) or "none"
+                raise TrainingError(f"the model does not know album {args.album!r} "
+                                    f"(it knows: {known})")
+            request = Request(args.prompt, album=args.album, temperature=args.temperature,
+                              lines=args.lines)
+            results = await asyncio.gather(*(composer.write(request) for _ in range(args.n)))
+        finally:
+            await worker.close()
+        return [r.text for r in results]
+
+    for number, text in enumerate(asyncio.run(write()), 1):
         if args.n > 1:
             print(f"--- {number}")
         print(text)

@@ -1,6 +1,7 @@
 """Turn a corpus folder into packed training blocks.
 
-One document per song: an optional album header, the lyrics, `<|endoftext|>`. Documents are
+One document per song: the tokenizer's prefix (a BOS, for models that use one), an optional album
+header, the lyrics, the tokenizer's own end-of-text token. Documents are
 concatenated and cut into blocks of `block_size` tokens (packing wastes nothing on padding); only
 the last block is padded, and padding is masked out of both attention and loss (label -100).
 """
@@ -16,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from model.songtext import album_token, format_song
+from model.tokens import TokenSpec
 from training.errors import TrainingError
 
 IGNORE = -100  # label that PyTorch's cross-entropy skips
@@ -69,12 +71,15 @@ def song_document(song: dict[str, Any], known_albums: set[str]) -> str:
     return format_song(song["lyrics"], album if album in known_albums else None)
 
 
-def tokenize_songs(tokenizer: Any, songs: list[dict[str, Any]],
+def tokenize_songs(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
                    known_albums: set[str]) -> list[list[int]]:
-    """Tokenize each song as one document ending in the end-of-text token."""
+    """Tokenize each song as one document: the tokenizer's prefix (BOS), the song, its EOS.
+
+    Exactly what scoring and every serving backend feed the model (see TokenSpec).
+    """
     texts = [song_document(s, known_albums) for s in songs]
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return [[*doc, tokenizer.eos_token_id] for doc in ids]
+    return [[*spec.prefix_ids, *doc, spec.eos_id] for doc in ids]
 
 
 def pack(docs: list[list[int]], block_size: int, pad_id: int) -> list[dict[str, torch.Tensor]]:
@@ -106,9 +111,14 @@ class Blocks(Dataset):
 
 
 def add_album_tokens(tokenizer: Any, model: Any, albums: list[str]) -> list[str]:
-    """Add one special token per album and grow the model's embeddings to match."""
+    """Add one special token per album and grow the model's embeddings to hold them.
+
+    Embeddings grow to a multiple of 64 rows (faster matrix work on GPUs) and never shrink:
+    some models (Qwen2.5) have more rows than their tokenizer has tokens.
+    """
     tokens = [album_token(a) for a in albums]
     tokenizer.add_special_tokens({"additional_special_tokens": tokens},
                                  replace_extra_special_tokens=False)
-    model.resize_token_embeddings(len(tokenizer))
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     return tokens

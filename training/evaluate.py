@@ -17,12 +17,13 @@ from typing import Any
 import sacrebleu
 import torch
 
-from model.backend import Request
+from model.backend import GenRequest, Served
+from model.composer import Request, prompt_text
 from model.files import write_bytes_atomic, write_json_atomic
-from model.generator import Generator
+from model.hf import TransformersBackend
 from model.novelty import COPY_WORDS, CopyIndex, words_of
 from model.scoring import score_songs
-from model.songtext import END_OF_SONG, clean_output, is_degenerate
+from model.songtext import clean_output, is_degenerate
 from training.dataset import Corpus
 from training.progress import Progress
 
@@ -37,14 +38,17 @@ def opening_and_rest(lyrics: str) -> tuple[str, str]:
     return lines[0], "\n".join(lines[1:1 + REFERENCE_LINES])
 
 
-def _continuations(generator: Generator, songs: list[dict[str, Any]], seed: int) -> list[str]:
+def _continuations(backend: TransformersBackend, songs: list[dict[str, Any]],
+                   seed: int) -> list[str]:
     torch.manual_seed(seed)
+    served = Served(backend, None)
     texts: list[str] = []
     for start in range(0, len(songs), BATCH):
-        chunk = songs[start:start + BATCH]
-        requests = [Request(opening_and_rest(s["lyrics"])[0], album=s.get("album"),
-                            max_new_tokens=SAMPLE_TOKENS) for s in chunk]
-        texts.extend(t.split(END_OF_SONG, 1)[0] for t in generator.generate_raw(requests))
+        requests = [GenRequest(prompt_text(served, Request(opening_and_rest(s["lyrics"])[0],
+                                                           album=s.get("album"))),
+                               max_new_tokens=SAMPLE_TOKENS)
+                    for s in songs[start:start + BATCH]]
+        texts.extend(c[0].text for c in backend.generate(requests))
     return texts
 
 
@@ -78,9 +82,10 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     samples: dict[str, list[str]] = {}
     for prefix, source in (("base_", base_model), ("", run_dir)):
         progress.emit("evaluate", model="base" if prefix else "fine-tuned")
-        generator = Generator.load(source)
-        score = score_songs(generator.model, generator.tokenizer, corpus.val, block_size)
-        raw = _continuations(generator, corpus.val, seed)
+        backend = TransformersBackend.load(source, model_id=str(source))
+        score = score_songs(backend.model, backend.tokenizer, backend.info.spec, corpus.val,
+                            block_size)
+        raw = _continuations(backend, corpus.val, seed)
         metrics.update({f"{prefix}loss": round(score.loss, 4),
                         f"{prefix}perplexity": round(score.perplexity, 2),
                         f"{prefix}token_accuracy": round(score.token_accuracy, 4)})
@@ -88,7 +93,7 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
                         for k, v in generation_metrics(raw, corpus.val, index).items()})
         metrics["val_tokens"] = score.tokens
         samples[prefix or "tuned"] = [clean_output(t) for t in raw]
-        del generator
+        del backend
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_bytes_atomic(run_dir / "report.md", _report(run_dir, metrics, corpus, samples).encode())
     log_path = run_dir / "train_log.json"

@@ -29,6 +29,7 @@ from transformers import (
 from transformers.trainer_callback import PrinterCallback
 
 from model.files import write_bytes_atomic, write_json_atomic
+from model.tokens import spec_of
 from training.dataset import Blocks, add_album_tokens, load_corpus, pack, tokenize_songs
 from training.errors import TrainingError
 from training.progress import Progress
@@ -138,9 +139,10 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
 
     block_size = min(options.block_size, model.config.max_position_embeddings)
     known = set(albums)
-    train_blocks = pack(tokenize_songs(tokenizer, corpus.train, known), block_size,
+    spec = spec_of(tokenizer)
+    train_blocks = pack(tokenize_songs(tokenizer, spec, corpus.train, known), block_size,
                         tokenizer.pad_token_id)
-    val_blocks = pack(tokenize_songs(tokenizer, corpus.val, known), block_size,
+    val_blocks = pack(tokenize_songs(tokenizer, spec, corpus.val, known), block_size,
                       tokenizer.pad_token_id)
 
     # Evaluate (and checkpoint) twice an epoch: with ~20 steps an epoch that is every ~10 steps.

@@ -13,8 +13,9 @@ from typing import Any
 
 from transformers import GenerationConfig
 
+from model.backend import Sampling
 from model.files import write_json_atomic
-from model.generator import LYRICS_DEFAULTS
+from model.tokens import model_end_ids
 from training.dataset import load_corpus
 from training.evaluate import evaluate
 from training.finetune import read_options, train
@@ -25,7 +26,9 @@ def finish_run(run_dir: Path, progress: Progress, resume: bool = False) -> dict[
     """Train the run in `run_dir` (or resume it), evaluate it, and mark it complete."""
     progress.stage("train", run=run_dir.name)
     summary = train(run_dir, progress, resume=resume)
-    GenerationConfig(**LYRICS_DEFAULTS).save_pretrained(run_dir)
+    # Our sampling defaults, keeping the end tokens the base model declared (Qwen2 lists two).
+    GenerationConfig(**Sampling().to_generation_config(),
+                     eos_token_id=model_end_ids(run_dir) or None).save_pretrained(run_dir)
     manifest = evaluate_run(run_dir, progress, training=summary)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the best model is saved
     return manifest

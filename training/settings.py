@@ -63,6 +63,11 @@ class Settings:
         """Return the folder of the model registry."""
         return self.home / "models"
 
+    @property
+    def cache_dir(self) -> Path:
+        """Return the folder of caches (the base model's CTranslate2 conversion)."""
+        return self.home / "cache"
+
     def corpus_dir(self, artist: str) -> Path:
         """Return the default corpus folder of `artist`."""
         return self.home / "data" / "corpus" / slugify(artist)

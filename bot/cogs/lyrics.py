@@ -149,7 +149,7 @@ class LyricsCog(commands.Cog):
     @lyrics.autocomplete("album")
     async def album_choices(self, interaction: discord.Interaction,
                             current: str) -> list[app_commands.Choice[str]]:
-        albums = self.bot.app.worker.albums
+        albums = self.bot.app.composer.albums
         matches = [a for a in albums if current.casefold() in a.casefold()]
         return [app_commands.Choice(name=a[:100], value=a[:100]) for a in matches[:25]]
 

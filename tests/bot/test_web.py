@@ -121,7 +121,7 @@ async def test_status_recent_and_page(serve_web, tiny_base):
     _, written, _ = await call("POST", f"{base}/api/lyrics", json={"prompt": "recent one"})
     await app.store.vote(written["songs"][0]["id"], "someone", 1)
     status, facts, _ = await call("GET", f"{base}/api/status")
-    assert status == 200 and facts["model"] == str(tiny_base) and facts["fine_tuned"] is False
+    assert status == 200 and facts["model"] == tiny_base.name and facts["fine_tuned"] is False
     assert facts["generations_today"] == 1 and facts["albums"] == []
     status, recent, _ = await call("GET", f"{base}/api/recent")
     assert [(s["prompt"], s["votes_up"]) for s in recent["songs"]] == [("recent one", 1)]

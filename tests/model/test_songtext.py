@@ -1,13 +1,8 @@
 from model.songtext import MAX_CHARS, clean_output, is_degenerate
 
 
-def test_output_stops_at_the_end_of_the_song():
-    assert clean_output("line one\nline two<|endoftext|>next song") == "line one\nline two"
-
-
-def test_special_and_control_characters_are_stripped():
-    raw = "<|album:Red|>\nline\x11 one\ufffd\n<|pad|>line two"
-    assert clean_output(raw) == "line one\nline two"
+def test_control_characters_and_bad_bytes_are_stripped():
+    assert clean_output("line\x11 one\ufffd\nline two") == "line one\nline two"
 
 
 def test_output_is_cut_at_a_line_boundary_to_the_line_count():

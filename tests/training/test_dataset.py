@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from model.songtext import album_token
+from model.tokens import spec_of
 from training.dataset import IGNORE, add_album_tokens, load_corpus, pack, tokenize_songs
 from training.errors import TrainingError
 
@@ -20,7 +21,8 @@ def test_only_the_last_block_has_padding(example_corpus, tiny_base):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     corpus = load_corpus(example_corpus)
-    blocks = pack(tokenize_songs(tokenizer, corpus.train, set()), 64, tokenizer.eos_token_id)
+    docs = tokenize_songs(tokenizer, spec_of(tokenizer), corpus.train, set())
+    blocks = pack(docs, 64, tokenizer.eos_token_id)
     masks = torch.stack([b["attention_mask"] for b in blocks])
     assert masks[:-1].all() and len(blocks) > 5
 
@@ -32,8 +34,9 @@ def test_each_song_starts_with_its_album_header_and_ends_with_eos(example_corpus
     model = AutoModelForCausalLM.from_pretrained(tiny_base)
     corpus = load_corpus(example_corpus)
     tokens = add_album_tokens(tokenizer, model, corpus.albums)
-    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
-    docs = tokenize_songs(tokenizer, corpus.train, set(corpus.albums))
+    rows = model.get_input_embeddings().weight.shape[0]
+    assert rows >= len(tokenizer) and rows % 64 == 0  # grown to a multiple of 64
+    docs = tokenize_songs(tokenizer, spec_of(tokenizer), corpus.train, set(corpus.albums))
     for song, doc in zip(corpus.train, docs, strict=True):
         assert doc[0] == tokenizer.convert_tokens_to_ids(album_token(song["album"]))
         assert tokenizer.decode(doc[1:2]) == "\n"
@@ -47,10 +50,25 @@ def test_songs_have_no_header_when_headers_are_off(example_corpus, tiny_base):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     corpus = load_corpus(example_corpus)
-    doc = tokenize_songs(tokenizer, corpus.train[:1], set())[0]
+    doc = tokenize_songs(tokenizer, spec_of(tokenizer), corpus.train[:1], set())[0]
     assert tokenizer.decode(doc[:-1]) == corpus.train[0]["lyrics"]
 
 
 def test_a_folder_that_is_not_a_corpus_is_a_clear_error(tmp_path):
     with pytest.raises(TrainingError, match=r"missing train\.jsonl, val\.jsonl, manifest\.json"):
         load_corpus(tmp_path)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_documents_follow_each_tokenizers_conventions(example_corpus, tiny_family, family):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_family(family))
+    model = AutoModelForCausalLM.from_pretrained(tiny_family(family))
+    rows = model.get_input_embeddings().weight.shape[0]
+    add_album_tokens(tokenizer, model, ["Red"])
+    assert model.get_input_embeddings().weight.shape[0] >= rows  # never shrunk (Qwen2 pads)
+    spec = spec_of(tokenizer)
+    doc = tokenize_songs(tokenizer, spec, load_corpus(example_corpus).train[:1], set())[0]
+    bos = [tokenizer.bos_token_id] if family == "llama" else []
+    assert doc[:len(bos)] == bos and doc[-1] == tokenizer.eos_token_id

@@ -39,7 +39,7 @@ def test_training_lowers_validation_perplexity_and_writes_a_report(hermetic_env,
     assert not (run.path / "checkpoints").exists()
     generation = json.loads((run.path / "generation_config.json").read_text())
     assert generation["do_sample"] and generation["repetition_penalty"] > 1
-    assert run.albums == ["Harbor Lights", "Neon Psalms", "Static Bloom"]
+    assert run.manifest["albums"] == ["Harbor Lights", "Neon Psalms", "Static Bloom"]
     assert run.manifest["corpus"]["content_hash"] == json.loads(
         (example_corpus / "manifest.json").read_text())["content_hash"]
 

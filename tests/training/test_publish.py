@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from model.ct2 import has_conversion
 from model.errors import RegistryError
-from model.registry import Registry, publish
+from model.registry import Registry
 from tests.conftest import run_cli, train_args
+from training.publish import publish, rollback
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +42,13 @@ def test_publish_makes_a_run_current_and_records_it(registry):
     assert result.previous is None and result.perplexity == pytest.approx(
         registry.run("good").metrics["perplexity"], rel=1e-3)
     assert registry.current_link.is_symlink()
+
+
+def test_publish_writes_the_ctranslate2_conversion_before_the_link_moves(registry):
+    assert not has_conversion(registry.run("good").path)
+    result = publish(registry, "good")
+    assert result.converted == "converted for CTranslate2"
+    assert has_conversion(registry.current().path)
 
 
 def test_a_worse_run_is_refused_unless_forced(registry):
@@ -74,19 +83,20 @@ def test_an_incomplete_run_is_refused(registry):
 def test_rollback_serves_the_previous_run(registry):
     publish(registry, "poor")
     publish(registry, "good")
-    assert registry.rollback().id == "poor"
+    assert rollback(registry).id == "poor"
     assert registry.current().id == "poor" and registry.history() == ["poor"]
     with pytest.raises(RegistryError, match="nothing to roll back to"):
-        registry.rollback()
+        rollback(registry)
 
 
 def test_a_publish_that_crashed_before_the_link_moved_is_ignored(registry):
     publish(registry, "poor")
     shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "third")
     publish(registry, "good")
-    registry.record_publish(registry.run("third"))  # then the process died
+    # A publish of "third" that died after writing history but before moving the link:
+    (registry.history_path).write_text(json.dumps(["poor", "good", "third"]))
     assert registry.current().id == "good"
-    assert registry.rollback().id == "poor"
+    assert rollback(registry).id == "poor"
 
 
 def test_models_lists_runs_and_marks_the_current_one(registry, hermetic_env):

@@ -1,0 +1,122 @@
+"""Which backend serves a model: one table from a name (SERVING_BACKEND) to a loader.
+
+Callers never import a backend module: they name a backend and a model folder (or hub id), and
+get a `Served` — the backend plus what the writing rules need beside it (the training lyrics'
+n-gram index, for the novelty guard). Backend modules are imported only when chosen, so a
+CTranslate2 process never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.backend import Backend, Served
+from model.ct2 import has_conversion
+from model.errors import RegistryError
+from model.novelty import CopyIndex
+
+CHOICES = ("auto", "transformers", "ctranslate2")
+
+
+@dataclass(frozen=True)
+class Options:
+    compute_type: str | None = None  # CT2_COMPUTE_TYPE; None: int8 on CPU, float16 on CUDA
+    seed: int | None = None  # seed the backend's sampling, for repeatable output
+
+
+def _transformers(source: str | Path, model_id: str, options: Options) -> Backend:
+    import torch
+
+    from model.hf import TransformersBackend
+
+    if options.seed is not None:
+        torch.manual_seed(options.seed)
+    return TransformersBackend.load(source, model_id)
+
+
+def _ctranslate2(source: str | Path, model_id: str, options: Options) -> Backend:
+    import ctranslate2
+
+    from model.ct2 import CTranslate2Backend
+
+    if options.seed is not None:
+        ctranslate2.set_random_seed(options.seed)
+    return CTranslate2Backend.load(Path(source), model_id, compute_type=options.compute_type)
+
+
+LOADERS: dict[str, Callable[[str | Path, str, Options], Backend]] = {
+    "transformers": _transformers,
+    "ctranslate2": _ctranslate2,
+}
+
+
+def ct2_installed() -> bool:
+    """Say whether the ctranslate2 package can be imported."""
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+def resolve(name: str, folder: Path | None) -> str:
+    """Turn `auto` into a backend: CTranslate2 when the folder has a conversion and the package
+    is installed, else transformers."""
+    if name not in CHOICES:
+        raise RegistryError(f"unknown serving backend {name!r}; choose one of {', '.join(CHOICES)}")
+    if name != "auto":
+        return name
+    usable = folder is not None and has_conversion(folder) and ct2_installed()
+    return "ctranslate2" if usable else "transformers"
+
+
+def training_lyrics(folder: Path | None) -> CopyIndex | None:
+    """Index a run's training lyrics for the novelty guard (None for a model with none)."""
+    train = folder / "data" / "train.jsonl" if folder else None
+    if train is None or not train.is_file():
+        return None
+    lines = train.read_text(encoding="utf-8").splitlines()
+    return CopyIndex(json.loads(line)["lyrics"] for line in lines)
+
+
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
+
+
+def locate(source: str | Path) -> str | Path:
+    """Return a local model folder, or a hub id the hub answers for; fail fast otherwise.
+
+    Without this, an unreachable hub costs ~50 s of retries before the one useful error.
+    A hub model already in the local cache loads from there when the hub cannot be reached.
+    """
+    if Path(source).is_dir():
+        return Path(source)
+    text = str(source)
+    if not _HUB_ID.fullmatch(text) or text.startswith("."):
+        raise RegistryError(f"{text} is not a model folder (no such folder), nor a Hugging Face "
+                            "hub id; point it at a folder saved with save_pretrained")
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        HfApi().model_info(text, timeout=10)
+    except HfHubHTTPError as e:  # the hub answered: no such model, or no access
+        raise RegistryError(f"the Hugging Face hub has no model {text!r} we can use ({e}); "
+                            "use a local model folder or publish a fine-tuned run") from e
+    except Exception as e:  # unreachable (DNS, refused, timeout): use the cache if it has it
+        try:
+            return Path(snapshot_download(text, local_files_only=True))
+        except LocalEntryNotFoundError:
+            raise RegistryError(
+                f"cannot reach the Hugging Face hub to download {text!r} ({type(e).__name__}) "
+                "and it is not in the local cache; use a local model folder (save_pretrained) "
+                "or publish a fine-tuned run") from e
+    return text
+
+
+def load(name: str, source: str | Path, model_id: str, options: Options | None = None) -> Served:
+    """Load `source` (a model folder, or a hub id for transformers) with backend `name`."""
+    source = locate(source)
+    folder = source if isinstance(source, Path) else None
+    backend = LOADERS[resolve(name, folder)](source, model_id, options or Options())
+    return Served(backend, training_lyrics(folder))

@@ -1,0 +1,115 @@
+"""The backend table and the two local backends on tiny models of three families."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from model import backends
+from model.backend import GenRequest
+from model.ct2 import has_conversion
+from model.tokens import load_folder_tokenizer
+from tests.conftest import ROOT
+from tests.tiny_model import FAMILIES
+from training.convert import convert_folder
+
+PROMPTS = ["I remember the lake in December", "Gravel on the back road", "hi"]
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory, tiny_family, tiny_albums):
+    """Copies of tiny models with float32 CTranslate2 conversions (exact, for comparisons)."""
+    folders = {}
+    for family in FAMILIES:
+        source = tiny_albums if family == "gpt2" else tiny_family(family)
+        folder = tmp_path_factory.mktemp(f"ct2-{family}") / "model"
+        shutil.copytree(source, folder)
+        convert_folder(folder, quantization="float32")
+        folders[family] = folder
+    return folders
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_tokenizer_tells_its_own_prefix_and_end_tokens(tiny_family, family):
+    codec, spec = load_folder_tokenizer(tiny_family(family))
+    served = backends.load("transformers", tiny_family(family), family)
+    assert served.info.spec == spec  # the torch-free reading agrees with transformers'
+    eos = codec.id_to_token(spec.eos_id)
+    assert eos == {"gpt2": "<|endoftext|>", "llama": "</s>", "qwen2": "<|endoftext|>"}[family]
+    assert [codec.id_to_token(i) for i in spec.prefix_ids] == (["<s>"] if family == "llama"
+                                                               else [])
+    ends = [codec.id_to_token(i) for i in spec.end_ids]
+    assert ends == ([eos, "<|im_end|>"] if family == "qwen2" else [eos])
+    assert set(spec.specials) >= {eos, *ends}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_both_backends_write_the_same_text_greedily(converted, family):
+    folder = converted[family]
+    batch = [GenRequest(p, max_new_tokens=24, greedy=True) for p in PROMPTS]
+    if family == "gpt2":
+        batch.append(GenRequest("<|album:Red|>\nRed lights", max_new_tokens=24, greedy=True))
+    hf = backends.load("transformers", folder, "m").backend.generate(batch)
+    ct2 = backends.load("ctranslate2", folder, "m", backends.Options(compute_type="float32"))
+    assert ct2.info.backend == "ctranslate2"
+    fast = ct2.backend.generate(batch)
+    assert [c[0].text for c in fast] == [c[0].text for c in hf]
+    assert [c[0].finish for c in fast] == [c[0].finish for c in hf]
+    for slow, quick in zip(hf, fast, strict=True):
+        assert quick[0].mean_logprob == pytest.approx(slow[0].mean_logprob, abs=0.05)
+
+
+@pytest.mark.parametrize("name", ["transformers", "ctranslate2"])
+def test_samples_mixed_settings_and_stop_strings_on_each_backend(converted, name):
+    served = backends.load(name, converted["qwen2"], "m")
+    batch = [GenRequest("hi", k=3, max_new_tokens=10), GenRequest("yo", max_new_tokens=5,
+                                                                   temperature=1.5),
+             GenRequest("so", max_new_tokens=30, greedy=True, stop=("e",))]
+    three, one, stopped = served.backend.generate(batch)
+    assert len(three) == 3 and len(one) == 1
+    assert all(c.tokens <= 10 and c.mean_logprob < 0 for c in three)
+    assert one[0].tokens <= 5
+    assert "e" not in stopped[0].text
+    assert stopped[0].finish in ("stop", "end", "length")
+
+
+def test_auto_uses_ctranslate2_only_where_a_conversion_is(converted, tiny_family):
+    assert backends.resolve("auto", converted["llama"]) == "ctranslate2"
+    assert backends.resolve("auto", tiny_family("llama")) == "transformers"
+    assert backends.resolve("auto", None) == "transformers"
+    assert backends.load("auto", converted["llama"], "m").info.backend == "ctranslate2"
+    with pytest.raises(Exception, match="unknown serving backend"):
+        backends.resolve("vllm", None)
+
+
+def test_a_missing_model_folder_fails_fast_with_advice(tmp_path):
+    with pytest.raises(Exception, match="not a model folder"):
+        backends.load("transformers", tmp_path / "nope", "m")
+    with pytest.raises(Exception, match="no CTranslate2 conversion"):
+        backends.load("ctranslate2", tmp_path, "m")
+
+
+def test_a_conversion_is_replaced_whole(converted, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(converted["llama"], folder)
+    convert_folder(folder, quantization="float32")
+    assert has_conversion(folder)
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
+def test_serving_on_ctranslate2_never_imports_torch(converted):
+    folder = converted["gpt2"]
+    code = (
+        "import sys, json\n"
+        "from model import backends\n"
+        "from model.backend import GenRequest\n"
+        f"served = backends.load('ctranslate2', {str(folder)!r}, 'm')\n"
+        "out = served.backend.generate([GenRequest('hello', max_new_tokens=5)])\n"
+        "print(json.dumps([out[0][0].tokens, 'torch' in sys.modules,\n"
+        "                  'transformers' in sys.modules]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    tokens, torch_loaded, transformers_loaded = json.loads(done.stdout)
+    assert tokens > 0 and not torch_loaded and not transformers_loaded

@@ -1,0 +1,103 @@
+"""CTranslate2 conversions: a run's, written at publish, and the base model's, cached once.
+
+A conversion lives in `ct2/` inside a model folder whose tokenizer, config.json and
+generation_config.json the CTranslate2 backend reads (model/ct2.py). It is built beside its final
+place and renamed into it, so a reader finds a whole conversion or none (then `auto` serves with
+transformers). Weights are stored in float16: half the disk of float32, and the compute type
+(int8 on CPU) is chosen when the bot loads it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from model.backend import Sampling
+from model.ct2 import CONVERSION, cached_base, has_conversion
+from model.files import staging_dir
+from training.errors import TrainingError
+
+STORED_AS = "float16"
+
+
+def ct2_available() -> bool:
+    """Say whether the ctranslate2 package is installed."""
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _register_padded_gpt2() -> None:
+    # CTranslate2's GPT-2 loader, unlike its Llama and Qwen2 ones, does not pad the vocabulary
+    # to the embedding's rows; we pad embeddings to a multiple of 64 when adding album tokens.
+    from ctranslate2.converters import transformers as loaders
+
+    class PaddedGPT2Loader(loaders.GPT2Loader):
+        def get_vocabulary(self, model, tokenizer):  # type: ignore[no-untyped-def]
+            tokens = super().get_vocabulary(model, tokenizer)
+            extra = model.config.vocab_size - len(tokens)
+            return tokens + [f"<extra_id_{i}>" for i in range(extra)]
+
+    loaders._MODEL_LOADERS["GPT2Config"] = PaddedGPT2Loader()
+
+
+def convert_folder(folder: Path, quantization: str = STORED_AS) -> Path:
+    """Convert the save_pretrained model in `folder` into `folder/ct2`, atomically."""
+    from ctranslate2.converters import TransformersConverter
+
+    _register_padded_gpt2()
+    staged = folder / f".{CONVERSION}.{secrets.token_hex(4)}"
+    try:
+        TransformersConverter(str(folder)).convert(str(staged), quantization=quantization,
+                                                   force=True)
+    except Exception as e:  # the converter raises ValueError/NotImplementedError/KeyError...
+        shutil.rmtree(staged, ignore_errors=True)
+        raise TrainingError(f"CTranslate2 cannot convert {folder.name}: {e}") from e
+    target = folder / CONVERSION
+    old = folder / f".{CONVERSION}.old"
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    staged.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def convert_base(base_model: str, cache: Path) -> Path:
+    """Convert the base model (a hub id or folder) once into the cache; return its folder.
+
+    The folder gets the tokenizer, config and our sampling defaults beside `ct2/`, so the
+    backend loads it like a run. Built under a hidden name and renamed into place.
+    """
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    folder = cached_base(cache, base_model)
+    if has_conversion(folder):
+        return folder
+    staged = staging_dir(folder)
+    try:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(base_model)
+            config = AutoConfig.from_pretrained(base_model)
+        except (OSError, ValueError) as e:
+            raise TrainingError(f"cannot load base model {base_model!r}: {e}") from e
+        tokenizer.save_pretrained(staged)
+        config.save_pretrained(staged)
+        GenerationConfig(**Sampling().to_generation_config(),
+                         eos_token_id=config.eos_token_id).save_pretrained(staged)
+        from ctranslate2.converters import TransformersConverter
+
+        _register_padded_gpt2()
+        TransformersConverter(base_model).convert(str(staged / CONVERSION),
+                                                  quantization=STORED_AS, force=True)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staged, folder)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return folder

@@ -1,0 +1,136 @@
+"""Publishing: make a run the served model, or go back to the one before.
+
+`models/current` only ever moves to a run that has been loaded, tried and scored, in one atomic
+rename; the CTranslate2 conversion is written into the run before the link moves. `history.json`
+is the stack of published ids, written before the link moves on publish and after it on rollback,
+so that a crash between the two is recognisable (see `rollback_target`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.errors import RegistryError
+from model.files import write_json_atomic
+from model.registry import Registry, Run
+from model.scoring import Score, score_songs
+from training.convert import convert_folder, ct2_available
+from training.errors import TrainingError
+
+
+@dataclass(frozen=True)
+class Published:
+    run: Run
+    previous: Run | None
+    perplexity: float  # the new run's, on its validation songs
+    previous_perplexity: float | None  # the previous model's, on the same songs
+    per: str  # "token", or "word" when the two tokenizers differ (token counts do not compare)
+    converted: str  # what happened to the CTranslate2 conversion, in a few words
+
+
+def point_current(registry: Registry, run: Run) -> None:
+    """Move the `current` link to `run` in one atomic rename."""
+    registry.root.mkdir(parents=True, exist_ok=True)
+    tmp = registry.root / f".current.{secrets.token_hex(4)}"
+    tmp.symlink_to(Path("runs") / run.id)
+    os.replace(tmp, registry.current_link)
+    fd = os.open(registry.root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rollback_target(registry: Registry) -> tuple[Run, list[str]]:
+    """Return the run published before the current one, and the history without the current.
+
+    Entries above the current run are publishes that crashed before their link moved.
+    """
+    current = registry.current()
+    if current is None:
+        raise RegistryError("nothing is published yet")
+    stack = registry.history()
+    while stack and stack[-1] != current.id:
+        stack.pop()
+    stack = stack[:-1]
+    if not stack:
+        raise RegistryError(f"{current.id} is the only model ever published; "
+                            "nothing to roll back to")
+    return registry.run(stack[-1]), stack
+
+
+def rollback(registry: Registry) -> Run:
+    """Serve the previously published run again."""
+    target, stack = rollback_target(registry)
+    registry.check(target)
+    # Link first: a crash before the history write leaves the old current above the new one
+    # in the stack, which rollback_target already treats as an unfinished entry.
+    point_current(registry, target)
+    write_json_atomic(registry.history_path, stack)
+    return target
+
+
+def try_load(run: Run) -> Any:
+    """Load a run with transformers and generate a few tokens; raise RegistryError if it fails."""
+    from model.backend import GenRequest
+    from model.hf import TransformersBackend
+
+    try:
+        backend = TransformersBackend.load(run.path, model_id=run.id)
+        backend.generate([GenRequest("Hello", max_new_tokens=4)])
+    except Exception as e:  # any failure here means the folder is broken: say so, keep serving
+        raise RegistryError(f"run {run.id} is corrupt: it does not load and generate "
+                            f"({type(e).__name__}: {e})") from e
+    return backend
+
+
+def _score(run: Run, songs: list[dict[str, Any]], block_size: int) -> Score:
+    backend = try_load(run)
+    return score_songs(backend.model, backend.tokenizer, backend.info.spec, songs, block_size)
+
+
+def _convert(run: Run) -> str:
+    if not ct2_available():
+        return "no CTranslate2 conversion (the ctranslate2 package is not installed)"
+    try:
+        convert_folder(run.path)
+    except TrainingError as e:  # transformers still serves it; say why auto will not use CT2
+        return f"no CTranslate2 conversion: {e}"
+    return "converted for CTranslate2"
+
+
+def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
+    """Make `run_id` the served model, unless it is broken or worse than the current one.
+
+    Both models are scored on the new run's validation songs, so the comparison is fair even when
+    the corpus changed; per word when their tokenizers differ. `force` skips the comparison,
+    never the load check.
+    """
+    run = registry.run(run_id)
+    registry.check(run)
+    current = registry.current()
+    if current is not None and current.id == run.id:
+        raise RegistryError(f"run {run.id} is already the current model")
+    block_size = (run.manifest or {}).get("options", {}).get("block_size", 512)
+    songs = run.val_songs()
+    new = _score(run, songs, block_size)
+    per, perplexity, previous_perplexity = "token", new.perplexity, None
+    if current is not None:
+        old = _score(current, songs, block_size)
+        same_tokens = old.tokens == new.tokens
+        per = "token" if same_tokens else "word"
+        perplexity = new.perplexity if same_tokens else new.word_perplexity
+        previous_perplexity = old.perplexity if same_tokens else old.word_perplexity
+        if perplexity > previous_perplexity and not force:
+            raise RegistryError(
+                f"run {run.id} has validation perplexity {perplexity:.2f} per {per}, worse than "
+                f"the current model {current.id} at {previous_perplexity:.2f} on the same songs; "
+                "publish --force to publish it anyway")
+    converted = _convert(run)
+    write_json_atomic(registry.history_path, [*registry.history(), run.id])
+    point_current(registry, run)
+    return Published(run, current, perplexity, previous_perplexity, per, converted)
