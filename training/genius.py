@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ RETRY_STATUSES = (403, 429, 500, 502, 503, 504)  # 403: Cloudflare's answer to b
 @dataclass(frozen=True)
 class FetchOptions:
     retries: int = 5  # tries after the first, per request
-    backoff: float = 1.0  # seconds before the first retry; doubles each time, plus jitter
+    backoff: float = 1.0  # seconds before the first retry, doubling after; plus 0 to backoff jitter
     max_wait: float = 300.0  # cap on one wait, Retry-After included
     timeout: float = 15.0  # seconds per request
     sleep_time: float = 0.2  # pause after each request: be polite to Genius
@@ -55,6 +56,24 @@ class FetchReport:
                 f"{len(self.failed)} failed, {len(self.skipped)} skipped as non-songs")
 
 
+class Backoff(Retry):
+    """urllib3's Retry, waiting `backoff_factor` seconds before the first retry too.
+
+    urllib3 2.x waits 0 before the first retry and then 2b, 4b...; a struggling server needs the
+    first pause most. Our waits are b, 2b, 4b... plus up to `backoff_jitter`, capped at
+    `backoff_max`; a `Retry-After` header replaces them (capped at `retry_after_max`).
+    """
+
+    def get_backoff_time(self) -> float:
+        """Return the wait before the next retry: backoff x 2^(n-1) plus jitter, capped."""
+        if not self.history:  # no error yet
+            return 0.0
+        # requests turns urllib3's redirects off, so every entry in the history is an error.
+        wait = self.backoff_factor * 2 ** (len(self.history) - 1)
+        wait += random.random() * self.backoff_jitter
+        return max(0.0, min(self.backoff_max, wait))
+
+
 def make_client(token: str, options: FetchOptions, base_url: str | None = None) -> Genius:
     """Build a lyricsgenius client whose requests are retried with backoff."""
     genius = Genius(token, timeout=options.timeout, sleep_time=options.sleep_time, retries=0,
@@ -63,11 +82,12 @@ def make_client(token: str, options: FetchOptions, base_url: str | None = None) 
         genius.API_ROOT = f"{base_url}/api/"
         genius.PUBLIC_API_ROOT = f"{base_url}/public/"
         genius.WEB_ROOT = f"{base_url}/"
-    retry = Retry(total=options.retries, connect=options.retries, read=options.retries,
-                  status=options.retries, other=0, status_forcelist=RETRY_STATUSES,
-                  allowed_methods=None, backoff_factor=options.backoff,
-                  backoff_jitter=options.backoff, backoff_max=options.max_wait,
-                  retry_after_max=int(options.max_wait), respect_retry_after_header=True)
+    retry = Backoff(total=options.retries, connect=options.retries, read=options.retries,
+                    status=options.retries, other=0, status_forcelist=RETRY_STATUSES,
+                    allowed_methods=None, backoff_factor=options.backoff,
+                    backoff_jitter=options.backoff, backoff_max=options.max_wait,
+                    retry_after_max=options.max_wait,  # a float: int() makes a 0.5 s cap 0
+                    respect_retry_after_header=True)
     # lyricsgenius exposes no hook for this; its session is the one place every request goes.
     session: requests.Session = genius._session
     adapter = HTTPAdapter(max_retries=retry)

@@ -90,6 +90,7 @@ class FakeGenius:
         self.per_page_cap = per_page_cap  # small pages so tests exercise pagination
         self.faults: dict[str, list[Fault]] = {}
         self.requests: list[str] = []
+        self.arrivals: list[tuple[str, float]] = []  # path, time.monotonic() when it came in
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -118,9 +119,15 @@ class FakeGenius:
         with self._lock:
             return self.requests.count(path)
 
+    def times(self, path: str) -> list[float]:
+        """Return when each request for `path` arrived (time.monotonic())."""
+        with self._lock:
+            return [at for asked, at in self.arrivals if asked == path]
+
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             self.requests.append(path)
+            self.arrivals.append((path, time.monotonic()))
             queue = self.faults.get(path)
             return queue.pop(0) if queue else None
 
