@@ -35,9 +35,9 @@ def fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> F
     artist = args.artist or settings.artist
     options = FetchOptions(retries=args.retries, backoff=args.backoff, timeout=args.timeout,
                            refresh=args.refresh)
-    genius = make_client(settings.require_genius_token(), options, settings.genius_base_url)
+    client = make_client(settings.require_genius_token(), options, settings.genius_base_url)
     cache = SongCache(settings.raw_dir(artist))
-    report = fetch_artist(genius, cache, artist, options, progress=progress.bars and not args.quiet)
+    report = fetch_artist(client, cache, artist, options, progress=progress.bars and not args.quiet)
     for title, reason in report.failed:
         print(f"failed: {title}: {reason}", file=sys.stderr)
     progress.say(report.summary())

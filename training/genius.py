@@ -13,8 +13,10 @@ import json
 import logging
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -74,7 +76,28 @@ class Backoff(Retry):
         return max(0.0, min(self.backoff_max, wait))
 
 
-def make_client(token: str, options: FetchOptions, base_url: str | None = None) -> Genius:
+class Contact:
+    """What Genius last answered and when; the session's response hook keeps it current."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None  # of the last response that reached lyricsgenius
+        self.heard_at = time.monotonic()
+
+    def heard(self, status: int) -> None:
+        """Record an answer from Genius."""
+        self.status = status
+        self.heard_at = time.monotonic()
+
+
+@dataclass(frozen=True)
+class Client:
+    """lyricsgenius' client, its requests retried with `Backoff`, and what Genius last answered."""
+
+    genius: Genius
+    contact: Contact
+
+
+def make_client(token: str, options: FetchOptions, base_url: str | None = None) -> Client:
     """Build a lyricsgenius client whose requests are retried with backoff."""
     genius = Genius(token, timeout=options.timeout, sleep_time=options.sleep_time, retries=0,
                     skip_non_songs=False, remove_section_headers=False)
@@ -93,7 +116,10 @@ def make_client(token: str, options: FetchOptions, base_url: str | None = None) 
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    return genius
+    contact = Contact()
+    # lyricsgenius scrapes whatever page it gets, a 404 page included: keep the status to check.
+    session.hooks["response"].append(lambda response, **_: contact.heard(response.status_code))
+    return Client(genius, contact)
 
 
 def list_artist(genius: Genius, name: str) -> dict[str, Any]:
@@ -136,27 +162,37 @@ def skip_reason(entry: dict[str, Any], artist_id: int) -> str | None:
 
 
 class EmptyLyrics(Exception):
-    """A lyrics page answered but held no lyrics."""
+    """A lyrics page loaded but held no lyrics."""
 
 
-def fetch_song(genius: Genius, entry: dict[str, Any], artist: str) -> Song:
+class PageError(Exception):
+    """A lyrics page answered with an error status that is not worth retrying (404, 410...)."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__(f"the lyrics page answered HTTP {status}")
+        self.status = status
+
+
+def fetch_song(client: Client, entry: dict[str, Any], artist: str) -> Song:
     """Download one song's lyrics and details; raise if its lyrics are not really there."""
-    lyrics = genius.lyrics(song_url=entry["url"])
+    lyrics = client.genius.lyrics(song_url=entry["url"])
+    if client.contact.status != HTTPStatus.OK:
+        raise PageError(client.contact.status)
     if not lyrics or not lyrics.strip():
-        raise EmptyLyrics("the lyrics page has no lyrics on it")
-    info = genius.song(entry["id"])["song"]
+        raise EmptyLyrics("the page has no lyrics on it")
+    info = client.genius.song(entry["id"])["song"]
     album = (info.get("album") or {}).get("name")
     return Song(id=f"genius-{entry['id']}", title=info.get("title") or entry["title"],
                 artist=artist, lyrics=lyrics, album=album,
                 release_date=info.get("release_date"), url=entry["url"], source="genius")
 
 
-def fetch_artist(genius: Genius, cache: SongCache, name: str, options: FetchOptions,
+def fetch_artist(client: Client, cache: SongCache, name: str, options: FetchOptions,
                  progress: bool = True) -> FetchReport:
     """Bring the cache up to date with the artist's songs on Genius."""
     listing = None if options.refresh else cache.read_listing()
     if listing is None:
-        listing = list_artist(genius, name)
+        listing = list_artist(client.genius, name)
         cache.write_listing(listing)
     report = FetchReport(artist=listing["artist"])
     for entry in tqdm(listing["songs"], desc="songs", unit="song", disable=not progress):
@@ -169,8 +205,9 @@ def fetch_artist(genius: Genius, cache: SongCache, name: str, options: FetchOpti
             report.cached.append(title)
             continue
         try:
-            song = fetch_song(genius, entry, listing["artist"])
-        except (requests.RequestException, EmptyLyrics, AssertionError, ValueError) as e:
+            song = fetch_song(client, entry, listing["artist"])
+        except (requests.RequestException, EmptyLyrics, PageError, AssertionError,
+                ValueError) as e:
             log.warning("song %s failed: %s", entry["id"], describe_failure(e))
             report.failed.append((title, describe_failure(e)))
             continue
@@ -184,16 +221,28 @@ def describe_failure(error: BaseException) -> str:
     text = str(error)
     if isinstance(error, EmptyLyrics):
         return text
+    if isinstance(error, PageError):
+        return http_reason(error.status)
     if isinstance(error, requests.exceptions.RetryError):
         match = re.search(r"too many (\d+) error responses", text)
         return f"HTTP {match.group(1)} on every try" if match else "gave up after retries"
     if isinstance(error, requests.exceptions.Timeout) or "timed out" in text.lower():
         return "timed out on every try"
     if isinstance(error, requests.exceptions.ConnectionError):
-        return "could not connect to Genius"
+        return "connection refused" if "refused" in text.lower() else "could not connect to Genius"
     if isinstance(error, json.JSONDecodeError):
         return "Genius answered with a page that is not JSON"
-    match = re.search(r"Unexpected response status code: (\d+)", text)
+    match = re.search(r"Unexpected response status code: (\d+)", text)  # lyricsgenius' API calls
     if match:
-        return f"HTTP {match.group(1)}"
+        return http_reason(int(match.group(1)))
     return f"{type(error).__name__}: {text[:200]}"
+
+
+def http_reason(status: int | None) -> str:
+    """Name an HTTP error status the way a person reads it: `HTTP 404: page not found`."""
+    if status == HTTPStatus.NOT_FOUND:
+        return "HTTP 404: page not found"
+    try:
+        return f"HTTP {status}: {HTTPStatus(status).phrase.lower()}"
+    except ValueError:
+        return f"HTTP {status}"

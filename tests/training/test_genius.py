@@ -131,7 +131,8 @@ def test_a_refused_connection_is_retried_after_the_backoff_too(tmp_path):
     options = replace(FAST, retries=2, backoff=0.2)
     client = make_client("t", options, closed_port_url())
     started = time.monotonic()
-    with pytest.raises(TrainingError, match="could not look up 'Juniper Vale' on Genius"):
+    with pytest.raises(TrainingError,
+                       match="could not look up 'Juniper Vale' on Genius: connection refused"):
         fetch_artist(client, SongCache(tmp_path / "raw"), ARTIST, options, progress=False)
     assert time.monotonic() - started >= 0.2 + 0.4
 
@@ -178,8 +179,24 @@ def test_a_200_that_is_not_json_fails_the_song(genius, fake_songs, tmp_path):
 def test_a_lyrics_page_without_lyrics_is_never_stored_empty(genius, fake_songs, tmp_path):
     genius.fail(lyrics_path(fake_songs[5]), Fault(200, "<html><body>Sorry!</body></html>"))
     cache, report = fetch(genius, tmp_path)
-    assert report.failed == [(fake_songs[5].title, "the lyrics page has no lyrics on it")]
+    assert report.failed == [(fake_songs[5].title, "the page has no lyrics on it")]
     assert all(s.lyrics.strip() for s in cache.songs()) and len(cache.songs()) == 6
+
+
+def test_a_lyrics_page_that_is_gone_is_reported_as_not_found(genius, fake_songs, tmp_path):
+    path = lyrics_path(fake_songs[5])
+    genius.fail(path, Fault(404, "<html><body>Oops! Page not found</body></html>"))
+    cache, report = fetch(genius, tmp_path)
+    assert report.failed == [(fake_songs[5].title, "HTTP 404: page not found")]
+    assert genius.count(path) == 1  # a 404 is an answer, not worth retrying
+    assert len(cache.songs()) == 6
+
+
+def test_a_song_gone_from_the_api_is_reported_as_not_found(genius, fake_songs, tmp_path):
+    genius.fail(f"/api/songs/{fake_songs[4].id}", Fault(404, '{"meta": {"status": 404}}'))
+    cache, report = fetch(genius, tmp_path)
+    assert report.failed == [(fake_songs[4].title, "HTTP 404: page not found")]
+    assert len(cache.songs()) == 6
 
 
 def test_unknown_artist_is_a_clear_error(genius, tmp_path):
