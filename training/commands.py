@@ -244,8 +244,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings, progress: Progress) ->
     if args.skip_fetch:
         progress.say("fetch skipped (--skip-fetch): using the songs already cached")
     else:
+        # A dead Genius raises GeniusUnreachable here and ends the run, the model untouched;
+        # a few broken pages should not block a retrain: fetch() lists them and we go on.
         report = fetch(args, settings, progress)
-        if report.failed:  # a few broken pages should not block a retrain; they are listed above
+        if report.failed:
             progress.say(f"continuing without {len(report.failed)} songs that failed to download")
     progress.stage("corpus")
     corpus_dir = make_corpus(args, settings, progress)

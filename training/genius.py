@@ -17,12 +17,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import requests
 from lyricsgenius import Genius
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from training.cleaning import non_song_title
@@ -42,6 +46,9 @@ class FetchOptions:
     timeout: float = 15.0  # seconds per request
     sleep_time: float = 0.2  # pause after each request: be polite to Genius
     refresh: bool = False  # list the artist's songs again instead of using listing.json
+    # When to decide Genius is down and stop, keeping what is stored (a rerun resumes):
+    give_up_songs: int = 3  # songs in a row lost to refused connections or timeouts
+    give_up_after: float = 60.0  # seconds without any answer; no retry is begun past this
 
 
 @dataclass
@@ -58,35 +65,73 @@ class FetchReport:
                 f"{len(self.failed)} failed, {len(self.skipped)} skipped as non-songs")
 
 
+class Contact:
+    """What Genius last answered and when; the session's response hook keeps it current.
+
+    Single-threaded, like lyricsgenius' client: one Contact per client, one client per thread.
+    """
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience  # seconds without an answer after which Genius counts as gone
+        self.status: int | None = None  # of the last response (after retries: the one kept)
+        self.heard_at = time.monotonic()
+
+    def heard(self, status: int) -> None:
+        """Record an answer from Genius (any status: an error page is still an answer)."""
+        self.status = status
+        self.heard_at = time.monotonic()
+
+    def silence(self) -> float:
+        """Return the seconds since Genius last answered."""
+        return time.monotonic() - self.heard_at
+
+    def gone(self, wait: float = 0.0) -> bool:
+        """Say whether Genius will have been silent past our patience after `wait` more seconds."""
+        return self.silence() + wait > self.patience
+
+
 class Backoff(Retry):
     """urllib3's Retry, waiting `backoff_factor` seconds before the first retry too.
 
     urllib3 2.x waits 0 before the first retry and then 2b, 4b...; a struggling server needs the
     first pause most. Our waits are b, 2b, 4b... plus up to `backoff_jitter`, capped at
     `backoff_max`; a `Retry-After` header replaces them (capped at `retry_after_max`).
+    With a `contact`, a request that got no answer is not retried when the wait would carry the
+    silence past the contact's patience: a dead Genius costs one more try per request, not minutes.
     """
+
+    contact: Contact | None = None  # set by make_client; new() hands it to each copy
+    _wait: float | None = None  # drawn once, so the wait checked is the wait slept
+
+    def new(self, **kw: Any) -> Self:
+        """Copy this policy with changes (urllib3 makes one per retry), keeping the contact."""
+        retry = super().new(**kw)
+        retry.contact = self.contact
+        return retry
 
     def get_backoff_time(self) -> float:
         """Return the wait before the next retry: backoff x 2^(n-1) plus jitter, capped."""
         if not self.history:  # no error yet
             return 0.0
-        # requests turns urllib3's redirects off, so every entry in the history is an error.
-        wait = self.backoff_factor * 2 ** (len(self.history) - 1)
-        wait += random.random() * self.backoff_jitter
-        return max(0.0, min(self.backoff_max, wait))
+        if self._wait is None:
+            # requests turns urllib3's redirects off, so every entry in the history is an error.
+            wait = self.backoff_factor * 2 ** (len(self.history) - 1)
+            wait += random.random() * self.backoff_jitter
+            self._wait = max(0.0, min(self.backoff_max, wait))
+        return self._wait
 
-
-class Contact:
-    """What Genius last answered and when; the session's response hook keeps it current."""
-
-    def __init__(self) -> None:
-        self.status: int | None = None  # of the last response that reached lyricsgenius
-        self.heard_at = time.monotonic()
-
-    def heard(self, status: int) -> None:
-        """Record an answer from Genius."""
-        self.status = status
-        self.heard_at = time.monotonic()
+    def increment(self, method: str | None = None, url: str | None = None,
+                  response: BaseHTTPResponse | None = None, error: Exception | None = None,
+                  _pool: ConnectionPool | None = None,
+                  _stacktrace: TracebackType | None = None) -> Self:
+        """Count a failed try; give up at once on a silent Genius past our patience."""
+        if response is not None and self.contact:
+            self.contact.heard(response.status)  # a 500 or 429 is an answer: Genius is there
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        unanswered = response is None and error is not None
+        if unanswered and self.contact and self.contact.gone(retry.get_backoff_time()):
+            raise MaxRetryError(_pool, url, error) from error  # as if the retries ran out
+        return retry
 
 
 @dataclass(frozen=True)
@@ -105,18 +150,19 @@ def make_client(token: str, options: FetchOptions, base_url: str | None = None) 
         genius.API_ROOT = f"{base_url}/api/"
         genius.PUBLIC_API_ROOT = f"{base_url}/public/"
         genius.WEB_ROOT = f"{base_url}/"
+    contact = Contact(patience=options.give_up_after)
     retry = Backoff(total=options.retries, connect=options.retries, read=options.retries,
                     status=options.retries, other=0, status_forcelist=RETRY_STATUSES,
                     allowed_methods=None, backoff_factor=options.backoff,
                     backoff_jitter=options.backoff, backoff_max=options.max_wait,
                     retry_after_max=options.max_wait,  # a float: int() makes a 0.5 s cap 0
                     respect_retry_after_header=True)
+    retry.contact = contact
     # lyricsgenius exposes no hook for this; its session is the one place every request goes.
     session: requests.Session = genius._session
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    contact = Contact()
     # lyricsgenius scrapes whatever page it gets, a 404 page included: keep the status to check.
     session.hooks["response"].append(lambda response, **_: contact.heard(response.status_code))
     return Client(genius, contact)
@@ -161,6 +207,14 @@ def skip_reason(entry: dict[str, Any], artist_id: int) -> str | None:
     return non_song_title(entry["title"])
 
 
+class GeniusUnreachable(TrainingError):
+    """Genius stopped answering mid-fetch; the songs stored so far are kept."""
+
+
+# What a song fails with when Genius gave no answer at all: these trip the give-up.
+NO_ANSWER = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+
+
 class EmptyLyrics(Exception):
     """A lyrics page loaded but held no lyrics."""
 
@@ -195,6 +249,7 @@ def fetch_artist(client: Client, cache: SongCache, name: str, options: FetchOpti
         listing = list_artist(client.genius, name)
         cache.write_listing(listing)
     report = FetchReport(artist=listing["artist"])
+    lost = 0  # songs in a row that Genius gave no answer for
     for entry in tqdm(listing["songs"], desc="songs", unit="song", disable=not progress):
         title = entry["title"]
         reason = skip_reason(entry, listing["genius_id"])
@@ -208,12 +263,29 @@ def fetch_artist(client: Client, cache: SongCache, name: str, options: FetchOpti
             song = fetch_song(client, entry, listing["artist"])
         except (requests.RequestException, EmptyLyrics, PageError, AssertionError,
                 ValueError) as e:
-            log.warning("song %s failed: %s", entry["id"], describe_failure(e))
-            report.failed.append((title, describe_failure(e)))
-            continue
+            reason = describe_failure(e)
+            log.warning("song %s failed: %s", entry["id"], reason)
+            report.failed.append((title, reason))
+            lost = lost + 1 if isinstance(e, NO_ANSWER) else 0  # a 404 is an answer
+            if lost >= options.give_up_songs:
+                why = f"{reason}, {lost} songs in a row"
+            elif lost and client.contact.gone():
+                why = f"{reason}, no answer for {client.contact.silence():.0f} s"
+            else:
+                continue
+            raise GeniusUnreachable(unreachable(why, cache, listing)) from e
+        lost = 0
         cache.put(song)
         report.new.append(title)
     return report
+
+
+def unreachable(why: str, cache: SongCache, listing: dict[str, Any]) -> str:
+    """Say in one line that Genius is gone, how much is stored, and how to go on."""
+    wanted = [e for e in listing["songs"] if not skip_reason(e, listing["genius_id"])]
+    stored = sum(cache.has(f"genius-{e['id']}") for e in wanted)
+    return (f"Genius is unreachable ({why}); {stored} of {len(wanted)} songs stored, "
+            "run fetch again to resume")
 
 
 def describe_failure(error: BaseException) -> str:
