@@ -1,10 +1,12 @@
 """Download an artist's songs from Genius into the song cache, resumably and with retries.
 
-lyricsgenius does not retry HTTP 429/403/5xx and keeps a song with empty lyrics when its page
-fails (shared/notes/genius.md). So we drive its building blocks ourselves: list the artist once
-(`listing.json`), then fetch each song that is not cached yet, and give its requests session a
-urllib3 `Retry` that backs off exponentially with jitter and honours `Retry-After`. A song is
-written only once its lyrics are really there; everything else is reported by title and reason.
+lyricsgenius (3.15) does not retry HTTP 429, 403 or 5xx, and when a lyrics page fails it keeps the
+song with empty lyrics. So we drive its building blocks ourselves: list the artist once
+(`listing.json`), then fetch each song that is not cached yet. Its requests session retries with
+`Backoff` (waits of b, 2b, 4b... plus jitter, or `Retry-After`, each capped) and tells a `Contact`
+what Genius answered and when. A song is written only once its lyrics are really there; every
+other song is reported by title with what happened. When Genius stops answering altogether, the
+fetch raises `GeniusUnreachable` instead of trying every remaining song.
 """
 
 from __future__ import annotations
