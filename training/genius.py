@@ -122,6 +122,12 @@ class Backoff(Retry):
             self._wait = max(0.0, min(self.backoff_max, wait))
         return self._wait
 
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        """Wait before the next retry; a wait that an answer called for is not silence."""
+        super().sleep(response)
+        if response is not None and self.contact:  # e.g. Retry-After: 120 is Genius talking
+            self.contact.heard(response.status)
+
     def increment(self, method: str | None = None, url: str | None = None,
                   response: BaseHTTPResponse | None = None, error: Exception | None = None,
                   _pool: ConnectionPool | None = None,
