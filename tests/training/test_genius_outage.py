@@ -57,18 +57,22 @@ def test_a_fetch_after_genius_came_back_asks_only_for_what_is_missing(genius, so
     assert len(cache.songs()) == 8
 
 
+# A timeout long enough for a loaded CI machine to answer the songs that are not stuck.
+STUCK = replace(FAST, retries=1, timeout=0.5, give_up_songs=2)
+
+
 def test_songs_that_time_out_in_a_row_end_the_fetch(genius, songs, tmp_path):
     for song in songs[2:]:
         genius.fail(lyrics_path(song), *[Fault(delay=3)] * 2)
     with pytest.raises(GeniusUnreachable, match=r"^Genius is unreachable \(timed out on every "
-                       r"try, 3 songs in a row\); 2 of 8 songs stored"):
-        fetch(genius, tmp_path, replace(FAST, retries=1, timeout=0.2))
+                       r"try, 2 songs in a row\); 2 of 8 songs stored"):
+        fetch(genius, tmp_path, STUCK)
 
 
 def test_a_silent_genius_is_given_up_on_after_give_up_after_seconds(genius, songs, tmp_path):
     for song in songs:
         genius.fail(lyrics_path(song), *[Fault(delay=5)] * 6)
-    options = replace(FAST, retries=5, backoff=0.05, timeout=0.3, give_up_songs=100,
+    options = replace(FAST, retries=5, backoff=0.05, timeout=0.5, give_up_songs=100,
                       give_up_after=1.0)
     started = time.monotonic()
     with pytest.raises(GeniusUnreachable, match=r"^Genius is unreachable \(timed out on every "
@@ -76,7 +80,7 @@ def test_a_silent_genius_is_given_up_on_after_give_up_after_seconds(genius, song
         fetch(genius, tmp_path, options)
     elapsed = time.monotonic() - started
     # No retry begins past give_up_after of silence: the stop comes at most one timeout later.
-    assert 1.0 <= elapsed < 1.0 + 0.3 + 1.0, elapsed
+    assert 1.0 <= elapsed < 1.0 + 0.5 + 1.0, elapsed
     assert genius.count(lyrics_path(songs[0])) < 6  # its retries were cut short
     assert genius.count(lyrics_path(songs[1])) == 0
 
@@ -88,11 +92,11 @@ def test_a_wait_genius_asked_for_is_not_counted_as_silence(genius, songs, tmp_pa
 
 
 def test_a_song_that_loads_resets_the_count(genius, songs, tmp_path):
-    for song in [songs[0], songs[1], songs[3], songs[4]]:
+    for song in [songs[0], songs[2]]:  # two stuck songs, but not in a row
         genius.fail(lyrics_path(song), *[Fault(delay=3)] * 2)
-    cache, report = fetch(genius, tmp_path, replace(FAST, retries=1, timeout=0.2))
-    assert [reason for _, reason in report.failed] == ["timed out on every try"] * 4
-    assert len(cache.songs()) == 4
+    cache, report = fetch(genius, tmp_path, STUCK)
+    assert [reason for _, reason in report.failed] == ["timed out on every try"] * 2
+    assert len(cache.songs()) == 6
 
 
 def test_pages_that_are_gone_or_empty_never_end_the_fetch(genius, songs, tmp_path):
