@@ -88,7 +88,7 @@ def test_a_silent_genius_is_given_up_on_after_give_up_after_seconds(genius, song
 def test_a_wait_genius_asked_for_is_not_counted_as_silence(genius, songs, tmp_path):
     genius.fail(lyrics_path(songs[2]), Fault(429, "slow down", {"Retry-After": "1"}, stop=True))
     with pytest.raises(GeniusUnreachable, match=r"\(connection refused, 3 songs in a row\)"):
-        fetch(genius, tmp_path, replace(FAST, give_up_after=0.5))  # not "no answer for 1 s"
+        fetch(genius, tmp_path, replace(FAST, give_up_after=0.8))  # not "no answer for 1 s"
 
 
 def test_a_song_that_loads_resets_the_count(genius, songs, tmp_path):
