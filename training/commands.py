@@ -35,9 +35,9 @@ def fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> F
     artist = args.artist or settings.artist
     options = FetchOptions(retries=args.retries, backoff=args.backoff, timeout=args.timeout,
                            refresh=args.refresh)
-    genius = make_client(settings.require_genius_token(), options, settings.genius_base_url)
+    client = make_client(settings.require_genius_token(), options, settings.genius_base_url)
     cache = SongCache(settings.raw_dir(artist))
-    report = fetch_artist(genius, cache, artist, options, progress=progress.bars and not args.quiet)
+    report = fetch_artist(client, cache, artist, options, progress=progress.bars and not args.quiet)
     for title, reason in report.failed:
         print(f"failed: {title}: {reason}", file=sys.stderr)
     progress.say(report.summary())
@@ -280,8 +280,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings, progress: Progress) ->
     if args.skip_fetch:
         progress.say("fetch skipped (--skip-fetch): using the songs already cached")
     else:
+        # A dead Genius raises GeniusUnreachable here and ends the run, the model untouched;
+        # a few broken pages should not block a retrain: fetch() lists them and we go on.
         report = fetch(args, settings, progress)
-        if report.failed:  # a few broken pages should not block a retrain; they are listed above
+        if report.failed:
             progress.say(f"continuing without {len(report.failed)} songs that failed to download")
     progress.stage("corpus")
     corpus_dir = make_corpus(args, settings, progress)

@@ -3,7 +3,8 @@
 It serves the three roots lyricsgenius uses under one base URL (see `training.genius.make_client`):
 `/api/...` (api.genius.com), `/public/...` (genius.com/api) and `/<slug>-lyrics` pages. Lyric pages
 carry the junk real Genius pages carry. Faults are queued per path: each request to that path
-takes the next fault until none are left, then gets the normal answer.
+takes the next fault until none are left, then gets the normal answer. A fault can also make
+Genius go away: it stops listening, and every later connection is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Fault:
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (past the client's timeout = a timeout)
+    stop: bool = False  # stop listening before sending this answer: Genius goes away mid-run
 
 
 @dataclass
@@ -90,10 +92,14 @@ class FakeGenius:
         self.per_page_cap = per_page_cap  # small pages so tests exercise pagination
         self.faults: dict[str, list[Fault]] = {}
         self.requests: list[str] = []
+        self.arrivals: list[tuple[str, float]] = []  # path, time.monotonic() when it came in
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: stop() waits for the serving loop to notice, on every test.
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._stopped = False
 
     @property
     def base_url(self) -> str:
@@ -105,6 +111,14 @@ class FakeGenius:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop listening: connections from now on are refused. Requests in flight finish."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self._server.shutdown()
         self._server.server_close()
 
@@ -118,9 +132,15 @@ class FakeGenius:
         with self._lock:
             return self.requests.count(path)
 
+    def times(self, path: str) -> list[float]:
+        """Return when each request for `path` arrived (time.monotonic())."""
+        with self._lock:
+            return [at for asked, at in self.arrivals if asked == path]
+
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             self.requests.append(path)
+            self.arrivals.append((path, time.monotonic()))
             queue = self.faults.get(path)
             return queue.pop(0) if queue else None
 
@@ -167,6 +187,8 @@ class FakeGenius:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 fault = fake._take_fault(parts.path)
+                if fault is not None and fault.stop:
+                    fake.stop()  # before answering, so the client's next connection is refused
                 if fault is not None:
                     time.sleep(fault.delay)
                     status, ctype, body = fault.status, "text/html", fault.body

@@ -1,8 +1,11 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 
@@ -71,18 +74,67 @@ def test_refresh_lists_the_artist_again_and_gets_new_songs(genius, tmp_path, exa
     fetch(genius, tmp_path)
     extra = example_songs[8]
     genius.songs[extra["id"]] = FakeSong.from_export(extra)
-    _, report = fetch(genius, tmp_path, FetchOptions(**{**FAST.__dict__, "refresh": True}))
+    _, report = fetch(genius, tmp_path, replace(FAST, refresh=True))
     assert report.new == [extra["title"]] and len(report.cached) == 7
+
+
+def gaps(genius, path):
+    """Seconds between consecutive requests for `path`, as the fake Genius saw them arrive."""
+    return [later - earlier for earlier, later in pairwise(genius.times(path))]
+
+
+def closed_port_url():
+    """A loopback address where nothing listens: connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_first_retry_waits_the_backoff_and_the_next_twice_as_long(genius, fake_songs, tmp_path):
+    path = f"/api/songs/{fake_songs[1].id}"
+    genius.fail(path, Fault(500), Fault(403, "<html>Just a moment...</html>"))
+    _, report = fetch(genius, tmp_path, replace(FAST, backoff=0.2))
+    first, second = gaps(genius, path)
+    assert first >= 0.2 and second >= 0.4  # b, then 2b, each plus jitter of up to b
+    assert not report.failed
+
+
+def test_a_long_backoff_is_capped_at_max_wait(genius, fake_songs, tmp_path):
+    path = f"/api/songs/{fake_songs[1].id}"
+    genius.fail(path, Fault(503))
+    _, report = fetch(genius, tmp_path, replace(FAST, backoff=30, max_wait=0.3))
+    [gap] = gaps(genius, path)
+    assert 0.3 <= gap < 3  # uncapped it would be at least 30 s
+    assert not report.failed
 
 
 def test_429_with_retry_after_is_waited_out(genius, fake_songs, tmp_path):
     path = lyrics_path(fake_songs[0])
     genius.fail(path, Fault(429, "slow down", {"Retry-After": "1"}))
-    started = time.monotonic()
     cache, report = fetch(genius, tmp_path)
-    assert time.monotonic() - started >= 1.0  # our backoff is 0.01 s: the wait is Retry-After's
-    assert not report.failed and genius.count(path) == 2
-    assert len(cache.songs()) == 7
+    [gap] = gaps(genius, path)
+    assert gap >= 1.0  # our backoff is 0.01 s: the wait is Retry-After's
+    assert not report.failed and len(cache.songs()) == 7
+
+
+def test_a_long_retry_after_is_capped_at_max_wait(genius, fake_songs, tmp_path):
+    path = lyrics_path(fake_songs[0])
+    genius.fail(path, Fault(429, "slow down", {"Retry-After": "3600"}))
+    _, report = fetch(genius, tmp_path, replace(FAST, max_wait=0.3))
+    [gap] = gaps(genius, path)
+    assert 0.3 <= gap < 3
+    assert not report.failed
+
+
+def test_a_refused_connection_is_retried_after_the_backoff_too(tmp_path):
+    options = replace(FAST, retries=2, backoff=0.2)
+    client = make_client("t", options, closed_port_url())
+    started = time.monotonic()
+    with pytest.raises(TrainingError,
+                       match="could not look up 'Juniper Vale' on Genius: connection refused"):
+        fetch_artist(client, SongCache(tmp_path / "raw"), ARTIST, options, progress=False)
+    assert time.monotonic() - started >= 0.2 + 0.4
 
 
 def test_server_errors_are_retried_until_success(genius, fake_songs, tmp_path):
@@ -127,8 +179,24 @@ def test_a_200_that_is_not_json_fails_the_song(genius, fake_songs, tmp_path):
 def test_a_lyrics_page_without_lyrics_is_never_stored_empty(genius, fake_songs, tmp_path):
     genius.fail(lyrics_path(fake_songs[5]), Fault(200, "<html><body>Sorry!</body></html>"))
     cache, report = fetch(genius, tmp_path)
-    assert report.failed == [(fake_songs[5].title, "the lyrics page has no lyrics on it")]
+    assert report.failed == [(fake_songs[5].title, "the page has no lyrics on it")]
     assert all(s.lyrics.strip() for s in cache.songs()) and len(cache.songs()) == 6
+
+
+def test_a_lyrics_page_that_is_gone_is_reported_as_not_found(genius, fake_songs, tmp_path):
+    path = lyrics_path(fake_songs[5])
+    genius.fail(path, Fault(404, "<html><body>Oops! Page not found</body></html>"))
+    cache, report = fetch(genius, tmp_path)
+    assert report.failed == [(fake_songs[5].title, "HTTP 404: page not found")]
+    assert genius.count(path) == 1  # a 404 is an answer, not worth retrying
+    assert len(cache.songs()) == 6
+
+
+def test_a_song_gone_from_the_api_is_reported_as_not_found(genius, fake_songs, tmp_path):
+    genius.fail(f"/api/songs/{fake_songs[4].id}", Fault(404, '{"meta": {"status": 404}}'))
+    cache, report = fetch(genius, tmp_path)
+    assert report.failed == [(fake_songs[4].title, "HTTP 404: page not found")]
+    assert len(cache.songs()) == 6
 
 
 def test_unknown_artist_is_a_clear_error(genius, tmp_path):
