@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.gpt2_124m import build_gpt2_124m  # noqa: E402
+from benchmarks.models import build_gpt2_124m  # noqa: E402
 from training.corpus import build_corpus, write_corpus  # noqa: E402
 from training.finetune import TrainOptions, start_run, train  # noqa: E402
 from training.lyric_files import read_export  # noqa: E402

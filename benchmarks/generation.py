@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
-from benchmarks.gpt2_124m import build_gpt2_124m  # noqa: E402
+from benchmarks.models import build_gpt2_124m  # noqa: E402
 from model.backend import Request  # noqa: E402
 from model.worker import Worker, load_hf  # noqa: E402
 
