@@ -1,0 +1,70 @@
+"""`python -m bot` on each serving backend, as a real process on a loopback port."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from model.ct2 import cached_base, has_conversion
+from tests.conftest import ROOT
+
+
+async def _get(url: str) -> int:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status
+
+
+async def _post(url: str, body: dict) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as response:
+        return response.status, await response.json()
+
+
+async def _serve_one_song(home: Path, base: Path, backend: str) -> tuple[dict, bool, str]:
+    """Start the bot (web only), write one song; return it, whether torch is mapped, the log."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BASE_MODEL": str(base),
+           "SWIFTAI_HOME": str(home), "WEB_PORT": str(port), "SERVING_BACKEND": backend}
+    env.pop("DISCORD_TOKEN", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, stderr=asyncio.subprocess.PIPE)
+    try:
+        for _ in range(900):  # up to 90 s: the first start converts the base model
+            try:
+                if await _get(f"http://127.0.0.1:{port}/healthz") == 200:
+                    break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        status, data = await _post(f"http://127.0.0.1:{port}/api/lyrics",
+                                   {"prompt": "the porch light"})
+        assert status == 200, data
+        maps = Path(f"/proc/{process.pid}/maps").read_text()
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    return data["songs"][0], "libtorch" in maps, err.decode()
+
+
+def free_port() -> int:
+    """Return a loopback port that is free now (the process binds it next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_ctranslate2_bot_converts_the_base_model_once_and_never_loads_torch(
+        hermetic_env, tiny_base):
+    song, torch_mapped, log = await _serve_one_song(hermetic_env, tiny_base, "ctranslate2")
+    assert song["text"].startswith("the porch light")
+    assert not torch_mapped, "the serving process loaded libtorch"
+    assert has_conversion(cached_base(hermetic_env / "cache", str(tiny_base)))
+    assert log.count("converting the base model") == 1
+
+    song, torch_mapped, log = await _serve_one_song(hermetic_env, tiny_base, "auto")
+    assert not torch_mapped and "converting the base model" not in log  # cached: auto uses it
