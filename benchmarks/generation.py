@@ -1,20 +1,30 @@
-"""Generation speed: the worker against how most bots serve, measured side by side in one run.
+"""Generation speed: our engine on each backend against how most bots serve, side by side.
 
-Uses the real GPT-2 124M architecture with random weights (the same compute as `gpt2`; no
-weights can be downloaded here) and forces 64 new tokens so that every variant does the same work.
-Prints one line per figure: `name: value (target)`.
+Builds the real GPT-2 124M architecture with random weights (the same compute as `gpt2`; no
+weights can be downloaded here), or takes a local save_pretrained folder with `--model`, and
+forces 64 new tokens so every variant does the same work. Prints `name: value (target)` lines.
 
-    python benchmarks/generation.py [--concurrency 16]
+    python benchmarks/generation.py [--backend transformers|ctranslate2] [--model DIR]
+                                    [--concurrency 16] [--baseline-sample 8]
+
+Figures (transformers): concurrent speedup over the sequential `pipeline()`, single-request
+overhead over a bare `generate`, event-loop lag. Figures (ctranslate2): concurrent speedup at N
+and 2N, batch-1 fp32 decode time over the memory-bandwidth floor, int8's NLL increase over fp32
+(meaningful only with a pretrained `--model`), and peak RSS of a serving process per backend.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -23,24 +33,26 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-from transformers import pipeline  # noqa: E402
-
-from benchmarks.models import build_gpt2_124m  # noqa: E402
-from model.backend import Request  # noqa: E402
-from model.worker import Worker, load_hf  # noqa: E402
+from benchmarks.models import build_gpt2_124m, fixture_lyrics  # noqa: E402
+from model import backends  # noqa: E402
+from model.backend import GenRequest  # noqa: E402
+from model.worker import Worker  # noqa: E402
 
 NEW_TOKENS = 64
 PROMPTS = ["We lit paper lanterns on the fourth of July", "Gravel on the back road",
            "I leave the porchlight on for you", "Ticket in my pocket, suitcase by the door"]
 
 
-def fixed(prompt: str) -> Request:
-    return Request(prompt, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
+def fixed(prompt: str, tokens: int = NEW_TOKENS) -> GenRequest:
+    return GenRequest(prompt, max_new_tokens=tokens, min_new_tokens=tokens)
 
 
-async def through_worker(worker: Worker, prompts: list[str]) -> tuple[float, list[float]]:
-    """Send all prompts at once; return the wall time and the event loop's lateness samples."""
+def prompts(count: int) -> list[str]:
+    return [PROMPTS[i % len(PROMPTS)] for i in range(count)]
+
+
+async def burst(worker: Worker, count: int) -> tuple[float, list[float]]:
+    """Send `count` requests at once; return the wall time and the event loop's lateness."""
     lags: list[float] = []
     done = asyncio.Event()
 
@@ -53,76 +65,200 @@ async def through_worker(worker: Worker, prompts: list[str]) -> tuple[float, lis
 
     tick = asyncio.create_task(ticker())
     started = time.perf_counter()
-    await asyncio.gather(*(worker.submit(fixed(p)) for p in prompts))
+    await asyncio.gather(*(worker.submit(fixed(p)) for p in prompts(count)))
     elapsed = time.perf_counter() - started
     done.set()
     await tick
     return elapsed, lags
 
 
-def sequential_pipeline(folder: Path, prompts: list[str]) -> float:
+async def through_worker(backend: str, folder: Path, sizes: list[int], repeats: int,
+                         compute_type: str | None) -> dict[str, float]:
+    """Time bursts of each size, and single requests, through the worker on `backend`."""
+    options = backends.Options(compute_type=compute_type)
+    worker = Worker(lambda: backends.load(backend, folder, "bench", options),
+                    max_batch=max(sizes), batch_window_ms=15, queue_size=max(64, *sizes))
+    worker.start()
+    await worker.ready()
+    await worker.submit(fixed("warm up", 4))
+    figures: dict[str, float] = {}
+    for size in sizes:
+        figures[f"burst{size}"], lags = await burst(worker, size)
+        figures[f"lag{size}_p99"] = statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else 0
+    singles = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        await worker.submit(fixed(PROMPTS[0]))
+        singles.append(time.perf_counter() - started)
+    figures["single"] = statistics.median(singles)
+    await worker.close()
+    return figures
+
+
+def sequential_pipeline(folder: Path, count: int, sample: int | None) -> tuple[float, str]:
     """The way the seed (and most bots) serve: one pipeline call per request, in turn."""
-    generate = pipeline("text-generation", model=str(folder), device=-1)
-    generate(prompts[0], max_new_tokens=4, do_sample=True)  # warm up
+    from transformers import pipeline
+
+    generate = pipeline("text-generation", model=str(folder))
+    generate(PROMPTS[0], max_new_tokens=4, do_sample=True)  # warm up
+    timed = min(count, sample or count)
     started = time.perf_counter()
-    for prompt in prompts:
+    for prompt in prompts(timed):
         generate(prompt, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=True,
                  top_p=0.95, top_k=0, temperature=0.9, repetition_penalty=1.15)
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    note = f" (timed {timed} of {count}, scaled)" if timed < count else ""
+    return elapsed * count / timed, note
 
 
-def bare_generate(folder: Path, prompt: str, repeats: int) -> float:
-    """One `model.generate` call with the same sampling settings; median seconds."""
-    served = load_hf(folder)
-    backend = served.backend
+def bare_generate(folder: Path, repeats: int) -> float:
+    """One backend call for one request, no worker around it; median seconds."""
+    backend = backends.load("transformers", folder, "bench").backend
     times = []
     for _ in range(repeats + 1):
         started = time.perf_counter()
-        backend.generate_raw([fixed(prompt)])
+        backend.generate([fixed(PROMPTS[0])])
         times.append(time.perf_counter() - started)
     return statistics.median(times[1:])  # the first call warms up
 
 
-async def worker_single(worker: Worker, prompt: str, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
+def read_bandwidth(threads: int) -> float:
+    """Measure memory read bandwidth in bytes/s: sum a 1 GiB array, one slice per thread."""
+    import numpy as np
+
+    data = np.ones(256 * 1024 * 1024, dtype=np.float32)
+    parts = np.array_split(data, threads)
+    best = 0.0
+    for _ in range(3):
+        workers = [threading.Thread(target=np.sum, args=(p,)) for p in parts]
         started = time.perf_counter()
-        await worker.submit(fixed(prompt))
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        best = max(best, data.nbytes / (time.perf_counter() - started))
+    return best
 
 
-async def main(concurrency: int, repeats: int) -> None:
+def decode_per_token(folder: Path) -> float:
+    """Seconds per generated token at batch 1 on CTranslate2 in fp32, prompt work excluded."""
+    backend = backends.load("ctranslate2", folder, "bench",
+                            backends.Options(compute_type="float32")).backend
+    backend.generate([fixed(PROMPTS[0], 8)])  # warm up
+
+    def timed(tokens: int) -> float:
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            backend.generate([fixed(PROMPTS[0], tokens)])
+            runs.append(time.perf_counter() - started)
+        return min(runs)
+
+    return (timed(NEW_TOKENS + 8) - timed(8)) / NEW_TOKENS
+
+
+def mean_nll(folder: Path, compute_type: str) -> float:
+    """Mean negative log-likelihood per token of the fixture lyrics under the conversion."""
+    import ctranslate2
+
+    from model.tokens import load_folder_tokenizer
+
+    codec, spec = load_folder_tokenizer(folder)
+    generator = ctranslate2.Generator(str(folder / "ct2"), compute_type=compute_type)
+    tokens = []
+    for lyrics in fixture_lyrics():
+        ids = [*spec.prefix_ids, *codec.encode(lyrics, add_special_tokens=False).ids][:512]
+        tokens.append([codec.id_to_token(i) for i in ids])
+    scored = generator.score_batch(tokens)
+    logprobs = [lp for result in scored for lp in result.log_probs]
+    return -sum(logprobs) / len(logprobs)
+
+
+def peak_rss_mb(backend: str, folder: Path, count: int) -> float:
+    """Serve a burst in a fresh process on `backend`; return that process's peak RSS in MB."""
+    done = subprocess.run([sys.executable, __file__, "--rss-child", backend, "--model",
+                           str(folder), "--concurrency", str(count)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def rss_child(backend: str, folder: Path, count: int) -> None:
+    import resource
+
+    asyncio.run(through_worker(backend, folder, [count], 1, None))
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def convert_copy(source: Path, into: Path) -> Path:
+    """Copy a model folder and convert it in float32 (so int8 and fp32 both load from it)."""
+    from training.convert import convert_folder
+
+    folder = into / "converted"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("ct2"))
+    convert_folder(folder, quantization="float32")
+    return folder
+
+
+def main(args: argparse.Namespace) -> None:
+    import torch
+
     with tempfile.TemporaryDirectory() as tmp:
-        folder = build_gpt2_124m(Path(tmp))
-        device = "cuda" if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()}"
-        print(f"# GPT-2 124M (random weights), {NEW_TOKENS} new tokens, {device}")
-        prompts = [PROMPTS[i % len(PROMPTS)] for i in range(concurrency)]
-
-        # max_batch = concurrency: every request of the burst can share one batch.
-        worker = Worker(lambda: load_hf(folder), max_batch=concurrency, batch_window_ms=15,
-                        queue_size=max(64, concurrency))
-        worker.start()
-        await worker.ready()
-        await worker.submit(fixed("warm up"))
-        worker_s, lags = await through_worker(worker, prompts)
-        single_s = await worker_single(worker, PROMPTS[0], repeats)
-        await worker.close()
-
-        bare_s = bare_generate(folder, PROMPTS[0], repeats)
-        pipeline_s = sequential_pipeline(folder, prompts)
-
-    lag_p99 = statistics.quantiles(lags, n=100)[98] if len(lags) >= 2 else 0.0
-    print(f"# worker {worker_s:.2f}s for {concurrency}; pipeline one by one {pipeline_s:.2f}s; "
-          f"single: worker {single_s:.3f}s, bare generate {bare_s:.3f}s")
-    print(f"concurrent{concurrency}_speedup: {pipeline_s / worker_s:.2f}x (target >= 4x)")
-    print(f"single_overhead: {single_s / bare_s:.3f}x (target <= 1.1x)")
-    print(f"loop_lag_p99_ms: {lag_p99:.1f} (target <= 50)")
+        folder = args.model or build_gpt2_124m(Path(tmp) / "gpt2-124m")
+        device = "cuda" if torch.cuda.is_available() else f"cpu x{os.cpu_count()}"
+        name = args.model.name if args.model else "GPT-2 124M (random weights)"
+        print(f"# {name}, {NEW_TOKENS} new tokens, {device}, backend {args.backend}")
+        n = args.concurrency
+        if args.backend == "ctranslate2":
+            folder = convert_copy(folder, Path(tmp))
+            figures = asyncio.run(through_worker("ctranslate2", folder, [n, 2 * n],
+                                                 args.repeats, args.compute_type))
+        else:
+            figures = asyncio.run(through_worker("transformers", folder, [n], args.repeats,
+                                                 None))
+        pipeline_s, note = sequential_pipeline(folder, n, args.baseline_sample)
+        print(f"# worker {figures[f'burst{n}']:.2f}s for {n}; pipeline one by one "
+              f"{pipeline_s:.2f}s{note}; worker single {figures['single']:.3f}s")
+        if args.backend == "ctranslate2":
+            target = ">= 10x" if device.startswith("cpu") else "report"
+            print(f"concurrent{n}_speedup: {pipeline_s / figures[f'burst{n}']:.2f}x "
+                  f"(target {target})")
+            wide = pipeline_s * 2 / figures[f"burst{2 * n}"]
+            print(f"concurrent{2 * n}_speedup: {wide:.2f}x (report)")
+            if device.startswith("cpu"):
+                per_token = decode_per_token(folder)
+                weights = (folder / "ct2" / "model.bin").stat().st_size
+                bandwidth = max(read_bandwidth(1), read_bandwidth(os.cpu_count() or 1))
+                floor = weights / bandwidth
+                print(f"# batch-1 fp32: {per_token * 1000:.1f} ms/token; floor {floor * 1000:.1f}"
+                      f" ms ({weights / 1e6:.0f} MB at {bandwidth / 1e9:.1f} GB/s)")
+                print(f"decode_vs_floor: {per_token / floor:.2f} (target <= 1.25)")
+            fp32, int8 = mean_nll(folder, "float32"), mean_nll(folder, "int8")
+            meaning = "" if args.model else "; random weights: only --model DIR means anything"
+            print(f"# mean NLL fp32 {fp32:.4f}, int8 {int8:.4f}{meaning}")
+            print(f"int8_nll_increase_pct: {(int8 - fp32) / fp32 * 100:.2f} (target <= 3)")
+            for backend in ("transformers", "ctranslate2"):
+                print(f"peak_rss_mb[{backend}]: {peak_rss_mb(backend, folder, n):.0f} (report)")
+        else:
+            bare_s = bare_generate(folder, args.repeats)
+            print(f"concurrent{n}_speedup: {pipeline_s / figures[f'burst{n}']:.2f}x "
+                  f"(target >= 4x)")
+            print(f"single_overhead: {figures['single'] / bare_s:.3f}x (target <= 1.1x)")
+        print(f"loop_lag_p99_ms: {figures[f'lag{n}_p99']:.1f} (target <= 50)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("transformers", "ctranslate2"),
+                        default="transformers")
+    parser.add_argument("--model", type=Path, help="a local save_pretrained folder")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3, help="runs of each single request")
+    parser.add_argument("--compute-type", help="CTranslate2 compute type (default: int8 on CPU)")
+    parser.add_argument("--baseline-sample", type=int,
+                        help="time only this many sequential requests and scale (GPU runs)")
+    parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(main(args.concurrency, args.repeats))
+    if args.rss_child:
+        rss_child(args.rss_child, args.model, args.concurrency)
+    else:
+        main(args)

@@ -23,6 +23,10 @@ class Settings:
     base_model: str  # BASE_MODEL: served until a fine-tuned model is published
     serving_backend: str  # SERVING_BACKEND: auto, transformers or ctranslate2
     ct2_compute_type: str | None  # CT2_COMPUTE_TYPE: None picks int8 on CPU, float16 on CUDA
+    inference_urls: tuple[str, ...]  # INFERENCE_URL: OpenAI-compatible servers (openai backend)
+    inference_api_key: str | None  # INFERENCE_API_KEY: a secret, never logged
+    inference_model: str | None  # INFERENCE_MODEL: None takes the first one a server lists
+    inference_timeout: float  # INFERENCE_TIMEOUT: seconds per remote request
     cooldown_seconds: float  # COOLDOWN_SECONDS: per user, between two /lyrics
     queue_size: int  # QUEUE_SIZE: requests waiting at most; more get "busy"
     max_batch: int  # MAX_BATCH: requests generated together
@@ -81,6 +85,14 @@ class Settings:
         backend = (env.get("SERVING_BACKEND") or "auto").strip().lower()
         if backend not in BACKENDS:
             problems.append(f"SERVING_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
+        urls = tuple(u.strip().rstrip("/") for u in env.get("INFERENCE_URL", "").split(",")
+                     if u.strip())
+        for url in urls:
+            if not re.match(r"https?://[^/\s]+.*/v1$", url):
+                problems.append(f"INFERENCE_URL has {url!r}, not an http(s) URL ending in /v1")
+        if backend == "openai" and not urls:
+            problems.append("SERVING_BACKEND=openai needs INFERENCE_URL (one or more base URLs "
+                            "ending in /v1, comma-separated)")
         try:
             retrain_args = tuple(shlex.split(env.get("RETRAIN_ARGS", "")))
         except ValueError as e:
@@ -93,6 +105,10 @@ class Settings:
             base_model=env.get("BASE_MODEL") or "gpt2",
             serving_backend=backend,
             ct2_compute_type=env.get("CT2_COMPUTE_TYPE") or None,
+            inference_urls=urls,
+            inference_api_key=env.get("INFERENCE_API_KEY") or None,
+            inference_model=env.get("INFERENCE_MODEL") or None,
+            inference_timeout=number("INFERENCE_TIMEOUT", 120.0, float, 1),
             cooldown_seconds=number("COOLDOWN_SECONDS", 10.0),
             queue_size=int(number("QUEUE_SIZE", 64, int, 1)),
             max_batch=int(number("MAX_BATCH", 8, int, 1)),

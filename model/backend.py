@@ -88,6 +88,9 @@ class ModelInfo:
 
 
 class Backend(Protocol):
+    """A model that generates. A remote backend may also offer `unavailable() -> str | None`
+    (why nothing can be served now) and `close()` (release threads and connections)."""
+
     info: ModelInfo
 
     def check(self, request: GenRequest) -> None:
@@ -109,6 +112,17 @@ class Served:
     def info(self) -> ModelInfo:
         """Return the backend's model facts."""
         return self.backend.info
+
+    def unavailable(self) -> str | None:
+        """Say why the backend can serve nothing right now (a remote one with no server up)."""
+        check = getattr(self.backend, "unavailable", None)
+        return check() if check else None
+
+    def close(self) -> None:
+        """Release what the backend holds beside its model (threads, connections)."""
+        close = getattr(self.backend, "close", None)
+        if close:
+            close()
 
 
 def end_of_context(info: ModelInfo, prompt_tokens: int, wanted: int) -> None:

@@ -20,13 +20,17 @@ from model.ct2 import has_conversion
 from model.errors import RegistryError
 from model.novelty import CopyIndex
 
-CHOICES = ("auto", "transformers", "ctranslate2")
+CHOICES = ("auto", "transformers", "ctranslate2", "openai")
 
 
 @dataclass(frozen=True)
 class Options:
     compute_type: str | None = None  # CT2_COMPUTE_TYPE; None: int8 on CPU, float16 on CUDA
     seed: int | None = None  # seed the backend's sampling, for repeatable output
+    urls: tuple[str, ...] = ()  # INFERENCE_URL: OpenAI-compatible servers, each ending in /v1
+    api_key: str | None = None  # INFERENCE_API_KEY
+    model: str | None = None  # INFERENCE_MODEL; None: the first model a server lists
+    timeout: float = 120.0  # INFERENCE_TIMEOUT: seconds per remote request, retries apart
 
 
 def _transformers(source: str | Path, model_id: str, options: Options) -> Backend:
@@ -49,9 +53,18 @@ def _ctranslate2(source: str | Path, model_id: str, options: Options) -> Backend
     return CTranslate2Backend.load(Path(source), model_id, compute_type=options.compute_type)
 
 
+def _openai(source: str | Path, model_id: str, options: Options) -> Backend:
+    from model.remote import OpenAIBackend
+
+    folder = Path(source) if Path(source).is_dir() else None
+    return OpenAIBackend.load(list(options.urls), options.api_key, options.model, folder,
+                              timeout=options.timeout)
+
+
 LOADERS: dict[str, Callable[[str | Path, str, Options], Backend]] = {
     "transformers": _transformers,
     "ctranslate2": _ctranslate2,
+    "openai": _openai,
 }
 
 
@@ -115,8 +128,13 @@ def locate(source: str | Path) -> str | Path:
 
 
 def load(name: str, source: str | Path, model_id: str, options: Options | None = None) -> Served:
-    """Load `source` (a model folder, or a hub id for transformers) with backend `name`."""
-    source = locate(source)
-    folder = source if isinstance(source, Path) else None
+    """Load `source` (a model folder, or a hub id for transformers) with backend `name`.
+
+    On `openai` the weights live on the servers: `source` only lends its tokenizer facts, its
+    sampling defaults and its training lyrics (a run folder), when it is a folder here.
+    """
+    if name != "openai":
+        source = locate(source)
+    folder = Path(source) if Path(source).is_dir() else None
     backend = LOADERS[resolve(name, folder)](source, model_id, options or Options())
     return Served(backend, training_lyrics(folder))

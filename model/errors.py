@@ -27,3 +27,7 @@ class BadRequest(GenerationError):
 
 class OutOfMemory(GenerationError):
     """The device ran out of memory for a batch; the worker splits it and tries again."""
+
+
+class Offline(GenerationError):
+    """No inference server answers: nothing can be generated until one is back."""

@@ -61,7 +61,7 @@ def build_spec(tokenizer: Any, eos_token: str | None,
     return TokenSpec(
         prefix_ids=tuple(prefix), eos_id=eos_id, end_ids=tuple(ends),
         end_texts=tuple(tokenizer.id_to_token(i) for i in ends if tokenizer.id_to_token(i)),
-        specials=tuple(specials), albums=tuple(albums_in(specials)))
+        specials=tuple(specials), albums=tuple(sorted(albums_in(specials))))
 
 
 def spec_of(tokenizer: Any, end_ids: list[int] | None = None) -> TokenSpec:

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.backend import Backend, Completion, GenRequest, Served
-from model.errors import Busy, DeadlineExceeded, GenerationError, OutOfMemory, Stopped
+from model.errors import (
+    Busy,
+    DeadlineExceeded,
+    GenerationError,
+    Offline,
+    OutOfMemory,
+    Stopped,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +155,9 @@ class Worker:
                 raise GenerationError(f"the model failed to load: {self._load_error}")
             if len(self._pending) >= self.queue_size:
                 raise Busy("busy: too many songs being written, try again in a moment")
+            reason = self._served.unavailable() if self._served else None
+            if reason:  # a remote backend with no server up: queueing would only hang
+                raise Offline(reason)
             self._pending.append(job)
             self._cond.notify_all()
         return Ticket(self, job)
@@ -254,7 +264,9 @@ class Worker:
                 self._cond.wait()
             if self._swap is not None:
                 served, future = self._swap
-                self._swap, self._served = None, served
+                old, self._swap, self._served = self._served, None, served
+                if old is not None:
+                    old.close()
                 _deliver(future, served.info.model_id)
                 return []
             if self._stopping and (not self._drain or not self._pending):

@@ -1,0 +1,182 @@
+"""The OpenAI-compatible backend: generation on remote inference servers (vLLM, TGI, llama.cpp).
+
+No weights are loaded here. Each request becomes one `POST /v1/completions` (with `n` = k samples)
+carrying the same prompt text the local backends feed their models; the writing rules (cleaning,
+novelty guard) still run locally on what comes back. The official `openai` client does the HTTP:
+timeouts, and retries with backoff on 429/5xx/connection errors, honouring `Retry-After`.
+
+Several servers (`INFERENCE_URL=a,b`) share the load in turn; one that fails is skipped until a
+probe (`GET /v1/models`, every few seconds on a background thread) finds it answering again. With
+no server up, `unavailable()` says why, so the worker refuses requests at once instead of queueing
+work that nobody can do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.backend import Completion, GenRequest, ModelInfo, Sampling
+from model.errors import BadRequest, Offline
+from model.tokens import TokenSpec, load_folder_tokenizer
+
+log = logging.getLogger(__name__)
+PROBE_EVERY = 5.0  # seconds between health probes of the servers
+MAX_STOPS = 4  # the OpenAI API takes at most four stop sequences
+
+
+@dataclass
+class Server:
+    url: str
+    client: Any  # openai.OpenAI for this base URL
+    up: bool = False
+    error: str | None = "not checked yet"
+    models: tuple[str, ...] = ()
+
+
+def _reason(error: BaseException) -> str:
+    status = getattr(error, "status_code", None)
+    return f"HTTP {status}" if status else type(error).__name__
+
+
+class OpenAIBackend:
+    def __init__(self, servers: list[Server], model: str | None, spec: TokenSpec | None,
+                 defaults: Sampling, model_id: str | None = None,
+                 probe_every: float = PROBE_EVERY) -> None:
+        self.servers = servers
+        self.model = model  # INFERENCE_MODEL; None: the first one a server lists
+        self.spec = spec
+        self.defaults = defaults
+        self.model_id = model_id
+        self._turn = itertools.count()
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="inference")
+        self._stop = threading.Event()
+        self._probe_every = probe_every
+        self.probe()
+        self._prober = threading.Thread(target=self._probe_forever, daemon=True,
+                                        name="inference-probe")
+        self._prober.start()
+
+    @classmethod
+    def load(cls, urls: list[str], api_key: str | None, model: str | None,
+             folder: Path | None, timeout: float = 120.0, retries: int = 3,
+             probe_every: float = PROBE_EVERY) -> OpenAIBackend:
+        """Point at the servers; read the tokenizer facts and sampling defaults from `folder`
+        (the published run the servers serve), when there is one."""
+        from openai import OpenAI
+
+        if not urls:
+            raise BadRequest("INFERENCE_URL names no server")
+        servers = [Server(url, OpenAI(base_url=url, api_key=api_key or "none", timeout=timeout,
+                                      max_retries=retries)) for url in urls]
+        has_tokenizer = folder is not None and (folder / "tokenizer.json").is_file()
+        spec = load_folder_tokenizer(folder)[1] if has_tokenizer else None
+        return cls(servers, model, spec, Sampling.from_folder(folder), probe_every=probe_every)
+
+    @property
+    def info(self) -> ModelInfo:
+        """Return the model facts; the id is the served model's name once a server told it."""
+        name = self.model_id or self.model or next(
+            (s.models[0] for s in self.servers if s.models), "remote")
+        return ModelInfo(model_id=name, spec=self.spec, context=1 << 30, defaults=self.defaults,
+                         backend="openai")
+
+    def unavailable(self) -> str | None:
+        """Say why no request can be served now, or None when a server is up."""
+        if any(s.up for s in self.servers):
+            return None
+        return "the songwriter is offline (no inference server answers); try again in a minute"
+
+    def status(self) -> list[dict[str, Any]]:
+        """Return each server's address and health, for /status."""
+        return [{"url": s.url, "up": s.up, "error": s.error} for s in self.servers]
+
+    def probe(self) -> None:
+        """Ask every server for its models; mark it up or down."""
+        for server in self.servers:
+            try:
+                listed = server.client.with_options(max_retries=0, timeout=3.0).models.list()
+                server.models = tuple(m.id for m in listed.data)
+                server.up, server.error = True, None
+            except Exception as e:  # any failure to answer means: skip this server for now
+                if server.up:
+                    log.warning("inference server %s is down: %s", server.url, _reason(e))
+                server.up, server.error = False, _reason(e)
+
+    def _probe_forever(self) -> None:
+        while not self._stop.wait(self._probe_every):
+            self.probe()
+
+    def close(self) -> None:
+        """Stop probing and release the connection pool."""
+        self._stop.set()
+        self._pool.shutdown(wait=False)
+
+    def check(self, request: GenRequest) -> None:
+        """Accept every request: the server knows its own context and says so (HTTP 400)."""
+
+    def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
+        """Send each request to the next server that is up, all at once; wait for them all."""
+        return list(self._pool.map(self._complete, batch))
+
+    def _complete(self, request: GenRequest) -> list[Completion]:
+        from openai import APIConnectionError, APIStatusError, BadRequestError
+
+        last: BaseException | None = None
+        for _ in range(len(self.servers)):
+            server = self._next_server()
+            if server is None:
+                break
+            try:
+                return self._ask(server, request)
+            except BadRequestError as e:  # the request itself: another server would say the same
+                raise BadRequest(f"the inference server refused this request: {e.message}") from e
+            except (APIConnectionError, APIStatusError) as e:  # down, or failing: skip it
+                log.warning("inference server %s failed: %s", server.url, _reason(e))
+                server.up, server.error, last = False, _reason(e), e
+        raise Offline(self.unavailable() or "every inference server failed") from last
+
+    def _next_server(self) -> Server | None:
+        up = [s for s in self.servers if s.up]
+        return up[next(self._turn) % len(up)] if up else None
+
+    def _ask(self, server: Server, request: GenRequest) -> list[Completion]:
+        defaults = self.defaults
+        model = self.model or (server.models[0] if server.models else None)
+        if model is None:
+            raise Offline(f"{server.url} lists no model; set INFERENCE_MODEL")
+        stops = [*request.stop, *(self.spec.end_texts if self.spec else ())][:MAX_STOPS]
+        extra: dict[str, Any] = {}  # vLLM's own sampling fields; other servers ignore them
+        if defaults.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = defaults.repetition_penalty
+        if defaults.top_k and not request.greedy:
+            extra["top_k"] = defaults.top_k
+        if request.min_new_tokens:
+            extra["min_tokens"] = request.min_new_tokens
+        response = server.client.completions.create(
+            model=model, prompt=request.prompt, n=request.k,
+            max_tokens=request.max_new_tokens or defaults.max_new_tokens,
+            temperature=0.0 if request.greedy else request.temperature or defaults.temperature,
+            top_p=1.0 if request.greedy else defaults.top_p, stop=stops or None, logprobs=1,
+            extra_body=extra or None)
+        return [self._completion(choice, request) for choice in
+                sorted(response.choices, key=lambda c: c.index)]
+
+    def _completion(self, choice: Any, request: GenRequest) -> Completion:
+        text = self.spec.strip(choice.text) if self.spec else choice.text
+        scores = [lp for lp in (getattr(choice.logprobs, "token_logprobs", None) or [])
+                  if lp is not None]
+        stopped_by = getattr(choice, "stop_reason", None)
+        finish = {"length": "length"}.get(choice.finish_reason, "end")
+        if request.stop and stopped_by in request.stop:
+            finish = "stop"
+        cuts = [text.find(s) for s in request.stop if s and s in text]
+        if cuts:  # a server that returns the stop string itself
+            text, finish = text[:min(cuts)], "stop"
+        return Completion(text=text, mean_logprob=sum(scores) / len(scores) if scores else None,
+                          tokens=len(scores), finish=finish)

@@ -1,0 +1,111 @@
+"""A fake OpenAI-compatible inference server on 127.0.0.1 (aiohttp, on its own thread).
+
+It answers `GET /v1/models` and `POST /v1/completions` the way vLLM does (choices with `index`,
+`finish_reason`, `logprobs.token_logprobs`), records every request, and injects faults: an HTTP
+status with an optional Retry-After, a response slower than the client's timeout, or a server
+that is stopped (connections refused) and started again on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Fault:
+    status: int = 0  # answer with this HTTP status instead (0: no status fault)
+    retry_after: str | None = None  # with a Retry-After header
+    delay: float = 0.0  # wait this long before answering
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeInference:
+    def __init__(self, model: str = "swiftai", api_key: str | None = None) -> None:
+        self.model = model
+        self.api_key = api_key
+        self.faults: list[Fault] = []  # taken one per completion request, in order
+        self.requests: list[Seen] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-openai").start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def completions(self) -> list[Seen]:
+        """Return the completion requests received, in order."""
+        return [r for r in self.requests if r.path.endswith("/completions")]
+
+    def start(self) -> FakeInference:
+        """Listen (on the same port as before after a stop)."""
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until `start` again."""
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/completions", self._complete)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _authorized(self, request: web.Request) -> bool:
+        return self.api_key is None or \
+            request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.requests.append(Seen("GET", request.path, {}, dict(request.headers)))
+        if not self._authorized(request):
+            return web.json_response({"error": {"message": "bad key"}}, status=401)
+        return web.json_response({"object": "list",
+                                  "data": [{"id": self.model, "object": "model"}]})
+
+    async def _complete(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(Seen("POST", request.path, body, dict(request.headers)))
+        fault = self.faults.pop(0) if self.faults else Fault()
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.status:
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+            return web.json_response({"error": {"message": f"fault {fault.status}"}},
+                                     status=fault.status, headers=headers)
+        if body.get("model") != self.model:
+            return web.json_response({"error": {"message": "unknown model"}}, status=404)
+        choices = [{"index": i, "text": f"\nline {i} of a song\nand a second line {i}",
+                    "finish_reason": "stop", "stop_reason": None,
+                    "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-1.0, -2.0 - i]}}
+                   for i in range(body.get("n") or 1)]
+        return web.json_response({"id": "cmpl-1", "object": "text_completion",
+                                  "model": self.model, "choices": choices})
+
+    def close(self) -> None:
+        self.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)

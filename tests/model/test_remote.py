@@ -1,0 +1,149 @@
+"""The OpenAI-compatible backend against a fake inference server on loopback."""
+
+import asyncio
+import time
+
+import pytest
+
+from model import backends
+from model.backend import GenRequest, Served
+from model.composer import Composer, Request
+from model.errors import BadRequest, Offline
+from model.remote import OpenAIBackend
+from model.worker import Worker
+from tests.model.fake_openai import FakeInference, Fault
+
+
+@pytest.fixture
+def servers():
+    started = []
+
+    def start(**options):
+        fake = FakeInference(**options).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.close()
+
+
+def remote(*fakes, folder=None, **options):
+    options.setdefault("timeout", 5.0)
+    options.setdefault("retries", 2)
+    options.setdefault("probe_every", 0.1)
+    return OpenAIBackend.load([f.url for f in fakes], options.pop("api_key", None),
+                              options.pop("model", None), folder, **options)
+
+
+def test_requests_carry_the_prompt_sampling_and_end_of_song(servers, tiny_albums):
+    fake = servers(api_key="sk-test")
+    backend = remote(fake, folder=tiny_albums, api_key="sk-test")
+    served = Served(backend, None)
+    assert backend.info.model_id == "swiftai"  # the first model the server lists
+    assert served.info.albums == ["Porchlight", "Red"]  # from the run folder's tokenizer
+    (three,) = backend.generate([GenRequest("<|album:Red|>\nRed lights", k=3,
+                                            max_new_tokens=50, temperature=0.7)])
+    assert [c.text for c in three] == [f"\nline {i} of a song\nand a second line {i}"
+                                       for i in range(3)]
+    assert three[1].mean_logprob == pytest.approx(-2.0) and three[0].finish == "end"
+    body = fake.completions()[0].body
+    assert body["prompt"] == "<|album:Red|>\nRed lights" and body["n"] == 3
+    assert body["max_tokens"] == 50 and body["temperature"] == 0.7 and body["top_p"] == 0.95
+    assert body["stop"] == ["<|endoftext|>"] and body["repetition_penalty"] == 1.15
+    assert body["model"] == "swiftai" and body["logprobs"] == 1
+    assert fake.completions()[0].headers["Authorization"] == "Bearer sk-test"
+    backend.close()
+
+
+def test_a_429_with_retry_after_is_waited_out_and_retried(servers):
+    fake = servers()
+    fake.faults = [Fault(status=429, retry_after="1")]
+    backend = remote(fake)
+    (done,) = backend.generate([GenRequest("hi")])
+    first, second = fake.completions()
+    assert done[0].text.startswith("\nline 0") and second.at - first.at >= 0.95
+    backend.close()
+
+
+def test_a_500_is_retried_with_backoff(servers):
+    fake = servers()
+    fake.faults = [Fault(status=500)]
+    backend = remote(fake)
+    (done,) = backend.generate([GenRequest("hi")])
+    assert done and len(fake.completions()) == 2
+    backend.close()
+
+
+def test_a_bad_request_fails_alone_and_leaves_the_server_up(servers):
+    fake = servers()
+    fake.faults = [Fault(status=400)]
+    backend = remote(fake)
+    with pytest.raises(BadRequest, match="refused this request"):
+        backend.generate([GenRequest("hi")])
+    assert backend.unavailable() is None and backend.status()[0]["up"]
+    backend.close()
+
+
+def test_a_server_that_times_out_is_skipped_for_the_other(servers):
+    slow, fine = servers(), servers()
+    slow.faults = [Fault(delay=2.0)] * 5
+    backend = remote(slow, fine, timeout=0.5, retries=0, probe_every=60)
+    results = backend.generate([GenRequest(f"r{i}") for i in range(4)])
+    assert all(r[0].text for r in results)
+    assert [s["up"] for s in backend.status()] == [False, True]
+    assert backend.status()[0]["error"] == "APITimeoutError"
+    backend.close()
+
+
+def test_requests_are_spread_over_the_servers_and_skip_one_that_is_down(servers):
+    a, b = servers(), servers()
+    backend = remote(a, b, probe_every=60)
+    backend.generate([GenRequest(f"r{i}") for i in range(4)])
+    assert len(a.completions()) == 2 and len(b.completions()) == 2
+    b.stop()  # connection refused from now on
+    results = backend.generate([GenRequest(f"s{i}") for i in range(4)])
+    assert all(r[0].text for r in results) and len(a.completions()) == 6
+    assert [s["up"] for s in backend.status()] == [True, False]
+    backend.close()
+
+
+def test_with_every_server_down_requests_are_refused_at_once_until_one_returns(servers):
+    fake = servers()
+
+    async def main():
+        backend = remote(fake)
+        worker = Worker(lambda: Served(backend, None), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        composer = Composer(worker)
+        first = await composer.write(Request("before"))
+        fake.stop()
+        for _ in range(100):  # the probe notices within a few tenths of a second
+            if backend.unavailable():
+                break
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(Offline, match="the songwriter is offline"):
+            composer.start(Request("during"))
+        refused_in = time.monotonic() - started
+        fake.start()  # the same address comes back
+        for _ in range(100):
+            if not backend.unavailable():
+                break
+            await asyncio.sleep(0.05)
+        after = await composer.write(Request("after"))
+        await worker.close()
+        return first, refused_in, after
+
+    first, refused_in, after = asyncio.run(main())
+    assert first.text.startswith("before\nline 0") and after.text.startswith("after\nline 0")
+    assert refused_in < 0.1
+
+
+def test_the_backend_table_builds_it_and_it_loads_no_weights(servers, tiny_albums):
+    fake = servers()
+    options = backends.Options(urls=(fake.url,), timeout=5.0)
+    served = backends.load("openai", tiny_albums, "ignored", options)
+    assert served.info.backend == "openai" and served.info.model_id == "swiftai"
+    served.close()
