@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.models import build_gpt2_124m, fixture_lyrics  # noqa: E402
 from model import backends  # noqa: E402
-from model.backend import GenRequest  # noqa: E402
+from model.backend import GenRequest, context_of  # noqa: E402
 from model.worker import Worker  # noqa: E402
 
 NEW_TOKENS = 64
@@ -164,10 +164,12 @@ def mean_nll(folder: Path, compute_type: str) -> float:
     from model.tokens import load_folder_tokenizer
 
     codec, spec = load_folder_tokenizer(folder)
+    context = context_of(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     generator = ctranslate2.Generator(str(folder / "ct2"), compute_type=compute_type)
     tokens = []
     for lyrics in fixture_lyrics():
-        ids = [*spec.prefix_ids, *codec.encode(lyrics, add_special_tokens=False).ids][:512]
+        ids = [*spec.prefix_ids, *codec.encode(lyrics, add_special_tokens=False).ids]
+        ids = ids[:min(512, context)]
         tokens.append([codec.id_to_token(i) for i in ids])
     scored = generator.score_batch(tokens)
     logprobs = [lp for result in scored for lp in result.log_probs]
@@ -183,10 +185,11 @@ def peak_rss_mb(backend: str, folder: Path, count: int) -> float:
 
 
 def rss_child(backend: str, folder: Path, count: int) -> None:
-    import resource
-
     asyncio.run(through_worker(backend, folder, [count], 1, None))
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    # VmHWM, not ru_maxrss: the latter can carry the parent's peak across fork and exec.
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+    print(json.dumps({"peak_rss_mb": peak_kb / 1024, "torch": "torch" in sys.modules}))
 
 
 def convert_copy(source: Path, into: Path) -> Path:
