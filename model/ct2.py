@@ -87,7 +87,7 @@ class CTranslate2Backend:
         """Return k completions per request, one C++ call per temperature in the batch."""
         defaults = self.info.defaults
         return in_groups(batch, lambda r: (r.greedy or not defaults.do_sample,
-                                           r.temperature or defaults.temperature),
+                                           r.temperature or defaults.temperature, r.stop),
                          self._generate)
 
     def _generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
@@ -104,7 +104,8 @@ class CTranslate2Backend:
             sampling_topp=1.0 if greedy else defaults.top_p,
             sampling_temperature=1.0 if greedy else rows[0].temperature or defaults.temperature,
             repetition_penalty=defaults.repetition_penalty, end_token=list(spec.end_ids),
-            return_end_token=True, include_prompt_in_result=False, return_scores=True)
+            return_end_token=True, include_prompt_in_result=False, return_scores=True,
+            callback=_stopper(self.codec, rows[0].stop, len(rows)) if rows[0].stop else None)
         completions = []
         for row, limit, result in zip(rows, limits, results, strict=True):
             ids = result.sequences_ids[0][:limit]
@@ -112,3 +113,19 @@ class CTranslate2Backend:
             scores = [result.scores[0]] * max(1, len(ids)) if result.scores else []
             completions.append(finish_completion(self.codec, self.info, ids, scores, row.stop))
         return regroup(batch, completions)
+
+
+def _stopper(codec: Any, stop: tuple[str, ...], rows: int) -> Any:
+    """Return a callback that ends a row once its text holds a stop string.
+
+    It must not hold the backend: CTranslate2 may drop it on one of its own threads, and if that
+    dropped the last reference to the Generator, the Generator would join its own thread.
+    """
+    ids: list[list[int]] = [[] for _ in range(rows)]
+
+    def step(result: Any) -> bool:
+        ids[result.batch_id].append(result.token_id)
+        text = codec.decode(ids[result.batch_id], skip_special_tokens=True)
+        return any(s in text for s in stop)
+
+    return step

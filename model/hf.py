@@ -133,7 +133,7 @@ class TransformersBackend:
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Return k completions per request; CUDA out-of-memory becomes OutOfMemory."""
         try:
-            return in_groups(batch, lambda r: r.greedy, self._generate)
+            return in_groups(batch, lambda r: (r.greedy, r.stop), self._generate)
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
             raise OutOfMemory(f"out of memory for a batch of {len(batch)}") from e
@@ -167,9 +167,11 @@ class TransformersBackend:
         config = GenerationConfig(
             do_sample=not greedy, max_new_tokens=max(limits),
             min_new_tokens=max(r.min_new_tokens for r in rows) or None,
-            eos_token_id=list(self.info.spec.end_ids), pad_token_id=pad)  # type: ignore[union-attr]
+            eos_token_id=list(self.info.spec.end_ids), pad_token_id=pad,  # type: ignore[union-attr]
+            stop_strings=list(rows[0].stop) or None)  # a row stops early at its stop string
         output = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                     logits_processor=LogitsProcessorList(steps))
+                                     logits_processor=LogitsProcessorList(steps),
+                                     tokenizer=self.tokenizer)
         new = output[:, width:]
         logprobs.take(new[:, -1])
         scores = torch.stack(logprobs.picked, dim=1).tolist() if logprobs.picked else []
