@@ -19,6 +19,7 @@ from model.tokens import TokenSpec
 
 if TYPE_CHECKING:
     from model.novelty import CopyIndex
+    from model.style import Style
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class GenRequest:
     temperature: float | None = None  # None: the model's default
     greedy: bool = False  # argmax decoding (comparing backends)
     stop: tuple[str, ...] = ()  # cut a completion at the first of these (beside the end tokens)
+    fit: bool = False  # drop the prompt's oldest tokens when it is too long, rather than refuse
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class Served:
 
     backend: Backend
     copy_index: CopyIndex | None  # the training lyrics' n-grams; None for a base model
+    style: Style | None = None  # the training lyrics' style figures; None for a base model
+    form: tuple[str, ...] | None = None  # the artist's most common song form, if headers say
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -125,13 +129,24 @@ class Served:
             close()
 
 
-def end_of_context(info: ModelInfo, prompt_tokens: int, wanted: int) -> None:
-    """Raise BadRequest when a prompt leaves no room for `wanted` new tokens."""
+def prompt_ids(codec: Any, info: ModelInfo, request: GenRequest) -> list[int]:
+    """Return the ids a local model is fed: the tokenizer's own prefix (BOS), then the prompt.
+
+    A prompt that leaves no room in the context for its new tokens is refused (BadRequest),
+    or, with `request.fit`, loses its oldest tokens (a long song's first sections).
+    """
     from model.errors import BadRequest
 
-    if prompt_tokens + wanted > info.context:
-        raise BadRequest(f"the prompt is too long ({prompt_tokens} tokens; at most "
-                         f"{max(0, info.context - wanted)} fit before the song)")
+    assert info.spec is not None
+    bare = codec.encode(request.prompt, add_special_tokens=False).ids
+    wanted = request.max_new_tokens or info.defaults.max_new_tokens
+    room = info.context - wanted - len(info.spec.prefix_ids)
+    if len(bare) > room:
+        if not request.fit or room < 8:
+            raise BadRequest(f"the prompt is too long ({len(bare)} tokens; at most "
+                             f"{max(0, room)} fit before the song)")
+        bare = bare[-room:]
+    return [*info.spec.prefix_ids, *bare]
 
 
 def context_of(config: dict[str, Any]) -> int:

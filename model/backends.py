@@ -19,6 +19,8 @@ from model.backend import Backend, Served
 from model.ct2 import has_conversion
 from model.errors import RegistryError
 from model.novelty import CopyIndex
+from model.songform import common_form
+from model.style import figures
 
 CHOICES = ("auto", "transformers", "ctranslate2", "openai")
 
@@ -84,13 +86,21 @@ def resolve(name: str, folder: Path | None) -> str:
     return "ctranslate2" if usable else "transformers"
 
 
-def training_lyrics(folder: Path | None) -> CopyIndex | None:
-    """Index a run's training lyrics for the novelty guard (None for a model with none)."""
+def training_lyrics(folder: Path | None) -> list[str]:
+    """Return a run's training lyrics (none for a model that is not one of our runs)."""
     train = folder / "data" / "train.jsonl" if folder else None
     if train is None or not train.is_file():
-        return None
-    lines = train.read_text(encoding="utf-8").splitlines()
-    return CopyIndex(json.loads(line)["lyrics"] for line in lines)
+        return []
+    return [json.loads(line)["lyrics"] for line in train.read_text("utf-8").splitlines()]
+
+
+def with_lyrics(backend: Backend, folder: Path | None) -> Served:
+    """Pair a backend with what the writing rules learn from its training lyrics: the n-gram
+    index of the novelty guard, the artist's style figures and song form."""
+    lyrics = training_lyrics(folder)
+    if not lyrics:
+        return Served(backend, None)
+    return Served(backend, CopyIndex(lyrics), figures(lyrics), common_form(lyrics))
 
 
 _HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
@@ -137,4 +147,4 @@ def load(name: str, source: str | Path, model_id: str, options: Options | None =
         source = locate(source)
     folder = Path(source) if Path(source).is_dir() else None
     backend = LOADERS[resolve(name, folder)](source, model_id, options or Options())
-    return Served(backend, training_lyrics(folder))
+    return with_lyrics(backend, folder)

@@ -1,27 +1,43 @@
 """The writing rules, once for every backend: what a model is asked, and lyrics from its answer.
 
-Callers (the bot, the web, `training generate`) ask for lyrics with a `Request`; the composer
-builds the prompt text (album header, the user's first line with any special-token text removed),
-submits it to the worker as a `GenRequest`, and turns each completion into clean lyrics guarded
-against copying: an output that repeats 8+ words of a training song is written again (twice at
-most), then cut before the copied run. Each step is one worker request, so different users'
-steps share batches and no song holds the worker between its steps.
+Callers (the bot, the web, `training generate` and `evaluate`) ask for lyrics with a `Request`.
+The composer builds the prompt text (album header, the user's first line with any special-token
+text removed), submits it to the worker as a `GenRequest` for `candidates` samples at once, and
+keeps the best one by `songform.score` among those that pass the novelty guard and do not loop.
+When none passes, it asks again (twice at most), then cuts the best before its copied run.
+
+`form="song"` writes a whole song section by section (verse, chorus, verse, chorus, bridge,
+chorus, or the artist's own common form): each section is one worker request conditioned on
+everything before it, so different users' sections share batches and no song holds the worker
+between its steps. The chorus is written once and repeated word for word.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from model.backend import Completion, GenRequest, Served
-from model.errors import Busy
+from model.backend import GenRequest, Served
 from model.novelty import COPY_WORDS, cut_before
-from model.songtext import album_token, clean_output
+from model.songform import (
+    DEFAULT_FORM,
+    REFRAINS,
+    SECTION_STOPS,
+    for_model,
+    kind,
+    render,
+    score,
+    section_lines,
+    token_budget,
+)
+from model.songtext import MAX_CHARS, album_token, clean_output, is_degenerate
+from model.style import GENERIC, lyric_lines
 from model.worker import Generated, Ticket, Worker
 
-NOVELTY_RETRIES = 2  # new tries for an output that copies a training song, before cutting it
+NOVELTY_RETRIES = 2  # new tries when no candidate passes the guard, before cutting the best
+CANDIDATES = 3  # samples per step to rank; a batch row each, so a CPU song stays interactive
+FORMS = ("verse", "song")
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,7 @@ class Request:
     album: str | None = None  # an album whose style to ask for (ignored if the model lacks it)
     temperature: float | None = None  # None: the model's default
     lines: int | None = None  # cut the song to this many lyric lines
+    form: str = "verse"  # "verse": one stretch of lyrics; "song": labelled sections
     max_new_tokens: int | None = None  # None: the model's default
     min_new_tokens: int = 0  # benchmarks force a fixed amount of work
     greedy: bool = False  # argmax decoding: repeatable output (tests, comparisons)
@@ -40,10 +57,35 @@ class Result:
     text: str
     copied_words: int  # longest run of words copied from a training song (after the guard)
     model_id: str
-    queue_ms: float  # from submit to the start of its (last) batch
-    generate_ms: float  # generation time of its batches, retries included
+    queue_ms: float  # from submit to the start of its first batch
+    generate_ms: float  # generation time of its batches, retries and sections included
     batch_size: int  # rows in its last batch
-    attempts: int  # 1, or more when the novelty guard asked for another try
+    attempts: int  # worker requests it took (retries and sections)
+
+
+@dataclass
+class _Tally:
+    """What a request's worker steps add up to."""
+
+    served: Served | None = None  # the model of the latest step
+    queue_ms: float | None = None
+    generate_ms: float = 0.0
+    batch_size: int = 0
+    attempts: int = 0
+    copied: list[int] = field(default_factory=list)
+
+    def add(self, generated: Generated) -> None:
+        self.served = generated.served
+        self.queue_ms = generated.queue_ms if self.queue_ms is None else self.queue_ms
+        self.generate_ms += generated.generate_ms
+        self.batch_size = generated.batch_size
+        self.attempts += 1
+
+    def result(self, text: str) -> Result:
+        assert self.served is not None
+        return Result(text, max(self.copied, default=0), self.served.info.model_id,
+                      self.queue_ms or 0.0, round(self.generate_ms, 1), self.batch_size,
+                      self.attempts)
 
 
 def user_prompt(served: Served | None, prompt: str) -> str:
@@ -52,33 +94,39 @@ def user_prompt(served: Served | None, prompt: str) -> str:
     return (spec.strip(prompt) if spec else prompt).strip()
 
 
-def prompt_text(served: Served | None, request: Request) -> str:
-    """Return what the model is fed: the album token when the model knows it, the first line."""
+def album_head(served: Served | None, album: str | None) -> str:
+    """Return the album's token line when the model knows the album, else nothing."""
     albums = served.info.albums if served else []
-    head = f"{album_token(request.album)}\n" if request.album in albums else ""
-    return head + user_prompt(served, request.prompt)
+    return f"{album_token(album)}\n" if album and album in albums else ""
 
 
-def to_lyrics(served: Served, request: Request, completion: Completion) -> tuple[str, int]:
-    """Turn a completion into clean lyrics; return them and the longest copied run in words.
+def prompt_text(served: Served | None, request: Request) -> str:
+    """Return what the model is fed for a verse: the album token line, then the first line."""
+    return album_head(served, request.album) + user_prompt(served, request.prompt)
 
-    Copies lying wholly inside the user's own first line do not count.
-    """
-    prompt = user_prompt(served, request.prompt)
-    text = clean_output(prompt + completion.text, max_lines=request.lines)
+
+def copied(served: Served, text: str, keep: int) -> int:
+    """Return the longest run of a training song's words in `text` past its first `keep` chars."""
+    return served.copy_index.longest(text, after=keep).words if served.copy_index else 0
+
+
+def cut_copy(served: Served, text: str, keep: int) -> tuple[str, int]:
+    """Cut lyrics before their copied run (never into the first `keep` chars)."""
     if served.copy_index is None:
         return text, 0
-    keep = len(clean_output(prompt))  # the prompt as it stands at the text's start
-    return text, served.copy_index.longest(text, after=keep).words
+    text = cut_before(text, served.copy_index.longest(text, after=keep).start, keep)
+    return text, copied(served, text, keep)
 
 
-def cut_copy(served: Served, request: Request, text: str) -> tuple[str, int]:
-    """Cut lyrics before their copied run (never into the prompt); return them and what is left."""
-    assert served.copy_index is not None
-    keep = len(clean_output(user_prompt(served, request.prompt)))
-    copy = served.copy_index.longest(text, after=keep)
-    text = cut_before(text, copy.start, keep)
-    return text, served.copy_index.longest(text, after=keep).words
+@dataclass(frozen=True)
+class _Option:
+    text: str
+    copied: int
+    score: float
+
+    @property
+    def usable(self) -> bool:
+        return self.copied < COPY_WORDS and not is_degenerate(self.text)
 
 
 class Writing:
@@ -88,7 +136,12 @@ class Writing:
         self._composer = composer
         self._request = request
         self._timeout = timeout
-        self._ticket = composer.submit(request, timeout)  # Busy is raised here, at once
+        served = composer.worker.served
+        self._form = (served.form if served and served.form else None) or DEFAULT_FORM
+        if request.form == "song":  # the first section's request; Busy is raised here, at once
+            self._ticket = self._submit_section(served, [], self._form[0], force=False)
+        else:
+            self._ticket = self._submit(prompt_text(served, request), force=False)
         self._task = asyncio.ensure_future(self._run())
 
     def position(self) -> int:
@@ -103,44 +156,119 @@ class Writing:
     def __await__(self) -> Any:
         return self._task.__await__()
 
+    def _submit(self, prompt: str, force: bool = True, tokens: int | None = None,
+                stop: tuple[str, ...] = ()) -> Ticket:
+        """Queue one step; `force` lets a song already under way go on past a full queue."""
+        request = self._request
+        return self._composer.worker.submit_nowait(GenRequest(
+            prompt, k=self._composer.candidates, max_new_tokens=tokens or request.max_new_tokens,
+            min_new_tokens=request.min_new_tokens, temperature=request.temperature,
+            greedy=request.greedy, stop=stop, fit=bool(stop)), self._timeout, force=force)
+
+    def _submit_section(self, served: Served | None, sections: list[tuple[str, list[str]]],
+                        label: str, force: bool = True) -> Ticket:
+        artist = (served.style if served else None) or GENERIC
+        prompt = album_head(served, self._request.album) + \
+            self._section_prompt(served, sections, label)
+        return self._submit(prompt, force, token_budget(section_lines(label, artist), artist),
+                            SECTION_STOPS)
+
     async def _run(self) -> Result:
-        request, generate_ms = self._request, 0.0
-        for attempt in range(1, NOVELTY_RETRIES + 2):
-            generated: Generated = await self._ticket
-            generate_ms += generated.generate_ms
+        if self._request.form == "song":
+            return await self._song()
+        return await self._verse()
+
+    async def _verse(self) -> Result:
+        request, tally = self._request, _Tally()
+        for attempt in range(NOVELTY_RETRIES + 1):
+            generated = await self._ticket
+            tally.add(generated)
             served = generated.served
-            text, copied = to_lyrics(served, request, generated.completions[0])
-            if copied >= COPY_WORDS:
-                again = None
-                if attempt <= NOVELTY_RETRIES:
-                    with contextlib.suppress(Busy):  # no room for another try: cut this one
-                        again = self._composer.submit(request, self._timeout)
-                if again is not None:
-                    self._ticket = again
-                    continue
-                text, copied = cut_copy(served, request, text)
-            return Result(text, copied, served.info.model_id, generated.queue_ms,
-                          round(generate_ms, 1), generated.batch_size, attempt)
-        raise AssertionError("unreachable: the last attempt always returns")
+            prompt = user_prompt(served, request.prompt)
+            keep = len(clean_output(prompt))  # copies wholly inside the user's line don't count
+            artist = served.style or GENERIC
+            options = []
+            for completion in generated.completions:
+                text = clean_output(prompt + completion.text, max_lines=request.lines)
+                options.append(_Option(text, copied(served, text, keep),
+                                       score(text, completion.mean_logprob, artist)))
+            usable = [o for o in options if o.usable]
+            if usable:
+                best = max(usable, key=lambda o: o.score)
+                tally.copied.append(best.copied)
+                return tally.result(best.text)
+            if attempt < NOVELTY_RETRIES:
+                self._ticket = self._submit(prompt_text(served, request))
+        best = max(options, key=lambda o: (o.copied < COPY_WORDS, o.score))
+        text, left = cut_copy(served, best.text, keep)
+        tally.copied.append(left)
+        return tally.result(text)
+
+    def _section_prompt(self, served: Served | None, sections: list[tuple[str, list[str]]],
+                        label: str) -> str:
+        headers = (served.style or GENERIC).header_rate >= 0.5 if served else True
+        head = f"[{kind(label)}]\n" if headers else ""
+        opening = user_prompt(served, self._request.prompt) if not sections else ""
+        before = for_model(sections, headers)
+        return (before + "\n\n" if before else "") + head + opening
+
+    async def _song(self) -> Result:
+        tally = _Tally()
+        sections: list[tuple[str, list[str]]] = []
+        refrains: dict[str, list[str]] = {}
+        for label in self._form:
+            if kind(label) in refrains:
+                sections.append((label, refrains[kind(label)]))
+                continue
+            lines = await self._section(sections, label, tally)
+            if not lines:
+                continue  # nothing usable came: the song goes on without this section
+            sections.append((label, lines))
+            if kind(label) in REFRAINS:
+                refrains[kind(label)] = lines
+        return tally.result(render(sections, MAX_CHARS))
+
+    async def _section(self, sections: list[tuple[str, list[str]]], label: str,
+                       tally: _Tally) -> list[str]:
+        """Write one section: `candidates` samples, the best usable one, or none."""
+        earlier = {line.casefold() for _, lines in sections for line in lines}
+        for attempt in range(NOVELTY_RETRIES + 1):
+            if sections or attempt:  # the first section's request went at submit time
+                self._ticket = self._submit_section(self._composer.worker.served, sections,
+                                                    label)
+            generated = await self._ticket
+            tally.add(generated)
+            served = generated.served
+            artist = served.style or GENERIC
+            wanted = section_lines(label, artist)
+            opening = user_prompt(served, self._request.prompt) if not sections else ""
+            options = []
+            for completion in generated.completions:
+                lines = lyric_lines(clean_output(opening + completion.text))[:wanted]
+                text = "\n".join(lines)
+                fresh = [line for line in lines if line.casefold() not in earlier]
+                if len(fresh) < len(lines) / 2:
+                    continue  # mostly lines the song already has: not a new section
+                options.append(_Option(text, copied(served, text, len(opening)),
+                                       score(text, completion.mean_logprob, artist)))
+            usable = [o for o in options if o.usable and o.text]
+            if usable:
+                best = max(usable, key=lambda o: o.score)
+                tally.copied.append(best.copied)
+                return best.text.split("\n")
+        return []
 
 
 class Composer:
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, candidates: int = CANDIDATES) -> None:
         self.worker = worker
+        self.candidates = candidates
 
     @property
     def albums(self) -> list[str]:
         """Return the albums the serving model knows (empty before it is loaded)."""
         served = self.worker.served
         return served.info.albums if served else []
-
-    def submit(self, request: Request, timeout: float | None = None) -> Ticket:
-        """Queue one generation step for `request`; raise Busy at once when the queue is full."""
-        served = self.worker.served
-        return self.worker.submit_nowait(GenRequest(
-            prompt_text(served, request), max_new_tokens=request.max_new_tokens,
-            min_new_tokens=request.min_new_tokens, temperature=request.temperature,
-            greedy=request.greedy), timeout)
 
     def start(self, request: Request, timeout: float | None = None) -> Writing:
         """Start writing lyrics for `request`; raise Busy at once when the queue is full."""

@@ -20,9 +20,9 @@ from model.backend import (
     ModelInfo,
     Sampling,
     context_of,
-    end_of_context,
-    finish_completion,
+        finish_completion,
     in_groups,
+    prompt_ids,
     regroup,
 )
 from model.errors import RegistryError
@@ -72,16 +72,9 @@ class CTranslate2Backend:
                          defaults=Sampling.from_folder(folder), backend="ctranslate2")
         return cls(generator, codec, info)
 
-    def encode(self, text: str) -> list[int]:
-        """Return the ids the model is fed for `text`: the tokenizer's prefix, then the text."""
-        assert self.info.spec is not None
-        bare = self.codec.encode(text, add_special_tokens=False).ids
-        return [*self.info.spec.prefix_ids, *bare]
-
     def check(self, request: GenRequest) -> None:
         """Refuse a prompt that leaves no room in the model's context."""
-        end_of_context(self.info, len(self.encode(request.prompt)),
-                       request.max_new_tokens or self.info.defaults.max_new_tokens)
+        prompt_ids(self.codec, self.info, request)
 
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Return k completions per request, one C++ call per temperature in the batch."""
@@ -98,7 +91,8 @@ class CTranslate2Backend:
         limits = [r.max_new_tokens or defaults.max_new_tokens for r in rows]
         greedy = rows[0].greedy or not defaults.do_sample
         results = self.generator.generate_batch(
-            [[self.codec.id_to_token(i) for i in self.encode(r.prompt)] for r in rows],
+            [[self.codec.id_to_token(i) for i in prompt_ids(self.codec, self.info, r)]
+             for r in rows],
             max_length=max(limits), min_length=max(r.min_new_tokens for r in rows),
             sampling_topk=1 if greedy else defaults.top_k,
             sampling_topp=1.0 if greedy else defaults.top_p,

@@ -32,9 +32,9 @@ from model.backend import (
     ModelInfo,
     Sampling,
     context_of,
-    end_of_context,
-    finish_completion,
+        finish_completion,
     in_groups,
+    prompt_ids,
     regroup,
 )
 from model.errors import OutOfMemory
@@ -119,16 +119,9 @@ class TransformersBackend:
                          defaults=Sampling.from_folder(folder), backend="transformers")
         return cls(model, tokenizer, info, device)
 
-    def encode(self, text: str) -> list[int]:
-        """Return the ids the model is fed for `text`: the tokenizer's prefix, then the text."""
-        assert self.info.spec is not None
-        bare = self.codec.encode(text, add_special_tokens=False).ids
-        return [*self.info.spec.prefix_ids, *bare]
-
     def check(self, request: GenRequest) -> None:
         """Refuse a prompt that leaves no room in the model's context."""
-        end_of_context(self.info, len(self.encode(request.prompt)),
-                       request.max_new_tokens or self.info.defaults.max_new_tokens)
+        prompt_ids(self.codec, self.info, request)
 
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Return k completions per request; CUDA out-of-memory becomes OutOfMemory."""
@@ -142,7 +135,7 @@ class TransformersBackend:
     def _generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         defaults = self.info.defaults
         rows = [request for request in batch for _ in range(request.k)]
-        prompts = [self.encode(r.prompt) for r in rows]
+        prompts = [prompt_ids(self.codec, self.info, r) for r in rows]
         width = max(map(len, prompts))
         pad = self.tokenizer.pad_token_id
         pad = self.info.spec.eos_id if pad is None else pad  # type: ignore[union-attr]

@@ -143,8 +143,13 @@ class Worker:
         """Say whether a model is loaded and serving."""
         return self._served is not None
 
-    def submit_nowait(self, request: GenRequest, timeout: float | None = None) -> Ticket:
-        """Queue a request; raise Busy at once when the queue is full."""
+    def submit_nowait(self, request: GenRequest, timeout: float | None = None,
+                      force: bool = False) -> Ticket:
+        """Queue a request; raise Busy at once when the queue is full.
+
+        `force` queues past a full queue: for the next step of work already accepted (a song's
+        next section), which must not be refused halfway.
+        """
         future: asyncio.Future[Generated] = asyncio.get_running_loop().create_future()
         now = time.monotonic()
         job = _Job(request, future, now, now + timeout if timeout else None)
@@ -153,7 +158,7 @@ class Worker:
                 raise Stopped("the generator is shutting down")
             if self._load_error is not None:
                 raise GenerationError(f"the model failed to load: {self._load_error}")
-            if len(self._pending) >= self.queue_size:
+            if len(self._pending) >= self.queue_size and not force:
                 raise Busy("busy: too many songs being written, try again in a moment")
             reason = self._served.unavailable() if self._served else None
             if reason:  # a remote backend with no server up: queueing would only hang

@@ -99,7 +99,8 @@ class FakeInference:
                                      status=fault.status, headers=headers)
         if body.get("model") != self.model:
             return web.json_response({"error": {"message": "unknown model"}}, status=404)
-        choices = [{"index": i, "text": f"\nline {i} of a song\nand a second line {i}",
+        song = len(self.completions())  # each request gets lines of its own
+        choices = [{"index": i, "text": f"\nline {i} of song {song}\nand a second line {i}",
                     "finish_reason": "stop", "stop_reason": None,
                     "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-1.0, -2.0 - i]}}
                    for i in range(body.get("n") or 1)]

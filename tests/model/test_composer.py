@@ -1,29 +1,38 @@
-"""The writing rules on a real worker and a real tiny model: prompts, clean lyrics, novelty."""
+"""The writing rules on a real worker and real models: prompts, ranking, novelty, song form."""
 
 import asyncio
 
+import pytest
 import torch
 
 from model import backends
 from model.backend import Served
 from model.composer import Composer, Request, prompt_text
 from model.novelty import CopyIndex, cut_before
+from model.remote import OpenAIBackend
+from model.songform import DEFAULT_FORM
+from model.style import GENERIC, figures
 from model.worker import Worker
+from tests.model.fake_openai import FakeInference
 
 
 def run(coro):
     return asyncio.run(coro)
 
 
-async def write(loader, request, seed=11):
+async def write(loader, request, seed=11, candidates=1):
     worker = Worker(loader, batch_window_ms=1)
     worker.start()
     await worker.ready()
     torch.manual_seed(seed)
     try:
-        return await Composer(worker).write(request)
+        return await Composer(worker, candidates=candidates).write(request)
     finally:
         await worker.close()
+
+
+def plain(folder):
+    return lambda: backends.load("transformers", folder, "tiny")
 
 
 def test_special_token_text_typed_in_a_prompt_never_reaches_the_model(tiny_albums):
@@ -38,32 +47,99 @@ def test_special_token_text_typed_in_a_prompt_never_reaches_the_model(tiny_album
 
 
 def test_lyrics_are_cut_to_the_asked_lines(tiny_base):
-    loader = lambda: backends.load("transformers", tiny_base, "tiny")  # noqa: E731
-    result = run(write(loader, Request("one line", lines=1, max_new_tokens=60)))
+    result = run(write(plain(tiny_base), Request("one line", lines=1, max_new_tokens=60)))
     assert "\n" not in result.text.strip() and result.text.startswith("one line")
 
 
-def test_novelty_guard_regenerates_a_planted_copy(tiny_base):
+def test_novelty_guard_writes_again_when_the_only_candidate_copies(tiny_base):
     request = Request("We lit paper lanterns", max_new_tokens=60)
-    plain = lambda: backends.load("transformers", tiny_base, "tiny")  # noqa: E731
-    planted = run(write(plain, request)).text  # what the model writes with this seed
+    planted = run(write(plain(tiny_base), request)).text  # what the model writes with this seed
 
     def guarded():
-        return Served(plain().backend, CopyIndex([planted]))
+        return Served(plain(tiny_base)().backend, CopyIndex([planted]))
 
     result = run(write(guarded, request))  # same seed: the first try writes the planted song
     assert result.attempts == 2 and result.copied_words < 8 and result.text != planted
 
 
+def test_a_candidate_that_copies_is_passed_over_for_another(tiny_base):
+    request = Request("We lit paper lanterns", max_new_tokens=60)
+    planted = run(write(plain(tiny_base), request)).text  # the first of three with this seed
+
+    def guarded():
+        return Served(plain(tiny_base)().backend, CopyIndex([planted]))
+
+    result = run(write(guarded, request, candidates=3))
+    assert result.attempts == 1 and result.batch_size == 3 and result.text != planted
+
+
 def test_novelty_guard_trims_before_a_copy_when_out_of_tries(tiny_base):
     # Greedy decoding writes the same song on every try, so every try copies the planted one.
     request = Request("We lit paper lanterns", max_new_tokens=60, greedy=True)
-    plain = lambda: backends.load("transformers", tiny_base, "tiny")  # noqa: E731
-    planted = run(write(plain, request)).text
+    planted = run(write(plain(tiny_base), request)).text
     index = CopyIndex([planted])
 
-    result = run(write(lambda: Served(plain().backend, index), request))
+    result = run(write(lambda: Served(plain(tiny_base)().backend, index), request))
     copy = index.longest(planted, after=len(request.prompt))
     assert copy.words >= 8 and result.attempts == 3
     assert result.text == cut_before(planted, copy.start, len(request.prompt))
     assert result.copied_words < 8 and result.text.startswith("We lit paper lanterns")
+
+
+def _sections(text):
+    blocks = [block.split("\n") for block in text.split("\n\n")]
+    return [(block[0], block[1:]) for block in blocks]
+
+
+def test_a_song_has_labelled_sections_and_its_chorus_comes_back_word_for_word(tiny_base):
+    result = run(write(plain(tiny_base), Request("We lit paper lanterns", form="song"),
+                       candidates=2))
+    sections = _sections(result.text)
+    assert [label for label, _ in sections] == [f"[{label}]" for label in DEFAULT_FORM]
+    assert sections[0][1][0].startswith("We lit paper lanterns")  # the prompt opens verse 1
+    choruses = [lines for label, lines in sections if label == "[Chorus]"]
+    assert choruses[0] and choruses[0] == choruses[1] == choruses[2]
+    assert len(result.text) <= 1900
+    assert result.attempts >= 4  # verse 1, chorus, verse 2, bridge: one step each at least
+
+
+def test_each_section_is_asked_for_with_everything_before_it(tiny_albums):
+    fake = FakeInference().start()
+    try:
+        songs = ["[Verse]\na\nb\n\n[Chorus]\nc\nd\n\n[Verse]\ne\nf\n\n[Chorus]\nc\nd"] * 2
+
+        def load():
+            backend = OpenAIBackend.load([fake.url], None, None, tiny_albums)
+            return Served(backend, None, figures(songs), ("Verse 1", "Chorus", "Verse 2",
+                                                          "Chorus"))
+
+        result = run(write(load, Request("First <|endoftext|>line", album="Red", form="song"),
+                           candidates=2))
+        prompts = [r.body["prompt"] for r in fake.completions()]
+    finally:
+        fake.close()
+    assert len(prompts) == 3  # verse 1, chorus, verse 2: the second chorus is not written again
+    assert prompts[0] == "<|album:Red|>\n[Verse]\nFirst line"
+    # Two lines a section (the artist's stanzas); the likelier candidate (index 0) wins.
+    assert prompts[1] == "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\n\n[Chorus]\n"
+    assert prompts[2].endswith("[Chorus]\nline 0 of song 2\nand a second line 0\n\n[Verse]\n")
+    assert all(r.body["n"] == 2 and r.body["stop"][:2] == ["\n\n", "\n["]
+               for r in fake.completions())
+    assert _sections(result.text)[1] == _sections(result.text)[3]  # the same chorus twice
+
+
+@pytest.mark.parametrize("header_rate, head", [(0.0, ""), (1.0, "[Verse]\n")])
+def test_sections_carry_headers_only_if_the_training_songs_did(tiny_albums, header_rate, head):
+    from dataclasses import replace
+
+    fake = FakeInference().start()
+    try:
+        def load():
+            backend = OpenAIBackend.load([fake.url], None, None, tiny_albums)
+            return Served(backend, None, replace(GENERIC, header_rate=header_rate))
+
+        run(write(load, Request("Hello", form="song")))
+        first = fake.completions()[0].body["prompt"]
+    finally:
+        fake.close()
+    assert first == f"{head}Hello"

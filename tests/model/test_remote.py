@@ -44,7 +44,7 @@ def test_requests_carry_the_prompt_sampling_and_end_of_song(servers, tiny_albums
     assert served.info.albums == ["Porchlight", "Red"]  # from the run folder's tokenizer
     (three,) = backend.generate([GenRequest("<|album:Red|>\nRed lights", k=3,
                                             max_new_tokens=50, temperature=0.7)])
-    assert [c.text for c in three] == [f"\nline {i} of a song\nand a second line {i}"
+    assert [c.text for c in three] == [f"\nline {i} of song 1\nand a second line {i}"
                                        for i in range(3)]
     assert three[1].mean_logprob == pytest.approx(-2.0) and three[0].finish == "end"
     body = fake.completions()[0].body

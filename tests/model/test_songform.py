@@ -1,0 +1,61 @@
+"""Song form and ranking on constructed candidates."""
+
+from dataclasses import replace
+
+from model.songform import common_form, render, score, section_lines
+from model.style import GENERIC
+
+ARTIST = replace(GENERIC, words_per_line=7.0, words_per_line_p90=10.0, stanza_lines=4.0)
+LYRIC = "I lit the lanterns in the night\nand held your hand till it was light"
+PROSE = ("As he fell into bed, the last thing he remembered was the rain on the roof of the "
+         "old house\nand the sound of the river running under the bridge all night long")
+FLAT = "I lit the lanterns by the door\nand held your hand until the end"
+
+
+def test_a_lyric_line_outranks_prose_drift_at_the_same_likelihood():
+    assert score(LYRIC, -3.0, ARTIST) > score(PROSE, -3.0, ARTIST)
+
+
+def test_rhyme_breaks_a_tie_and_likelihood_still_counts():
+    assert score(LYRIC, -3.0, ARTIST) > score(FLAT, -3.0, ARTIST)
+    assert score(FLAT, -1.0, ARTIST) > score(LYRIC, -3.0, ARTIST)  # far likelier wins
+
+
+def test_line_length_close_to_the_artists_wins():
+    short = replace(ARTIST, words_per_line=3.0, words_per_line_p90=4.0)
+    terse = "lanterns burn\nhold on tight"
+    assert score(terse, -3.0, short) > score(LYRIC, -3.0, short)
+    assert score(LYRIC, -3.0, ARTIST) > score(terse, -3.0, ARTIST)
+
+
+def test_empty_text_ranks_last():
+    assert score("", 0.0, ARTIST) == float("-inf")
+
+
+def test_the_artists_common_form_is_taken_when_two_songs_share_it():
+    song = "[Intro]\nx\n[Verse]\na\n[Chorus]\nb\n[Chorus]\nb\n[Verse]\nc\n[Chorus]\nb\n[Outro]\nz"
+    other = "[Verse]\na\n[Bridge]\nb"
+    assert common_form([song, song, other]) == ("Verse 1", "Chorus", "Verse 2", "Chorus",
+                                                "Outro")
+    assert common_form([song, other]) is None  # one song is not a habit
+    assert common_form(["no headers at all\njust lines"] * 5) is None
+
+
+def test_section_lengths_follow_the_artists_stanzas():
+    assert section_lines("Verse 2", ARTIST) == 4 and section_lines("Chorus", ARTIST) == 4
+    assert section_lines("Bridge", ARTIST) == 2
+    assert section_lines("Verse 1", replace(ARTIST, stanza_lines=20)) == 8
+
+
+def test_a_long_song_loses_verse_lines_never_chorus_lines():
+    verse = [f"a fairly long verse line number {i} that goes on a while" for i in range(8)]
+    chorus = [f"the chorus line {i} we all sing together again" for i in range(6)]
+    song = [("Verse 1", verse), ("Chorus", chorus), ("Verse 2", verse), ("Chorus", chorus),
+            ("Bridge", verse[:4]), ("Chorus", chorus)]
+    text = render(song, 1900)
+    assert len(text) <= 1900
+    blocks = text.split("\n\n")
+    assert [b.split("\n")[0] for b in blocks] == ["[Verse 1]", "[Chorus]", "[Verse 2]",
+                                                  "[Chorus]", "[Bridge]", "[Chorus]"]
+    assert all(b.split("\n")[1:] == chorus for b in blocks if b.startswith("[Chorus]"))
+    assert len(blocks[0].split("\n")) < 9  # verse 1 was shortened
