@@ -34,6 +34,7 @@ class App:
     registry: Registry
     songwriter: Songwriter
     retrainer: Retrainer
+    run: Run | None  # the published run being served; None while serving the base model
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -53,13 +54,15 @@ class App:
             worker.start()
         songwriter = Songwriter(worker, store, Cooldowns(settings.cooldown_seconds),
                                 settings.prompt_max_chars, settings.request_timeout)
-        retrainer = Retrainer(settings.home, settings.base_model, settings.retrain_args)
-        return cls(settings, store, worker, registry, songwriter, retrainer)
+        retrainer = Retrainer(settings.home, settings.base_model, store, settings.retrain_args)
+        return cls(settings, store, worker, registry, songwriter, retrainer, run)
 
     async def reload(self) -> str:
         """Serve the published model (or the base model) anew; return its id."""
-        loader, _ = serving_loader(self.registry, self.settings.base_model)
-        return await self.worker.reload(loader)
+        loader, run = serving_loader(self.registry, self.settings.base_model)
+        served = await self.worker.reload(loader)
+        self.run = run
+        return served
 
     async def close(self, timeout: float = 30.0) -> None:
         """Take no new work, let requests in flight finish and answer (bounded), close the store."""

@@ -17,9 +17,5 @@ class OnCooldown(UserError):
         self.retry_after = retry_after
 
 
-class NotAdmin(UserError):
-    """Only admins may do this."""
-
-
 class RetrainRunning(UserError):
     """A retrain is already running."""

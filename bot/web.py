@@ -16,9 +16,9 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import App
-from bot.cogs.status import status_facts
 from bot.errors import OnCooldown, UserError
 from bot.songwriter import Ask, Written
+from bot.status import status_facts
 from model.errors import BadRequest, Busy, GenerationError
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import NO_PINGS, reply, report_error
+from bot.replies import NO_PINGS, reply, report_error
 from bot.songwriter import Ask, Songwriter, Written
 from bot.store import Votes
 
@@ -170,3 +170,9 @@ class LyricsCog(commands.Cog):
                             value=f"**{song.prompt[:200]}**\n{text[:300]}"[:1024], inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True,
                                                 allowed_mentions=NO_PINGS)
+
+
+async def setup(bot: SwiftBot) -> None:
+    """Register /lyrics, /history and the buttons (discord.py calls this from load_extension)."""
+    await bot.add_cog(LyricsCog(bot))
+    bot.add_dynamic_items(AgainButton, VoteButton)  # buttons keep working after restarts

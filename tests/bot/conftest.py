@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import discord
 import pytest
@@ -35,6 +39,19 @@ class Harness:
         call = await self.fake.wait_for(lambda c: c.token == token and c.method == "POST"
                                         and "/callback" in c.path)
         return call.body
+
+
+def publish_tiny_run(home: Path, tiny_base: Path, run_id: str = "20260101-000000-abcdef",
+                     perplexity: float = 12.5) -> Path:
+    """Lay out a published run in the registry from the tiny model, as `training publish` would."""
+    run = home / "models" / "runs" / run_id
+    shutil.copytree(tiny_base, run)
+    (run / "manifest.json").write_text(json.dumps({
+        "created": "2026-01-01T00:00:00+00:00", "base_model": "tiny",
+        "corpus": {"counts": {"train": 10, "val": 2}},
+        "metrics": {"perplexity": perplexity, "base_perplexity": 99.0}}))
+    os.symlink(Path("runs") / run_id, home / "models" / "current")
+    return run
 
 
 def bot_settings(home: str, tiny_base: str, fake: FakeDiscord, **env: str) -> Settings:
