@@ -8,10 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.cooldown import Cooldowns
+from bot.errors import CannotStart
 from bot.retrain import Retrainer
 from bot.settings import Settings
 from bot.songwriter import Songwriter
 from bot.store import Store
+from model.errors import RegistryError
 from model.registry import Registry, Run
 from model.worker import Served, Worker, load_hf
 
@@ -46,7 +48,14 @@ class App:
         """
         store = await Store.open(settings.database)
         registry = Registry(settings.models_dir)
-        loader, run = serving_loader(registry, settings.base_model)
+        try:
+            loader, run = serving_loader(registry, settings.base_model)
+        except RegistryError as e:
+            await store.close()  # its thread would keep the process alive
+            raise CannotStart(f"cannot serve the published model: {e}; publish a good run "
+                              "(python -m training publish RUN), roll back (python -m training "
+                              f"rollback), or remove {registry.current_link} to serve "
+                              "BASE_MODEL") from e
         log.info("serving %s", run.id if run else f"the base model {settings.base_model}")
         worker = Worker(loader, max_batch=settings.max_batch,
                         batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)

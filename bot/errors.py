@@ -1,4 +1,5 @@
-"""Problems users can cause; each becomes a friendly ephemeral reply (or a JSON error)."""
+"""Problems users can cause, each a friendly ephemeral reply (or a JSON error); and the one
+problem an operator sees: the bot cannot start."""
 
 
 class UserError(Exception):
@@ -19,3 +20,7 @@ class OnCooldown(UserError):
 
 class RetrainRunning(UserError):
     """A retrain is already running."""
+
+
+class CannotStart(Exception):
+    """`python -m bot` cannot start; the message names the file or setting and what to do."""

@@ -81,20 +81,38 @@ async def migrate(db: aiosqlite.Connection, folder: Path = MIGRATIONS,
     return applied
 
 
+class StoreError(Exception):
+    """The database cannot be opened; the message names the file, the reason and what to do."""
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
     @classmethod
     async def open(cls, path: Path) -> Store:
-        """Open (creating if needed) and migrate the database at `path`."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
-        await db.execute("PRAGMA foreign_keys = ON")
-        await db.execute("PRAGMA busy_timeout = 5000")
-        await migrate(db)
+        """Open (creating if needed) and migrate the database at `path`; raise StoreError.
+
+        The connection is closed again on any failure: its thread is not a daemon, so a
+        connection left open keeps the process alive after the error.
+        """
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path)
+        except (OSError, aiosqlite.Error) as e:
+            raise StoreError(f"cannot open the database {path}: {e}; check that its folder "
+                             "exists and this user may write there") from e
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await migrate(db)
+        except aiosqlite.Error as e:
+            await db.close()
+            raise StoreError(f"cannot use the database {path}: {e}; if it is damaged, move it "
+                             "aside (a new one is created at start) or restore a backup; if "
+                             "it is read-only, let this user write it and its folder") from e
         return cls(db)
 
     async def close(self) -> None:
