@@ -2,7 +2,9 @@
 
 `accept` does everything that must answer at once (checks, cooldown, queueing, which may say
 Busy) and logs refusals; `finish` waits for the worker and logs the outcome. Every request is
-logged whatever happens: ok, busy, rejected or error.
+logged whatever happens: ok, busy, rejected or error. Refusals are rate-limited per user like
+requests are (one logged refusal per cooldown; more are told to slow down, unlogged), and a
+refused prompt is logged as a bounded excerpt: a flood of bad requests cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -10,31 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from bot.asks import Ask, Refused, Who, read_ask
 from bot.cooldown import Cooldowns
-from bot.errors import PromptRejected, UserError
-from bot.prompts import check_lines, check_temperature, clean_prompt
 from bot.store import Store
 from model.backend import Request
 from model.errors import Busy, GenerationError
 from model.worker import Result, Ticket, Worker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Ask:
-    source: str  # "discord" or "web"
-    user_id: str
-    prompt: str
-    album: str | None = None
-    temperature: float | None = None
-    lines: int | None = None
-    user_name: str | None = None
-    guild_id: str | None = None
-    channel_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +39,7 @@ class Songwriter:
         self.worker = worker
         self.store = store
         self.cooldowns = cooldowns
+        self.refusals = Cooldowns(cooldowns.seconds)  # per user, like requests
         self.prompt_max_chars = prompt_max_chars
         self.request_timeout = request_timeout
         self._in_flight = 0
@@ -76,20 +66,20 @@ class Songwriter:
         except TimeoutError:
             return False
 
-    async def accept(self, ask: Ask, copies: int = 1) -> tuple[Ask, list[Ticket]]:
-        """Check and queue `copies` songs for one request (one cooldown); raise a UserError
+    async def accept(self, who: Who, fields: Mapping[str, Any],
+                     names: Mapping[str, str] | None = None) -> tuple[Ask, list[Ticket]]:
+        """Check and queue the songs one request asks for (one cooldown); raise a UserError
         (logged) if it cannot be queued, or Busy if the queue cannot take them all."""
         try:
-            ask = replace(ask, prompt=clean_prompt(ask.prompt, self.prompt_max_chars),
-                          temperature=check_temperature(ask.temperature),
-                          lines=check_lines(ask.lines), album=ask.album or None)
+            ask, copies = read_ask(who, fields, self.prompt_max_chars, names)
             if ask.album and ask.album not in self.worker.albums:
                 known = ", ".join(self.worker.albums) or "none: this model has no album styles"
-                raise PromptRejected(f"unknown album {ask.album!r}; known albums: {known}")
-        except UserError as e:
-            await self._log(ask, "rejected", error=str(e))
+                raise Refused(f"unknown album {ask.album!r}; known albums: {known}", ask)
+        except Refused as e:
+            self.refusals.check(who.user_id)  # a refusal within the cooldown is not logged
+            await self._log(e.ask, "rejected", error=str(e))
             raise
-        self.cooldowns.check(ask.user_id)  # a cooldown refusal is not logged: nothing was asked
+        self.cooldowns.check(who.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
                           lines=ask.lines)
         tickets: list[Ticket] = []
@@ -99,7 +89,7 @@ class Songwriter:
         except Busy as e:
             for ticket in tickets:
                 ticket.cancel()  # all or nothing: a cancelled request is never generated
-            self.cooldowns.forgive(ask.user_id)
+            self.cooldowns.forgive(who.user_id)
             await self._log(ask, "busy", error=str(e))
             raise
         return ask, tickets
@@ -119,13 +109,14 @@ class Songwriter:
             copied_words=result.copied_words, queue_ms=result.queue_ms,
             generate_ms=result.generate_ms)
         log.info("generation %d: %s, %d chars, queue %.0f ms, generate %.0f ms, batch %d",
-                 generation_id, ask.source, len(result.text), result.queue_ms,
+                 generation_id, ask.who.source, len(result.text), result.queue_ms,
                  result.generate_ms, result.batch_size)
         return Written(generation_id, ask, result)
 
-    async def write(self, ask: Ask, copies: int = 1) -> list[Written]:
+    async def write(self, who: Who, fields: Mapping[str, Any],
+                    names: Mapping[str, str] | None = None) -> list[Written]:
         """Accept and finish in one go (for callers with no queue position to show)."""
-        ask, tickets = await self.accept(ask, copies)
+        ask, tickets = await self.accept(who, fields, names)
         results = await asyncio.gather(*(self.finish(ask, t) for t in tickets),
                                        return_exceptions=True)
         for result in results:
@@ -134,7 +125,8 @@ class Songwriter:
         return [r for r in results if isinstance(r, Written)]
 
     async def _log(self, ask: Ask, status: str, **details: object) -> int:
+        who = ask.who
         return await self.store.record_generation(
-            source=ask.source, user_id=ask.user_id, prompt=ask.prompt, status=status,
-            user_name=ask.user_name, guild_id=ask.guild_id, channel_id=ask.channel_id,
+            source=who.source, user_id=who.user_id, prompt=ask.prompt, status=status,
+            user_name=who.user_name, guild_id=who.guild_id, channel_id=who.channel_id,
             album=ask.album, temperature=ask.temperature, lines=ask.lines, **details)

@@ -10,21 +10,24 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from bot.app import App
+from bot.asks import RECENT, Who, whole_number
 from bot.errors import OnCooldown, UserError
-from bot.songwriter import Ask, Written
+from bot.songwriter import Written
 from bot.status import status_facts
 from model.errors import BadRequest, Busy, GenerationError
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 APP_KEY = web.AppKey("swiftai", App)
-MAX_SONGS = 3
+MAX_BODY = 16 * 1024  # bytes: a prompt is at most a few hundred characters, even \u-escaped
+MAX_URL = 32 * 1024  # bytes: longer request lines never reach us (aiohttp answers 400 itself)
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> web.Response:
@@ -35,41 +38,19 @@ def _error(message: str, status: int, **headers: str) -> web.Response:
     return _json({"error": message}, status, **headers)
 
 
-def _optional(value: Any, kind: type, name: str) -> Any:
-    if value is None or value == "":
-        return None
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{name} must be a {'whole number' if kind is int else 'number'}") from None
-    if isinstance(number, float) and not math.isfinite(number):
-        raise UserError(f"{name} must be a finite number")
-    return number
-
-
 def _song(written: Written) -> dict[str, Any]:
     return {"id": written.generation_id, "text": written.result.text,
             "model": written.result.model_id, "copied_words": written.result.copied_words}
 
 
-async def _write(request: web.Request, fields: dict[str, Any]) -> dict[str, Any] | web.Response:
-    """Shared by both lyric endpoints: check the fields and write; an error is a Response."""
+async def _write(request: web.Request, fields: Mapping[str, Any],
+                 names: Mapping[str, str] | None = None) -> dict[str, Any] | web.Response:
+    """Shared by both lyric endpoints: write the songs; an error is a Response."""
     app = request.app[APP_KEY]
     try:
-        prompt = fields.get("prompt")
-        if not isinstance(prompt, str):
-            raise UserError("prompt is required: the first line of a song")
-        album = fields.get("album") or None
-        if album is not None and not isinstance(album, str):
-            raise UserError("album must be a string")
-        count = _optional(fields.get("n"), int, "n") or 1
-        if not 1 <= count <= MAX_SONGS:
-            raise UserError(f"n must be between 1 and {MAX_SONGS}")
-        ask = Ask(source="web", user_id=f"web:{request.remote}", prompt=prompt, album=album,
-                  temperature=_optional(fields.get("temperature"), float, "temperature"),
-                  lines=_optional(fields.get("lines"), int, "lines"))
         async with app.songwriter.serving():
-            songs = await app.songwriter.write(ask, copies=count)
+            songs = await app.songwriter.write(Who("web", f"web:{request.remote}"), fields,
+                                               names)
     except OnCooldown as e:
         return _error(str(e), 429, **{"Retry-After": str(math.ceil(e.retry_after))})
     except (UserError, BadRequest) as e:
@@ -97,7 +78,8 @@ async def get_songwrite(request: web.Request) -> web.Response:
     """GET /api/songwrite?prompt=&length=&num=&temp= for the seed's users (length = lines)."""
     q = request.query
     result = await _write(request, {"prompt": q.get("prompt"), "lines": q.get("length"),
-                                    "n": q.get("num"), "temperature": q.get("temp")})
+                                    "n": q.get("num"), "temperature": q.get("temp")},
+                          names={"lines": "length", "n": "num", "temperature": "temp"})
     if isinstance(result, web.Response):
         return result
     return _json({**result, "lyrics": [s["text"] for s in result["songs"]]})  # the seed's list
@@ -107,7 +89,7 @@ async def get_recent(request: web.Request) -> web.Response:
     """GET /api/recent: the latest songs and their votes."""
     app = request.app[APP_KEY]
     try:
-        limit = min(max(_optional(request.query.get("limit"), int, "limit") or 10, 1), 50)
+        limit = whole_number(request.query.get("limit"), "limit", RECENT) or 10
     except UserError as e:
         return _error(str(e), 400)
     rows = await app.store.recent(limit)
@@ -153,7 +135,7 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def make_web_app(app: App) -> web.Application:
     """Build the aiohttp application over a running App."""
-    web_app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+    web_app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
     web_app[APP_KEY] = app
     web_app.router.add_get("/", get_page)
     web_app.router.add_post("/api/lyrics", post_lyrics)
@@ -166,7 +148,7 @@ def make_web_app(app: App) -> web.Application:
 
 async def start_web(app: App, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve the web app on host:port (0 = any free port); return the runner and the port."""
-    runner = web.AppRunner(make_web_app(app),
+    runner = web.AppRunner(make_web_app(app), max_line_size=MAX_URL, max_field_size=MAX_URL,
                            access_log_format='%a "%r" %s %b bytes %Tf s')  # one line a request
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -48,6 +48,17 @@ async def test_bad_prompts_get_a_private_explanation_and_are_logged(start_bot):
     assert [r.status for r in rows] == ["rejected"] * 3
 
 
+async def test_refusals_are_rate_limited_like_requests(start_bot):
+    h = await start_bot(COOLDOWN_SECONDS="600")
+    first = await h.reply(await h.fake.command("lyrics", {"prompt": "x" * 5000}))
+    assert "too long" in first["data"]["content"]
+    again = await h.reply(await h.fake.command("lyrics", {"prompt": "x" * 5000}))
+    assert again["data"]["flags"] == 64 and "slow down" in again["data"]["content"]
+    assert (await h.song(await h.fake.command("lyrics", {"prompt": "fixed it"})))["embeds"]
+    rows = [await h.app.store.generation(i) for i in (1, 2)]
+    assert [(r.status, len(r.prompt)) for r in rows] == [("rejected", 300), ("ok", 8)]
+
+
 async def test_control_and_bidi_characters_are_stripped_from_prompts(start_bot):
     h = await start_bot()
     token = await h.fake.command("lyrics", {"prompt": "\u202eevil\u0007  line\u200b here"})

@@ -12,38 +12,10 @@ import sys
 import aiohttp
 import pytest
 
-from bot.settings import Settings
-from bot.web import start_web
-from tests.bot.conftest import open_app
+from tests.bot.conftest import call
 from tests.conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture
-async def serve_web(tmp_path, tiny_base):
-    """Start the web app: `base_url, app = await serve_web(start_worker=True, **env)`."""
-    started = []
-
-    async def start(start_worker: bool = True, **env: str):
-        settings = Settings.from_env({"SWIFTAI_HOME": str(tmp_path / "home"),
-                                      "BASE_MODEL": str(tiny_base), "COOLDOWN_SECONDS": "0",
-                                      "BATCH_WINDOW_MS": "5", **env})
-        app = await open_app(settings, start_worker)
-        runner, port = await start_web(app, "127.0.0.1", 0)
-        started.append((app, runner))
-        return f"http://127.0.0.1:{port}", app
-
-    yield start
-    for app, runner in started:
-        await app.close(timeout=10)
-        await runner.cleanup()
-
-
-async def call(method, url, **kwargs):
-    async with aiohttp.ClientSession() as session, session.request(method, url,
-                                                                   **kwargs) as response:
-        return response.status, await response.json(content_type=None), response.headers
 
 
 async def test_lyrics_api_writes_songs_and_logs_them_as_web(serve_web):
