@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import UserError
+from bot.store import StoreUnavailable
 from model.errors import GenerationError
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
     """Turn any error into a reply; log the unexpected ones with an id the user can quote."""
     if isinstance(error, UserError | GenerationError):
         text = str(error)
+    elif isinstance(error, StoreUnavailable):
+        log.error("the log is failing: %s", error)
+        text = "SwiftAI cannot save songs right now; please try again later"
     elif isinstance(error, app_commands.CheckFailure):
         text = "only admins may do that (ADMIN_USER_IDS, or Manage Server permission)"
     else:

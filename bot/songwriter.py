@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.asks import Ask, Refused, Who, read_ask
 from bot.cooldown import Cooldowns
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 from model.backend import Request
 from model.errors import Busy, GenerationError
 from model.worker import Result, Ticket, Worker
@@ -77,7 +77,7 @@ class Songwriter:
                 raise Refused(f"unknown album {ask.album!r}; known albums: {known}", ask)
         except Refused as e:
             self.refusals.check(who.user_id)  # a refusal within the cooldown is not logged
-            await self._log(e.ask, "rejected", error=str(e))
+            await self._log_failure(e.ask, "rejected", str(e))
             raise
         self.cooldowns.check(who.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
@@ -90,7 +90,7 @@ class Songwriter:
             for ticket in tickets:
                 ticket.cancel()  # all or nothing: a cancelled request is never generated
             self.cooldowns.forgive(who.user_id)
-            await self._log(ask, "busy", error=str(e))
+            await self._log_failure(ask, "busy", str(e))
             raise
         return ask, tickets
 
@@ -99,10 +99,10 @@ class Songwriter:
         try:
             result = await ticket
         except GenerationError as e:
-            await self._log(ask, "error", error=str(e))
+            await self._log_failure(ask, "error", str(e))
             raise
         except Exception as e:
-            await self._log(ask, "error", error=f"{type(e).__name__}: {e}")
+            await self._log_failure(ask, "error", f"{type(e).__name__}: {e}")
             raise
         generation_id = await self._log(
             ask, "ok", output=result.text, model_id=result.model_id,
@@ -123,6 +123,14 @@ class Songwriter:
             if isinstance(result, BaseException):
                 raise result
         return [r for r in results if isinstance(r, Written)]
+
+    async def _log_failure(self, ask: Ask, status: str, error: str) -> None:
+        """Log a request that got no song; if the log is failing, say so and let the user's
+        own error stand (a refusal stays a refusal, not a 500)."""
+        try:
+            await self._log(ask, status, error=error)
+        except StoreUnavailable as e:
+            log.error("could not log a %s request from %s: %s", status, ask.who.source, e)
 
     async def _log(self, ask: Ask, status: str, **details: object) -> int:
         who = ask.who

@@ -10,6 +10,7 @@ import socket
 import sys
 
 import aiohttp
+import aiosqlite
 import pytest
 
 from tests.bot.conftest import call
@@ -47,7 +48,8 @@ async def test_lyrics_api_writes_songs_and_logs_them_as_web(serve_web):
 ])
 async def test_bad_input_is_a_400_with_a_clear_message(serve_web, body, message):
     base, _ = await serve_web()
-    kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+    kwargs = ({"data": body, "headers": {"Content-Type": "application/json"}}
+              if isinstance(body, str) else {"json": body})
     status, data, _ = await call("POST", f"{base}/api/lyrics", **kwargs)
     assert status == 400 and message in data["error"]
 
@@ -114,15 +116,22 @@ async def test_a_person_can_write_a_song_in_a_real_browser(serve_web, tmp_path):
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"])
         page = await browser.new_page()
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         await page.goto(base + "/")
         await page.fill("#prompt", "Paper lanterns in the rain")
         await page.click("#submit")
         song = page.locator("#songs .song pre").first
         await song.wait_for(timeout=60_000)
         assert (await song.text_content()).startswith("Paper lanterns in the rain")
+        await page.wait_for_function("() => !document.querySelector('#submit').disabled")
+        # The new song is the result above, not listed again under recent songs.
+        assert await page.locator("#recent .song").count() == 0
+        await page.reload()
         recent = page.locator("#recent .song strong").first
         await recent.wait_for(timeout=10_000)
         assert await recent.text_content() == "Paper lanterns in the rain"
+        assert errors == []  # the Content-Security-Policy lets the page's own code run
         await page.set_viewport_size({"width": 390, "height": 844})  # a phone
         await page.screenshot(path=str(tmp_path / "phone.png"))  # renders at phone width
         assert (tmp_path / "phone.png").stat().st_size > 10_000
@@ -163,3 +172,84 @@ async def test_without_a_token_the_process_serves_only_the_web_page(hermetic_env
     assert log.count("serving the web page only") == 1
     assert '"POST /api/lyrics HTTP/1.1" 200' in log  # one access line per request
     assert "generation 1: web" in log  # and one per generation
+
+
+SECURITY = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options",
+            "Referrer-Policy")
+
+
+async def test_every_response_carries_the_security_headers(serve_web):
+    base, _ = await serve_web()
+    async with aiohttp.ClientSession() as session:
+        for method, path, kwargs in [
+                ("GET", "/", {}), ("GET", "/api/status", {}), ("GET", "/nowhere", {}),
+                ("GET", "/api/lyrics", {}), ("POST", "/api/lyrics", {"json": {}}),
+                ("POST", "/api/lyrics", {"data": "x"}), ("GET", "/favicon.ico", {})]:
+            async with session.request(method, base + path, **kwargs) as response:
+                missing = [h for h in SECURITY if h not in response.headers]
+                assert not missing, (method, path, response.status, missing)
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
+                policy = response.headers["Content-Security-Policy"]
+                assert "frame-ancestors 'none'" in policy and "'unsafe-inline'" not in policy
+
+
+async def test_a_post_that_is_not_json_is_a_415_and_writes_nothing(serve_web):
+    base, app = await serve_web()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        status, data, _ = await call("POST", f"{base}/api/lyrics", data='{"prompt": "hi"}',
+                                     headers={"Content-Type": content_type})
+        assert status == 415 and "application/json" in data["error"]
+    assert await app.store.generation(1) is None
+
+
+async def test_a_wrong_method_is_a_405_that_says_what_is_allowed(serve_web):
+    base, _ = await serve_web()
+    status, data, headers = await call("GET", f"{base}/api/lyrics")
+    assert status == 405 and "error" in data and headers["Allow"] == "POST"
+    status, _, headers = await call("DELETE", f"{base}/healthz")
+    assert status == 405 and set(headers["Allow"].split(",")) == {"GET", "HEAD"}
+
+
+async def test_the_favicon_is_an_icon_not_a_404(serve_web):
+    base, _ = await serve_web()
+    async with aiohttp.ClientSession() as session, session.get(base + "/favicon.ico") as r:
+        assert r.status == 200 and r.content_type == "image/svg+xml"
+        assert (await r.text()).startswith("<svg")
+
+
+async def test_health_says_when_to_retry_while_the_model_loads(serve_web):
+    base, _ = await serve_web(start_worker=False)
+    status, data, headers = await call("GET", f"{base}/healthz")
+    assert status == 503 and data["ok"] is False and int(headers["Retry-After"]) > 0
+
+
+async def fill_the_disk(app) -> None:
+    """Let the database grow no more (SQLite's own 'database or disk is full'), then fill it."""
+    db = app.store.db
+    async with db.execute("PRAGMA page_count") as cursor:
+        (pages,) = await cursor.fetchone()
+    await db.execute(f"PRAGMA max_page_count = {pages}")
+    for size in (2000, 200, 20, 1):  # big rows first, then smaller ones into what is left
+        for _ in range(200):
+            try:
+                await db.execute("INSERT INTO generations (source, user_id, prompt, status) "
+                                 "VALUES ('web', 'filler', ?, 'rejected')", ("x" * size,))
+                await db.commit()
+            except aiosqlite.OperationalError as e:
+                assert "full" in str(e)
+                await db.rollback()
+                break
+
+
+async def test_a_full_disk_never_turns_user_errors_into_500s_and_health_says_so(serve_web):
+    base, app = await serve_web()
+    await fill_the_disk(app)
+    status, data, _ = await call("POST", f"{base}/api/lyrics", json={"prompt": "   "})
+    assert status == 400 and "empty" in data["error"]  # refused, though it could not be logged
+    status, data, headers = await call("POST", f"{base}/api/lyrics", json={"prompt": "a song"})
+    assert status == 503 and int(headers["Retry-After"]) > 0  # written, but not storable
+    status, health, headers = await call("GET", f"{base}/healthz")
+    assert status == 503 and "full" in health["reason"] and "Retry-After" in headers
+    await app.store.db.execute("PRAGMA max_page_count = 1000000")
+    assert (await call("POST", f"{base}/api/lyrics", json={"prompt": "room again"}))[0] == 200
+    assert (await call("GET", f"{base}/healthz"))[0] == 200
