@@ -133,8 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv()
     _quiet_libraries()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # urllib3 logs a long line per retry; each song that still fails gets one line of its own.
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     progress = Progress(json_lines=getattr(args, "progress", "bar") == "json")
     try:
