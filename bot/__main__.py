@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger("bot")
+STOP_TIMEOUT = 30.0  # seconds songs in progress get to finish on SIGTERM (docker stop -t 45)
 
 
 async def serve(settings: Settings) -> int:
@@ -77,11 +78,14 @@ async def serve(settings: Settings) -> int:
             break
         log.info("shutting down: finishing songs in progress")
     finally:
-        await app.close(timeout=30)  # still connected, so in-flight songs get posted
+        # Still listening and connected while draining: every answer reaches its person, and
+        # what arrives meanwhile is told "shutting down". The log is closed last.
+        await app.drain(STOP_TIMEOUT)
         if runner is not None:
             await runner.cleanup()
         if bot is not None:
             await bot.close()
+        await app.close()
     log.info("stopped")
     return 0
 

@@ -18,6 +18,7 @@ from model.registry import Registry, Run
 from model.worker import Served, Worker, load_hf
 
 log = logging.getLogger(__name__)
+ANSWER_TIMEOUT = 10.0  # seconds to tell everyone left "shutting down" once the stop timeout ran out
 
 
 def serving_loader(registry: Registry, base_model: str) -> tuple[Callable[[], Served], Run | None]:
@@ -38,6 +39,7 @@ class App:
     retrainer: Retrainer
     run: Run | None  # the published run being served; None while serving the base model
     started_at: float = field(default_factory=time.time)
+    _closed: bool = False
 
     @classmethod
     async def open(cls, settings: Settings, start_worker: bool = True) -> App:
@@ -62,7 +64,8 @@ class App:
         if start_worker:
             worker.start()
         songwriter = Songwriter(worker, store, Cooldowns(settings.cooldown_seconds),
-                                settings.prompt_max_chars, settings.request_timeout)
+                                settings.prompt_max_chars, settings.request_timeout,
+                                refuse_until_loaded=start_worker)
         retrainer = Retrainer(settings.home, settings.base_model, store, settings.retrain_args)
         return cls(settings, store, worker, registry, songwriter, retrainer, run)
 
@@ -73,10 +76,23 @@ class App:
         self.run = run
         return served
 
-    async def close(self, timeout: float = 30.0) -> None:
-        """Take no new work, let requests in flight finish and answer (bounded), close the store."""
+    async def drain(self, timeout: float) -> None:
+        """Take no new work; let requests in flight finish and be answered for up to
+        `timeout`; then answer the rest "shutting down" (logged). The store stays open."""
         self.worker.stop()
-        if not await self.songwriter.wait_idle(timeout):
-            log.warning("gave up waiting for songs in progress after %.0f s", timeout)
+        if await self.songwriter.wait_idle(timeout):
+            return
+        log.warning("shutting down: gave up waiting for songs in progress after %.0f s",
+                    timeout)
+        self.songwriter.give_up()
+        if not await self.songwriter.wait_idle(ANSWER_TIMEOUT):
+            log.warning("some requests were still being answered after %.0f s", ANSWER_TIMEOUT)
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Drain (see above), stop the worker, and close the store last."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.drain(timeout)
         await self.worker.close(timeout=1.0)
         await self.store.close()

@@ -2,6 +2,9 @@
 problem an operator sees: the bot cannot start."""
 
 
+from model.errors import GenerationError
+
+
 class UserError(Exception):
     """Something the user can fix or wait out; the message is shown to them as it is."""
 
@@ -20,6 +23,10 @@ class OnCooldown(UserError):
 
 class RetrainRunning(UserError):
     """A retrain is already running."""
+
+
+class NotReady(GenerationError):
+    """The model is still loading: try again in a minute (answered at once, never queued)."""
 
 
 class CannotStart(Exception):

@@ -18,9 +18,10 @@ from typing import Any
 
 from bot.asks import Ask, Refused, Who, read_ask
 from bot.cooldown import Cooldowns
+from bot.errors import NotReady
 from bot.store import Store, StoreUnavailable
 from model.backend import Request
-from model.errors import Busy, GenerationError
+from model.errors import Busy, GenerationError, Stopped
 from model.worker import Result, Ticket, Worker
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,24 @@ class Written:
     result: Result
 
 
+SHUTTING_DOWN = "SwiftAI is shutting down; please try again in a minute"
+LOADING = "the model is still loading; please try again in a minute"
+
+
 class Songwriter:
     def __init__(self, worker: Worker, store: Store, cooldowns: Cooldowns,
-                 prompt_max_chars: int, request_timeout: float) -> None:
+                 prompt_max_chars: int, request_timeout: float,
+                 refuse_until_loaded: bool = True) -> None:
+        """With refuse_until_loaded=False, requests wait in the queue for a worker that has
+        not started (commands that need no model, and tests that hold requests)."""
         self.worker = worker
         self.store = store
         self.cooldowns = cooldowns
         self.refusals = Cooldowns(cooldowns.seconds)  # per user, like requests
         self.prompt_max_chars = prompt_max_chars
         self.request_timeout = request_timeout
+        self.refuse_until_loaded = refuse_until_loaded
+        self._given_up = asyncio.Event()  # set by give_up(): nobody waits for the worker now
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -66,6 +76,11 @@ class Songwriter:
         except TimeoutError:
             return False
 
+    def give_up(self) -> None:
+        """Answer every request still waiting for the worker, and any later one, "shutting
+        down" (each is logged); for a shutdown whose time ran out."""
+        self._given_up.set()
+
     async def accept(self, who: Who, fields: Mapping[str, Any],
                      names: Mapping[str, str] | None = None) -> tuple[Ask, list[Ticket]]:
         """Check and queue the songs one request asks for (one cooldown); raise a UserError
@@ -79,6 +94,9 @@ class Songwriter:
             self.refusals.check(who.user_id)  # a refusal within the cooldown is not logged
             await self._log_failure(e.ask, "rejected", str(e))
             raise
+        if self.refuse_until_loaded and not self.worker.loaded:  # answer now, not after the load
+            await self._log_failure(ask, "busy", LOADING)
+            raise NotReady(LOADING)
         self.cooldowns.check(who.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
                           lines=ask.lines)
@@ -92,12 +110,16 @@ class Songwriter:
             self.cooldowns.forgive(who.user_id)
             await self._log_failure(ask, "busy", str(e))
             raise
+        except Stopped as e:  # the worker takes no new work: shutting down
+            self.cooldowns.forgive(who.user_id)
+            await self._log_failure(ask, "error", SHUTTING_DOWN)
+            raise Stopped(SHUTTING_DOWN) from e
         return ask, tickets
 
     async def finish(self, ask: Ask, ticket: Ticket) -> Written:
         """Wait for the lyrics and log them; log and re-raise a failure."""
         try:
-            result = await ticket
+            result = await self._result(ticket)
         except GenerationError as e:
             await self._log_failure(ask, "error", str(e))
             raise
@@ -112,6 +134,25 @@ class Songwriter:
                  generation_id, ask.who.source, len(result.text), result.queue_ms,
                  result.generate_ms, result.batch_size)
         return Written(generation_id, ask, result)
+
+    async def _result(self, ticket: Ticket) -> Result:
+        """Wait for the worker's answer, unless give_up() comes first (then raise Stopped)."""
+        async def answer() -> Result:
+            return await ticket
+
+        waiting = asyncio.ensure_future(answer())
+        giving_up = asyncio.ensure_future(self._given_up.wait())
+        try:
+            await asyncio.wait({waiting, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            giving_up.cancel()
+            answered = waiting.done()
+            if not answered:
+                waiting.cancel()
+                ticket.cancel()  # dropped if its batch has not started
+        if not answered:
+            raise Stopped(SHUTTING_DOWN)
+        return waiting.result()
 
     async def write(self, who: Who, fields: Mapping[str, Any],
                     names: Mapping[str, str] | None = None) -> list[Written]:

@@ -140,7 +140,7 @@ class Store:
         try:
             cursor = await self.db.execute(sql, parameters)
             await self.db.commit()
-        except aiosqlite.Error as e:
+        except (aiosqlite.Error, ValueError) as e:  # ValueError: the connection is closed
             self.failing = f"the database cannot be written: {e}"
             with contextlib.suppress(aiosqlite.Error):
                 await self.db.rollback()  # leave no half-open transaction behind

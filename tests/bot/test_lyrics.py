@@ -185,3 +185,21 @@ async def test_shutdown_finishes_a_song_in_flight(start_bot, tmp_path):
     assert (await store.generation(1)).status == "ok"
     await store.close()
     await h.bot.close()
+
+
+async def test_shutdown_tells_people_left_in_the_queue_to_come_back_and_logs_them(start_bot,
+                                                                                  tmp_path):
+    h = await start_bot(start_worker=False)  # no worker: nothing can finish in time
+    tokens = [await h.fake.command("lyrics", {"prompt": f"queued {i}"}, user_id=i)
+              for i in (1, 2)]
+    for token in tokens:
+        await h.fake.wait_for(lambda c, t=token: c.token == t and c.body.get("type") == 5)
+    await h.app.close(timeout=0.2)
+    for token in tokens:
+        told = await h.fake.wait_for(lambda c, t=token: c.token == t and c.method == "PATCH"
+                                     and "shutting down" in (c.body.get("content") or ""))
+        assert "try again in a minute" in told.body["content"]
+    store = await Store.open(tmp_path / "home" / "swiftai.db")
+    assert [(await store.generation(i)).status for i in (1, 2)] == ["error", "error"]
+    await store.close()
+    await h.bot.close()

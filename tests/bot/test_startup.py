@@ -13,6 +13,7 @@ import time
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.store import Store, StoreError
 from tests.bot.conftest import publish_tiny_run
@@ -148,3 +149,51 @@ def test_library_log_messages_are_printed_once(hermetic_env):
     assert result.stderr.count("Retrying in 1s") == 1, result.stderr
     assert "WARNING huggingface_hub.utils._http: Retrying in 1s" in result.stderr
     assert result.stderr.count("weights not used") == 1, result.stderr
+
+
+async def test_requests_while_the_model_loads_get_503_at_once(hermetic_env):
+    # A model hub that answers only when told: the model stays loading for as long as we like.
+    release = asyncio.Event()
+
+    async def hub(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({"error": "Repository not found"}, status=404)
+
+    hub_app = web.Application()
+    hub_app.router.add_route("*", "/{tail:.*}", hub)
+    runner = web.AppRunner(hub_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BASE_MODEL": "nobody/slow-model",
+           "HF_ENDPOINT": f"http://127.0.0.1:{runner.addresses[0][1]}",
+           "HF_HOME": str(hermetic_env.parent / "hf"), "WEB_PORT": str(port)}
+    env.pop("DISCORD_TOKEN", None)
+    env.pop("HF_HUB_OFFLINE", None)
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env,
+                                                   stderr=asyncio.subprocess.PIPE)
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(600):  # until the page is served (the model is loading meanwhile)
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        health = response.status
+                        break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            assert health == 503
+            started = time.monotonic()
+            async with session.post(f"http://127.0.0.1:{port}/api/lyrics",
+                                    json={"prompt": "too early"}) as response:
+                status, data = response.status, await response.json()
+                retry_after = response.headers.get("Retry-After")
+            assert time.monotonic() - started < 2  # at once, not after the load
+            assert status == 503 and "still loading" in data["error"] and retry_after
+    finally:
+        release.set()
+        process.terminate()
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        await runner.cleanup()
+    assert process.returncode in (0, 1), err.decode()[-2000:]  # stopped, or the load failed

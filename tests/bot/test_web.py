@@ -13,6 +13,7 @@ import aiohttp
 import aiosqlite
 import pytest
 
+from bot.store import Store
 from tests.bot.conftest import call
 from tests.conftest import ROOT
 
@@ -253,3 +254,24 @@ async def test_a_full_disk_never_turns_user_errors_into_500s_and_health_says_so(
     await app.store.db.execute("PRAGMA max_page_count = 1000000")
     assert (await call("POST", f"{base}/api/lyrics", json={"prompt": "room again"}))[0] == 200
     assert (await call("GET", f"{base}/healthz"))[0] == 200
+
+
+async def test_shutdown_answers_what_it_cannot_finish_with_503_and_logs_it(serve_web):
+    base, app = await serve_web(start_worker=False)  # no worker: nothing can finish in time
+    asked = [asyncio.create_task(call("POST", f"{base}/api/lyrics", json={"prompt": f"n{i}"}))
+             for i in range(3)]
+    while app.worker.stats().queue_depth < 3:
+        await asyncio.sleep(0.01)
+    await app.drain(timeout=0.2)
+    late = await call("POST", f"{base}/api/lyrics", json={"prompt": "after the stop"})
+    for status, data, headers in [*await asyncio.gather(*asked), late]:
+        assert status == 503 and "shutting down" in data["error"]
+        assert headers["Retry-After"] == "60"
+    await app.close()
+    store = await Store.open(app.settings.database)  # the log was closed last, with every row
+    async with store.db.execute("SELECT prompt, status, error FROM generations") as cursor:
+        rows = sorted(tuple(r) for r in await cursor.fetchall())
+    await store.close()
+    assert [r[:2] for r in rows] == [("after the stop", "error"), ("n0", "error"),
+                                     ("n1", "error"), ("n2", "error")]
+    assert all("shutting down" in r[2] for r in rows)
