@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.cooldown import Cooldowns
 from bot.errors import CannotStart
@@ -21,11 +22,18 @@ log = logging.getLogger(__name__)
 ANSWER_TIMEOUT = 10.0  # seconds to tell everyone left "shutting down" once the stop timeout ran out
 
 
+def public_name(base_model: str) -> str:
+    """Name a base model for the public: a hub id as it is, a local folder by its own name
+    (its path would tell every visitor where our files live)."""
+    path = Path(base_model)
+    return path.name if path.is_absolute() or path.exists() else base_model
+
+
 def serving_loader(registry: Registry, base_model: str) -> tuple[Callable[[], Served], Run | None]:
     """Return a loader for the published run (or the base model before any), and that run."""
     run = registry.current()
     if run is None:
-        return (lambda: load_hf(base_model, model_id=base_model)), None
+        return (lambda: load_hf(base_model, model_id=public_name(base_model))), None
     return (lambda: load_hf(run.path, model_id=run.id)), run
 
 

@@ -1,5 +1,7 @@
 """/retrain and /reload: admin checks, a real (tiny) retrain, a failed one."""
 
+from pathlib import Path
+
 from model.registry import Registry
 from tests.bot.conftest import ADMIN_ID
 from tests.bot.fake_discord import MANAGE_GUILD
@@ -75,4 +77,4 @@ async def test_reload_serves_the_published_model_again(start_bot):
     h = await start_bot()
     token = await h.fake.command("reload", user_id=ADMIN_ID)
     text = await final_message(h, token, "✅")
-    assert text == f"✅ Now serving `{h.app.settings.base_model}`"
+    assert text == f"✅ Now serving `{Path(h.app.settings.base_model).name}`"

@@ -167,7 +167,8 @@ async def test_status_shows_the_base_model_and_todays_count(start_bot, tiny_base
     await h.song(await h.fake.command("lyrics", {"prompt": "count me"}))
     answer = await h.reply(await h.fake.command("status"))
     fields = {f["name"]: f["value"] for f in answer["data"]["embeds"][0]["fields"]}
-    assert "not fine-tuned" in fields["Model"] and str(tiny_base) in fields["Model"]
+    assert "not fine-tuned" in fields["Model"] and f"`{tiny_base.name}`" in fields["Model"]
+    assert str(tiny_base) not in answer["data"]["embeds"][0]["fields"][0]["value"]
     assert fields["Songs today"] == "1" and fields["Queue"] == "0"
     assert fields["Latency (last hour)"].startswith("p50 ")
 

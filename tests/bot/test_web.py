@@ -96,7 +96,7 @@ async def test_status_recent_and_page(serve_web, tiny_base):
     _, written, _ = await call("POST", f"{base}/api/lyrics", json={"prompt": "recent one"})
     await app.store.vote(written["songs"][0]["id"], "someone", 1)
     status, facts, _ = await call("GET", f"{base}/api/status")
-    assert status == 200 and facts["model"] == str(tiny_base) and facts["fine_tuned"] is False
+    assert status == 200 and facts["model"] == tiny_base.name and facts["fine_tuned"] is False
     assert facts["generations_today"] == 1 and facts["albums"] == []
     status, recent, _ = await call("GET", f"{base}/api/recent")
     assert [(s["prompt"], s["votes_up"]) for s in recent["songs"]] == [("recent one", 1)]
@@ -275,3 +275,18 @@ async def test_shutdown_answers_what_it_cannot_finish_with_503_and_logs_it(serve
     assert [r[:2] for r in rows] == [("after the stop", "error"), ("n0", "error"),
                                      ("n1", "error"), ("n2", "error")]
     assert all("shutting down" in r[2] for r in rows)
+
+
+async def test_no_public_response_shows_where_the_model_lives(serve_web, tiny_base):
+    base, _ = await serve_web()
+    bodies = []
+    async with aiohttp.ClientSession() as session:
+        for method, path, kwargs in [
+                ("POST", "/api/lyrics", {"json": {"prompt": "where do you live"}}),
+                ("GET", "/api/songwrite", {"params": {"prompt": "and you"}}),
+                ("GET", "/api/status", {}), ("GET", "/api/recent", {}), ("GET", "/healthz", {})]:
+            async with session.request(method, base + path, **kwargs) as response:
+                assert response.status == 200, path
+                bodies.append(await response.text())
+    assert all(str(tiny_base) not in body for body in bodies)
+    assert f'"model": "{tiny_base.name}"' in bodies[0]  # named by the folder's name alone
