@@ -1,4 +1,4 @@
-"""`python -m bot`: serve Discord and the web page; also sync, migrate, export and forget."""
+"""`python -m bot`: serve Discord and the web page; also sync, invite, migrate, export, forget."""
 
 from __future__ import annotations
 
@@ -189,6 +189,14 @@ async def forget_user(settings: Settings, user_id: str) -> int:
     return 0
 
 
+def print_invite(settings: Settings) -> int:
+    """Print the link that adds the bot to a server."""
+    from bot.invite import invite_url
+
+    print(invite_url(settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
@@ -197,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(the default)")
     sync = sub.add_parser("sync", help="push slash command definitions to Discord now")
     sync.add_argument("--guild", type=int, help="sync to one server only (instant, for testing)")
+    sub.add_parser("invite", help="print the link that adds the bot to a server")
     sub.add_parser("migrate", help="apply pending database migrations")
     export = sub.add_parser("export", help="write generations with votes as JSON lines")
     export.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
@@ -224,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(serve(settings))
         if command == "sync":
             return asyncio.run(sync_commands(settings, args.guild))
+        if command == "invite":
+            return print_invite(settings)
         if command == "migrate":
             return asyncio.run(migrate_db(settings))
         if command == "export":
