@@ -132,6 +132,9 @@ async def sync_commands(settings: Settings, guild: int | None) -> int:
     bot = SwiftBot(app)
     try:
         await bot.login(settings.discord_token)  # runs setup_hook: the cogs are registered
+        if bot.failed_extensions:  # syncing now would delete their commands from Discord
+            raise CannotStart(f"not syncing: {', '.join(bot.failed_extensions)} failed to "
+                              "load (the log above says why)")
         if guild:
             target = discord.Object(id=guild)
             bot.tree.copy_global_to(guild=target)
