@@ -38,7 +38,7 @@ async def serve(settings: Settings) -> int:
 
     route_library_logs()  # transformers and huggingface_hub are imported by now
     hold_home(settings.home)  # held until the process exits
-    app = await App.open(settings)
+    app = await App.open(settings, start_worker=False)  # loading starts once we can listen
     runner = bot = None
     try:
         try:
@@ -53,8 +53,7 @@ async def serve(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
-        loading = asyncio.create_task(app.worker.ready())
-        waits = {asyncio.create_task(stopping.wait()), loading}
+        waits = {asyncio.create_task(stopping.wait())}
         if settings.discord_token:
             point_at(settings.discord_api_base, settings.discord_gateway_url)
             bot = SwiftBot(app)
@@ -67,6 +66,10 @@ async def serve(settings: Settings) -> int:
             waits.add(asyncio.create_task(bot.connect()))
         else:
             log.info("no DISCORD_TOKEN: serving the web page only")
+        # Last: a failure above then never waits for a load to end (it cannot be interrupted).
+        app.start()
+        loading = asyncio.create_task(app.worker.ready())
+        waits.add(loading)
         while True:
             done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if loading in done and loading.exception() is not None:

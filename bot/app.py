@@ -54,7 +54,8 @@ class App:
         """Migrate and open the store, and start the worker on the published model.
 
         With start_worker=False the worker takes requests into its queue but serves none until
-        `worker.start()` (for commands that need no model, and to hold requests in tests).
+        `start()` (for a caller that starts it later), or `worker.start()` (commands that need
+        no model, and tests that hold requests in the queue).
         """
         store = await Store.open(settings.database)
         registry = Registry(settings.models_dir)
@@ -69,13 +70,18 @@ class App:
         log.info("serving %s", run.id if run else f"the base model {settings.base_model}")
         worker = Worker(loader, max_batch=settings.max_batch,
                         batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
-        if start_worker:
-            worker.start()
         songwriter = Songwriter(worker, store, Cooldowns(settings.cooldown_seconds),
-                                settings.prompt_max_chars, settings.request_timeout,
-                                refuse_until_loaded=start_worker)
+                                settings.prompt_max_chars, settings.request_timeout)
         retrainer = Retrainer(settings.home, settings.base_model, store, settings.retrain_args)
-        return cls(settings, store, worker, registry, songwriter, retrainer, run)
+        app = cls(settings, store, worker, registry, songwriter, retrainer, run)
+        if start_worker:
+            app.start()
+        return app
+
+    def start(self) -> None:
+        """Start loading the model; until it is loaded, requests are refused at once."""
+        self.songwriter.refuse_until_loaded = True
+        self.worker.start()
 
     async def reload(self) -> str:
         """Serve the published model (or the base model) anew; return its id."""

@@ -40,17 +40,16 @@ LOADING = "the model is still loading; please try again in a minute"
 
 class Songwriter:
     def __init__(self, worker: Worker, store: Store, cooldowns: Cooldowns,
-                 prompt_max_chars: int, request_timeout: float,
-                 refuse_until_loaded: bool = True) -> None:
-        """With refuse_until_loaded=False, requests wait in the queue for a worker that has
-        not started (commands that need no model, and tests that hold requests)."""
+                 prompt_max_chars: int, request_timeout: float) -> None:
         self.worker = worker
         self.store = store
         self.cooldowns = cooldowns
         self.refusals = Cooldowns(cooldowns.seconds)  # per user, like requests
         self.prompt_max_chars = prompt_max_chars
         self.request_timeout = request_timeout
-        self.refuse_until_loaded = refuse_until_loaded
+        # True once the model is loading (App.start): refuse until it is loaded. While False,
+        # requests wait in the queue for a worker that has not started (tests hold them so).
+        self.refuse_until_loaded = False
         self._given_up = asyncio.Event()  # set by give_up(): nobody waits for the worker now
         self._in_flight = 0
         self._idle = asyncio.Event()

@@ -145,6 +145,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+async def wait_healthy(port: int, seconds: float = 60) -> None:
+    """Poll /healthz until the process on `port` has loaded its model."""
+    for _ in range(int(seconds * 10)):
+        try:
+            if (await call("GET", f"http://127.0.0.1:{port}/healthz"))[0] == 200:
+                return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"nothing healthy on port {port} after {seconds} s")
+
+
 async def test_without_a_token_the_process_serves_only_the_web_page(hermetic_env, tiny_base):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BASE_MODEL": str(tiny_base),
@@ -153,13 +165,7 @@ async def test_without_a_token_the_process_serves_only_the_web_page(hermetic_env
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", env=env, stderr=asyncio.subprocess.PIPE)
     try:
-        for _ in range(600):  # poll health for up to 60 s while the process starts
-            try:
-                if (await call("GET", f"http://127.0.0.1:{port}/healthz"))[0] == 200:
-                    break
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
+        await wait_healthy(port)
         status, data, _ = await call("POST", f"http://127.0.0.1:{port}/api/lyrics",
                                      json={"prompt": "web only"})
         assert status == 200 and data["songs"][0]["text"].startswith("web only")
