@@ -6,6 +6,7 @@ together with `PRAGMA user_version = N`, so a failed migration leaves the databa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -102,10 +103,17 @@ class Store:
         The connection is closed again on any failure: its thread is not a daemon, so a
         connection left open keeps the process alive after the error.
         """
+        connection = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(path)
+            connection = aiosqlite.connect(path)
+            db = await connection
         except (OSError, aiosqlite.Error) as e:
+            # aiosqlite queued a stop for its thread without waiting: let the thread end before
+            # our loop can close, or it dies printing "Event loop is closed" (aiosqlite <0.23).
+            thread = getattr(connection, "_thread", None)
+            if thread is not None and thread.is_alive():
+                await asyncio.to_thread(thread.join, 5)
             raise StoreError(f"cannot open the database {path}: {e}; check that its folder "
                              "exists and this user may write there") from e
         try:
