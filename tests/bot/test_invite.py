@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import discord
@@ -20,6 +21,8 @@ def fake_token(user_id: int) -> str:
 def invite(capsys, monkeypatch, **env: str) -> tuple[int, str, str]:
     for key in ("DISCORD_TOKEN", "DISCORD_CLIENT_ID"):
         monkeypatch.delenv(key, raising=False)
+    for key in ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))  # main() sets them: undo afterwards
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     code = main(["invite"])

@@ -143,8 +143,9 @@ def test_library_log_messages_are_printed_once(hermetic_env):
             "route_library_logs()\n"
             "logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s')\n"
             "logging.getLogger('transformers.modeling_utils').warning('weights not used')\n")
+    env = {k: v for k, v in os.environ.items() if k != "TRANSFORMERS_VERBOSITY"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, timeout=QUICK)
+                            cwd=ROOT, env=env, timeout=QUICK)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("Retrying in 1s") == 1, result.stderr
     assert "WARNING huggingface_hub.utils._http: Retrying in 1s" in result.stderr

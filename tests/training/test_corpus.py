@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -150,9 +151,12 @@ def test_a_folder_of_someone_elses_files_is_not_overwritten(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]
 
 
-def test_explain_says_so_when_nothing_was_dropped(hermetic_env, capsys):
+def test_explain_says_so_when_nothing_was_dropped(hermetic_env, capsys, monkeypatch):
     from tests.conftest import EXAMPLE_EXPORT
     from training.__main__ import main
+
+    for key in ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))  # main() sets them: undo afterwards
 
     assert main(["import", str(EXAMPLE_EXPORT)]) == 0
     assert main(["corpus", "--artist", "Juniper Vale", "--explain"]) == 0
