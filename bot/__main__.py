@@ -1,4 +1,4 @@
-"""`python -m bot`: serve Discord and the web page; also sync, migrate, export and forget."""
+"""`python -m bot`: serve Discord and the web page; also sync, invite, migrate, export, forget."""
 
 from __future__ import annotations
 
@@ -10,46 +10,70 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
 
+from bot.errors import CannotStart
+from bot.lock import hold_home
 from bot.settings import ConfigError, Settings
+from bot.store import StoreError
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger("bot")
+STOP_TIMEOUT = 30.0  # seconds songs in progress get to finish on SIGTERM (docker stop -t 45)
 
 
 async def serve(settings: Settings) -> int:
     """Serve the web page, and Discord when a token is set, until SIGTERM/SIGINT; then finish
-    the songs in progress and close cleanly."""
+    the songs in progress and close cleanly. A failure to start raises CannotStart, after
+    closing whatever was already open."""
+    import discord
+
     from bot.app import App
     from bot.client import SwiftBot, point_at
     from bot.web import start_web
 
-    app = await App.open(settings)
-    runner, port = await start_web(app, settings.web_host, settings.web_port)
-    log.info("web page at http://%s:%d/", settings.web_host, port)
-    bot = None
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    loading = asyncio.create_task(app.worker.ready())
-    waits = {asyncio.create_task(stopping.wait()), loading}
+    route_library_logs()  # transformers and huggingface_hub are imported by now
+    hold_home(settings.home)  # held until the process exits
+    app = await App.open(settings, start_worker=False)  # loading starts once we can listen
+    runner = bot = None
     try:
+        try:
+            runner, port = await start_web(app, settings.web_host, settings.web_port)
+        except OSError as e:
+            raise CannotStart(f"cannot serve the web page on {settings.web_host}:"
+                              f"{settings.web_port}: {e.strerror}; set WEB_PORT to a free port "
+                              "(or WEB_HOST to an address of this machine)") from e
+        log.info("web page at http://%s:%d/ (songs once the model is loaded)",
+                 settings.web_host, port)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        waits = {asyncio.create_task(stopping.wait())}
         if settings.discord_token:
             point_at(settings.discord_api_base, settings.discord_gateway_url)
             bot = SwiftBot(app)
-            await bot.login(settings.discord_token)
-            connection = asyncio.create_task(bot.connect())
-            waits.add(connection)
+            try:
+                await bot.login(settings.discord_token)
+            except discord.LoginFailure as e:
+                raise CannotStart(f"Discord refused DISCORD_TOKEN ({e}); copy the token again "
+                                  "from the Developer Portal (your application -> Bot -> Reset "
+                                  "Token)") from e
+            waits.add(asyncio.create_task(bot.connect()))
         else:
             log.info("no DISCORD_TOKEN: serving the web page only")
+        # Last: a failure above then never waits for a load to end (it cannot be interrupted).
+        app.start()
+        loading = asyncio.create_task(app.worker.ready())
+        waits.add(loading)
         while True:
             done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if loading in done and loading.exception() is not None:
-                log.error("could not load the model (%s): %s; check BASE_MODEL or publish "
-                          "a run", settings.base_model, loading.exception())
-                return 1
+                raise CannotStart(load_failure(settings, app, loading.exception()))
             if loading in done and waits:
                 continue  # loaded: keep serving until a stop signal
             for task in done:
@@ -57,12 +81,44 @@ async def serve(settings: Settings) -> int:
             break
         log.info("shutting down: finishing songs in progress")
     finally:
-        await app.close(timeout=30)  # still connected, so in-flight songs get posted
-        await runner.cleanup()
+        # Still listening and connected while draining: every answer reaches its person, and
+        # what arrives meanwhile is told "shutting down". The log is closed last.
+        await app.drain(STOP_TIMEOUT)
+        if runner is not None:
+            await runner.cleanup()
         if bot is not None:
             await bot.close()
+        await app.close()
     log.info("stopped")
     return 0
+
+
+def load_failure(settings: Settings, app: App, error: BaseException | None) -> str:
+    """Say in one line which model did not load, why, and what to do."""
+    reason = " ".join(str(error).split())[:300] or type(error).__name__
+    if app.run is not None:
+        return (f"could not load the published run {app.run.id} ({app.run.path}): {reason}; "
+                "roll back (python -m training rollback) or publish another run")
+    return (f"could not load BASE_MODEL={settings.base_model}: {reason}; BASE_MODEL may be a "
+            "hub id (reachable from here) or a local folder saved with save_pretrained; or "
+            "publish a fine-tuned run (python -m training run)")
+
+
+def route_library_logs() -> None:
+    """Print transformers' and huggingface_hub's log messages once, through our handler.
+
+    Each library adds a bare handler of its own, and huggingface_hub also passes its records
+    on to ours, so each of its messages (every hub retry, say) was printed twice.
+    """
+    import huggingface_hub.utils.logging  # noqa: F401  (adds its handler on import)
+    import transformers.utils.logging
+
+    transformers.utils.logging.get_logger()  # transformers adds its handler on first use
+    for name in ("transformers", "huggingface_hub"):
+        library = logging.getLogger(name)
+        for handler in list(library.handlers):
+            library.removeHandler(handler)
+        library.propagate = True
 
 
 async def sync_commands(settings: Settings, guild: int | None) -> int:
@@ -79,6 +135,9 @@ async def sync_commands(settings: Settings, guild: int | None) -> int:
     bot = SwiftBot(app)
     try:
         await bot.login(settings.discord_token)  # runs setup_hook: the cogs are registered
+        if bot.failed_extensions:  # syncing now would delete their commands from Discord
+            raise CannotStart(f"not syncing: {', '.join(bot.failed_extensions)} failed to "
+                              "load (the log above says why)")
         if guild:
             target = discord.Object(id=guild)
             bot.tree.copy_global_to(guild=target)
@@ -94,9 +153,10 @@ async def sync_commands(settings: Settings, guild: int | None) -> int:
 
 
 async def migrate_db(settings: Settings) -> int:
-    """Apply pending migrations."""
+    """Apply pending migrations (never under a running bot: it would lose its schema)."""
     from bot.store import Store
 
+    hold_home(settings.home)
     store = await Store.open(settings.database)
     async with store.db.execute("PRAGMA user_version") as cursor:
         (version,) = await cursor.fetchone()  # type: ignore[misc]
@@ -135,6 +195,14 @@ async def forget_user(settings: Settings, user_id: str) -> int:
     return 0
 
 
+def print_invite(settings: Settings) -> int:
+    """Print the link that adds the bot to a server."""
+    from bot.invite import invite_url
+
+    print(invite_url(settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
@@ -143,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(the default)")
     sync = sub.add_parser("sync", help="push slash command definitions to Discord now")
     sync.add_argument("--guild", type=int, help="sync to one server only (instant, for testing)")
+    sub.add_parser("invite", help="print the link that adds the bot to a server")
     sub.add_parser("migrate", help="apply pending database migrations")
     export = sub.add_parser("export", help="write generations with votes as JSON lines")
     export.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
@@ -157,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("discord.gateway", "discord.client", "discord.http"):
+    for noisy in ("discord.gateway", "discord.client", "discord.http", "httpx", "httpx2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -170,12 +239,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(serve(settings))
         if command == "sync":
             return asyncio.run(sync_commands(settings, args.guild))
+        if command == "invite":
+            return print_invite(settings)
         if command == "migrate":
             return asyncio.run(migrate_db(settings))
         if command == "export":
             return asyncio.run(export_generations(settings, args.since, args.out))
         return asyncio.run(forget_user(settings, args.user_id))
-    except ConfigError as e:
+    except (ConfigError, CannotStart, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

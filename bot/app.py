@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.cooldown import Cooldowns
+from bot.errors import CannotStart
 from bot.retrain import Retrainer
 from bot.settings import Settings
 from bot.songwriter import Songwriter
@@ -25,11 +26,14 @@ from model.registry import Registry, Run
 from model.worker import Worker
 
 log = logging.getLogger(__name__)
+ANSWER_TIMEOUT = 10.0  # seconds to tell everyone left "shutting down" once the stop timeout ran out
 
 
 def public_name(base_model: str) -> str:
-    """Name the base model without a filesystem path: a local folder by its own name."""
-    return Path(base_model).name if Path(base_model).exists() else base_model
+    """Name a base model for the public: a hub id as it is, a local folder by its own name
+    (its path would tell every visitor where our files live)."""
+    path = Path(base_model)
+    return path.name if path.is_absolute() or path.exists() else base_model
 
 
 def base_source(settings: Settings) -> str | Path:
@@ -78,38 +82,69 @@ class App:
     registry: Registry
     songwriter: Songwriter
     retrainer: Retrainer
+    run: Run | None  # the published run being served; None while serving the base model
     started_at: float = field(default_factory=time.time)
+    _closed: bool = False
 
     @classmethod
     async def open(cls, settings: Settings, start_worker: bool = True) -> App:
         """Migrate and open the store, and start the worker on the published model.
 
         With start_worker=False the worker takes requests into its queue but serves none until
-        `worker.start()` (for commands that need no model, and to hold requests in tests).
+        `start()` (for a caller that starts it later), or `worker.start()` (commands that need
+        no model, and tests that hold requests in the queue).
         """
         store = await Store.open(settings.database)
         registry = Registry(settings.models_dir)
-        loader, run = serving_loader(settings, registry)
+        try:
+            loader, run = serving_loader(settings, registry)
+        except RegistryError as e:
+            await store.close()  # its thread would keep the process alive
+            raise CannotStart(f"cannot serve the published model: {e}; publish a good run "
+                              "(python -m training publish RUN), roll back (python -m training "
+                              f"rollback), or remove {registry.current_link} to serve "
+                              "BASE_MODEL") from e
         log.info("serving %s", run.id if run else f"the base model {settings.base_model}")
         worker = Worker(loader, max_batch=settings.max_batch,
                         batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
-        if start_worker:
-            worker.start()
         composer = Composer(worker)
         songwriter = Songwriter(composer, store, Cooldowns(settings.cooldown_seconds),
                                 settings.prompt_max_chars, settings.request_timeout)
-        retrainer = Retrainer(settings.home, settings.base_model, settings.retrain_args)
-        return cls(settings, store, worker, composer, registry, songwriter, retrainer)
+        retrainer = Retrainer(settings.home, settings.base_model, store, settings.retrain_args)
+        app = cls(settings, store, worker, composer, registry, songwriter, retrainer, run)
+        if start_worker:
+            app.start()
+        return app
+
+    def start(self) -> None:
+        """Start loading the model; until it is loaded, requests are refused at once."""
+        self.songwriter.refuse_until_loaded = True
+        self.worker.start()
 
     async def reload(self) -> str:
         """Serve the published model (or the base model) anew; return its id."""
-        loader, _ = serving_loader(self.settings, self.registry)
-        return await self.worker.reload(loader)
+        loader, run = serving_loader(self.settings, self.registry)
+        served = await self.worker.reload(loader)
+        self.run = run
+        return served
+
+    async def drain(self, timeout: float) -> None:
+        """Take no new work; let requests in flight finish and be answered for up to
+        `timeout`; then answer the rest "shutting down" (logged). The store stays open."""
+        self.worker.stop()
+        if await self.songwriter.wait_idle(timeout):
+            return
+        log.warning("shutting down: gave up waiting for songs in progress after %.0f s",
+                    timeout)
+        self.songwriter.give_up()
+        if not await self.songwriter.wait_idle(ANSWER_TIMEOUT):
+            log.warning("some requests were still being answered after %.0f s", ANSWER_TIMEOUT)
 
     async def close(self, timeout: float = 30.0) -> None:
-        """Take no new work, let requests in flight finish and answer (bounded), close the store."""
-        self.worker.stop()
-        if not await self.songwriter.wait_idle(timeout):
-            log.warning("gave up waiting for songs in progress after %.0f s", timeout)
+        """Drain (see above), stop the worker, and close the store last."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.drain(timeout)
         await self.worker.close(timeout=1.0)
         await self.store.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 
 import discord
 import yarl
@@ -13,12 +12,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import App
-from bot.errors import UserError
-from model.errors import GenerationError
+from bot.replies import NO_PINGS, report_error
 
 log = logging.getLogger(__name__)
-NO_PINGS = discord.AllowedMentions.none()
 COMMANDS_HASH = "commands_hash"
+# Each cog is an extension with a `setup(bot)`: the client imports none of them, so no cog
+# can form an import cycle with it.
+EXTENSIONS = ("bot.cogs.lyrics", "bot.cogs.status", "bot.cogs.admin")
 
 
 def point_at(api_base: str | None, gateway_url: str | None) -> None:
@@ -37,16 +37,16 @@ class SwiftBot(commands.Bot):
         super().__init__(command_prefix=commands.when_mentioned, help_command=None,
                          intents=discord.Intents(guilds=True), allowed_mentions=NO_PINGS)
         self.app = app
+        self.failed_extensions: list[str] = []
         self.tree.on_error = self.on_app_command_error
 
     async def setup_hook(self) -> None:
-        from bot.cogs.admin import AdminCog
-        from bot.cogs.lyrics import AgainButton, LyricsCog, VoteButton
-        from bot.cogs.status import StatusCog
-
-        for cog in (LyricsCog(self), StatusCog(self), AdminCog(self)):
-            await self.add_cog(cog)
-        self.add_dynamic_items(AgainButton, VoteButton)  # buttons keep working after restarts
+        for name in EXTENSIONS:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionError:  # the other commands keep working without it
+                log.exception("could not load the %s extension", name)
+                self.failed_extensions.append(name)
         await self.sync_if_changed()
 
     def commands_hash(self) -> str:
@@ -57,6 +57,10 @@ class SwiftBot(commands.Bot):
 
     async def sync_if_changed(self) -> bool:
         """Sync global commands only when their definitions changed (Discord rate-limits syncs)."""
+        if self.failed_extensions:  # a sync now would delete their commands from Discord
+            log.warning("not syncing commands: %s failed to load",
+                        ", ".join(self.failed_extensions))
+            return False
         digest = self.commands_hash()
         if await self.app.store.meta(COMMANDS_HASH) == digest:
             return False
@@ -68,28 +72,3 @@ class SwiftBot(commands.Bot):
     async def on_app_command_error(self, interaction: discord.Interaction,
                                    error: app_commands.AppCommandError) -> None:
         await report_error(interaction, getattr(error, "original", error))
-
-
-async def reply(interaction: discord.Interaction, text: str) -> None:
-    """Answer privately if nothing was said yet; else replace the pending 'thinking' message."""
-    if not interaction.response.is_done():
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
-    else:
-        await interaction.edit_original_response(content=text, embed=None, view=None,
-                                                 allowed_mentions=NO_PINGS)
-
-
-async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
-    """Turn any error into a reply; log the unexpected ones with an id the user can quote."""
-    if isinstance(error, UserError | GenerationError):
-        text = str(error)
-    elif isinstance(error, app_commands.CheckFailure):
-        text = "only admins may do that (ADMIN_USER_IDS, or Manage Server permission)"
-    else:
-        error_id = secrets.token_hex(4)
-        log.error("error %s in %s", error_id, interaction.data, exc_info=error)
-        text = f"something went wrong (id {error_id}); please report it with that id"
-    try:
-        await reply(interaction, text)
-    except discord.HTTPException:
-        log.exception("could not tell the user about an error")

@@ -1,4 +1,8 @@
-"""Problems users can cause; each becomes a friendly ephemeral reply (or a JSON error)."""
+"""Problems users can cause, each a friendly ephemeral reply (or a JSON error); and the one
+problem an operator sees: the bot cannot start."""
+
+
+from model.errors import GenerationError
 
 
 class UserError(Exception):
@@ -17,9 +21,13 @@ class OnCooldown(UserError):
         self.retry_after = retry_after
 
 
-class NotAdmin(UserError):
-    """Only admins may do this."""
-
-
 class RetrainRunning(UserError):
     """A retrain is already running."""
+
+
+class NotReady(GenerationError):
+    """The model is still loading: try again in a minute (answered at once, never queued)."""
+
+
+class CannotStart(Exception):
+    """`python -m bot` cannot start; the message names the file or setting and what to do."""

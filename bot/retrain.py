@@ -1,23 +1,29 @@
 """Run `python -m training run` as a subprocess, one at a time, following its JSON progress.
 
 The bot never imports `training`: it reads the JSON lines the CLI prints with `--progress json`
-(see training/progress.py) and the exit status.
+(see training/progress.py) and the exit status. This module alone owns the retrain slot and the
+retrain's row in the log: the slot is freed and the row finished whatever happens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.errors import RetrainRunning
+from bot.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,16 +50,28 @@ class RetrainResult:
     run_id: str
     perplexity: float | None
     previous_perplexity: float | None
+    served: str | None = None  # the model id the worker serves afterwards
 
 
 class RetrainFailed(Exception):
     """The training run failed; the message holds its last error lines."""
 
 
+class ServeFailed(RetrainFailed):
+    """The new run was published but could not be loaded; the old model keeps serving."""
+
+    def __init__(self, run_id: str, error: BaseException) -> None:
+        super().__init__(f"published {run_id} but could not load it: {error}")
+        self.run_id = run_id
+        self.reason = str(error)
+
+
 class Retrainer:
-    def __init__(self, home: Path, base_model: str, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, home: Path, base_model: str, store: Store,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.home = home
         self.base_model = base_model
+        self.store = store
         self.extra_args = extra_args
         self.state: RetrainState | None = None
 
@@ -62,23 +80,49 @@ class Retrainer:
         args = [sys.executable, "-m", "training", "run", "--progress", "json", *self.extra_args]
         return [*args, "--refresh"] if refresh else args
 
-    def claim(self, started_by: str) -> RetrainState:
-        """Reserve the one retrain slot, or say who holds it and how far they are."""
+    @contextlib.contextmanager
+    def claim(self, started_by: str) -> Iterator[RetrainState]:
+        """Hold the one retrain slot for the block, or say who holds it and how far they are."""
         if self.state is not None:
             raise RetrainRunning(f"a retrain started by {self.state.started_by} is already "
                                  f"running: {self.state.describe()}")
         self.state = RetrainState(started_by)
-        return self.state
-
-    async def run(self, refresh: bool,
-                  on_progress: Callable[[RetrainState], Awaitable[None]]) -> RetrainResult:
-        """Run the training command in the claimed slot; raise RetrainFailed with its errors."""
-        state = self.state
-        assert state is not None, "claim() first"
         try:
-            return await self._run(state, refresh, on_progress)
+            yield self.state
         finally:
             self.state = None
+
+    async def run(self, user_id: str, refresh: bool,
+                  on_progress: Callable[[RetrainState], Awaitable[None]],
+                  serve: Callable[[], Awaitable[str]]) -> RetrainResult:
+        """In the claimed slot: log the retrain, train and publish, then `serve` the new run.
+
+        Raises RetrainFailed (or ServeFailed) with the reason; the row is marked failed for
+        these and for anything else that ends the retrain early.
+        """
+        state = self.state
+        assert state is not None, "claim() first"
+        retrain_id = await self.store.start_retrain(user_id, refresh)
+        ending: dict[str, Any] = {"outcome": "failed", "error": "ended before it finished"}
+        try:
+            result = await self._run(state, refresh, on_progress)
+            ending["run_id"] = result.run_id
+            try:
+                served = await serve()
+            except Exception as e:  # whatever the loader raised, the old model keeps serving
+                log.exception("published %s but could not load it", result.run_id)
+                raise ServeFailed(result.run_id, e) from e
+            ending = {"outcome": "published", "run_id": result.run_id, "error": None,
+                      "perplexity_before": result.previous_perplexity,
+                      "perplexity_after": result.perplexity}
+            return RetrainResult(result.run_id, result.perplexity, result.previous_perplexity,
+                                 served)
+        except BaseException as e:
+            ending["error"] = (str(e) if isinstance(e, RetrainFailed)
+                               else f"{type(e).__name__}: {e}")[-2000:]
+            raise
+        finally:
+            await self.store.finish_retrain(retrain_id, **ending)
 
     async def _run(self, state: RetrainState, refresh: bool,
                    on_progress: Callable[[RetrainState], Awaitable[None]]) -> RetrainResult:

@@ -18,6 +18,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     discord_token: str | None  # DISCORD_TOKEN: without it only the web page runs
+    discord_client_id: int | None  # DISCORD_CLIENT_ID: for the invite link (else from the token)
     admin_user_ids: frozenset[int]  # ADMIN_USER_IDS: may /retrain besides Manage Server members
     home: Path  # SWIFTAI_HOME: data/, models/ and swiftai.db live here
     base_model: str  # BASE_MODEL: served until a fine-tuned model is published
@@ -78,6 +79,9 @@ class Settings:
                 problems.append(f"ADMIN_USER_IDS has {part!r}, not a Discord user id")
             elif part:
                 admins.add(int(part))
+        client_id = env.get("DISCORD_CLIENT_ID", "").strip()
+        if client_id and not client_id.isdigit():
+            problems.append(f"DISCORD_CLIENT_ID={client_id!r} is not an application id")
         for key in ("DISCORD_API_BASE", "DISCORD_GATEWAY_URL"):
             value = env.get(key, "")
             if value and not re.match(r"(https?|wss?)://", value):
@@ -100,6 +104,7 @@ class Settings:
             retrain_args = ()
         settings = cls(
             discord_token=env.get("DISCORD_TOKEN", "").strip() or None,
+            discord_client_id=int(client_id) if client_id.isdigit() else None,
             admin_user_ids=frozenset(admins),
             home=Path(env.get("SWIFTAI_HOME") or "var"),
             base_model=env.get("BASE_MODEL") or "gpt2",

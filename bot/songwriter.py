@@ -2,7 +2,9 @@
 
 `accept` does everything that must answer at once (checks, cooldown, queueing, which may say
 Busy) and logs refusals; `finish` waits for the worker and logs the outcome. Every request is
-logged whatever happens: ok, busy, rejected or error.
+logged whatever happens: ok, busy, rejected or error. Refusals are rate-limited per user like
+requests are (one logged refusal per cooldown; more are told to slow down, unlogged), and a
+refused prompt is logged as a bounded excerpt: a flood of bad requests cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -10,30 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from bot.asks import Ask, Refused, Who, read_ask
 from bot.cooldown import Cooldowns
-from bot.errors import PromptRejected, UserError
-from bot.prompts import check_lines, check_temperature, clean_prompt
-from bot.store import Store
+from bot.errors import NotReady
+from bot.store import Store, StoreUnavailable
 from model.composer import Composer, Request, Result, Writing
-from model.errors import Busy, GenerationError
+from model.errors import Busy, GenerationError, Stopped
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Ask:
-    source: str  # "discord" or "web"
-    user_id: str
-    prompt: str
-    album: str | None = None
-    temperature: float | None = None
-    lines: int | None = None
-    user_name: str | None = None
-    guild_id: str | None = None
-    channel_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,14 +33,23 @@ class Written:
     result: Result
 
 
+SHUTTING_DOWN = "SwiftAI is shutting down; please try again in a minute"
+LOADING = "the model is still loading; please try again in a minute"
+
+
 class Songwriter:
     def __init__(self, composer: Composer, store: Store, cooldowns: Cooldowns,
                  prompt_max_chars: int, request_timeout: float) -> None:
         self.composer = composer
         self.store = store
         self.cooldowns = cooldowns
+        self.refusals = Cooldowns(cooldowns.seconds)  # per user, like requests
         self.prompt_max_chars = prompt_max_chars
         self.request_timeout = request_timeout
+        # True once the model is loading (App.start): refuse until it is loaded. While False,
+        # requests wait in the queue for a worker that has not started (tests hold them so).
+        self.refuse_until_loaded = False
+        self._given_up = asyncio.Event()  # set by give_up(): nobody waits for the worker now
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -75,20 +74,28 @@ class Songwriter:
         except TimeoutError:
             return False
 
-    async def accept(self, ask: Ask, copies: int = 1) -> tuple[Ask, list[Writing]]:
-        """Check and queue `copies` songs for one request (one cooldown); raise a UserError
+    def give_up(self) -> None:
+        """Answer every request still waiting for the worker, and any later one, "shutting
+        down" (each is logged); for a shutdown whose time ran out."""
+        self._given_up.set()
+
+    async def accept(self, who: Who, fields: Mapping[str, Any],
+                     names: Mapping[str, str] | None = None) -> tuple[Ask, list[Writing]]:
+        """Check and queue the songs one request asks for (one cooldown); raise a UserError
         (logged) if it cannot be queued, or Busy if the queue cannot take them all."""
         try:
-            ask = replace(ask, prompt=clean_prompt(ask.prompt, self.prompt_max_chars),
-                          temperature=check_temperature(ask.temperature),
-                          lines=check_lines(ask.lines), album=ask.album or None)
+            ask, copies = read_ask(who, fields, self.prompt_max_chars, names)
             if ask.album and ask.album not in self.composer.albums:
                 known = ", ".join(self.composer.albums) or "none: this model has no album styles"
-                raise PromptRejected(f"unknown album {ask.album!r}; known albums: {known}")
-        except UserError as e:
-            await self._log(ask, "rejected", error=str(e))
+                raise Refused(f"unknown album {ask.album!r}; known albums: {known}", ask)
+        except Refused as e:
+            self.refusals.check(who.user_id)  # a refusal within the cooldown is not logged
+            await self._log_failure(e.ask, "rejected", str(e))
             raise
-        self.cooldowns.check(ask.user_id)  # a cooldown refusal is not logged: nothing was asked
+        if self.refuse_until_loaded and not self.composer.worker.loaded:  # now, not after it
+            await self._log_failure(ask, "busy", LOADING)
+            raise NotReady(LOADING)
+        self.cooldowns.check(who.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
                           lines=ask.lines)
         tickets: list[Writing] = []
@@ -98,33 +105,57 @@ class Songwriter:
         except Busy as e:
             for ticket in tickets:
                 ticket.cancel()  # all or nothing: a cancelled request is never generated
-            self.cooldowns.forgive(ask.user_id)
-            await self._log(ask, "busy", error=str(e))
+            self.cooldowns.forgive(who.user_id)
+            await self._log_failure(ask, "busy", str(e))
             raise
+        except Stopped as e:  # the worker takes no new work: shutting down
+            self.cooldowns.forgive(who.user_id)
+            await self._log_failure(ask, "error", SHUTTING_DOWN)
+            raise Stopped(SHUTTING_DOWN) from e
         return ask, tickets
 
     async def finish(self, ask: Ask, ticket: Writing) -> Written:
         """Wait for the lyrics and log them; log and re-raise a failure."""
         try:
-            result = await ticket
+            result = await self._result(ticket)
         except GenerationError as e:
-            await self._log(ask, "error", error=str(e))
+            await self._log_failure(ask, "error", str(e))
             raise
         except Exception as e:
-            await self._log(ask, "error", error=f"{type(e).__name__}: {e}")
+            await self._log_failure(ask, "error", f"{type(e).__name__}: {e}")
             raise
         generation_id = await self._log(
             ask, "ok", output=result.text, model_id=result.model_id,
             copied_words=result.copied_words, queue_ms=result.queue_ms,
             generate_ms=result.generate_ms)
         log.info("generation %d: %s, %d chars, queue %.0f ms, generate %.0f ms, batch %d",
-                 generation_id, ask.source, len(result.text), result.queue_ms,
+                 generation_id, ask.who.source, len(result.text), result.queue_ms,
                  result.generate_ms, result.batch_size)
         return Written(generation_id, ask, result)
 
-    async def write(self, ask: Ask, copies: int = 1) -> list[Written]:
+    async def _result(self, ticket: Writing) -> Result:
+        """Wait for the worker's answer, unless give_up() comes first (then raise Stopped)."""
+        async def answer() -> Result:
+            return await ticket
+
+        waiting = asyncio.ensure_future(answer())
+        giving_up = asyncio.ensure_future(self._given_up.wait())
+        try:
+            await asyncio.wait({waiting, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            giving_up.cancel()
+            answered = waiting.done()
+            if not answered:
+                waiting.cancel()
+                ticket.cancel()  # dropped if its batch has not started
+        if not answered:
+            raise Stopped(SHUTTING_DOWN)
+        return waiting.result()
+
+    async def write(self, who: Who, fields: Mapping[str, Any],
+                    names: Mapping[str, str] | None = None) -> list[Written]:
         """Accept and finish in one go (for callers with no queue position to show)."""
-        ask, tickets = await self.accept(ask, copies)
+        ask, tickets = await self.accept(who, fields, names)
         results = await asyncio.gather(*(self.finish(ask, t) for t in tickets),
                                        return_exceptions=True)
         for result in results:
@@ -132,8 +163,17 @@ class Songwriter:
                 raise result
         return [r for r in results if isinstance(r, Written)]
 
+    async def _log_failure(self, ask: Ask, status: str, error: str) -> None:
+        """Log a request that got no song; if the log is failing, say so and let the user's
+        own error stand (a refusal stays a refusal, not a 500)."""
+        try:
+            await self._log(ask, status, error=error)
+        except StoreUnavailable as e:
+            log.error("could not log a %s request from %s: %s", status, ask.who.source, e)
+
     async def _log(self, ask: Ask, status: str, **details: object) -> int:
+        who = ask.who
         return await self.store.record_generation(
-            source=ask.source, user_id=ask.user_id, prompt=ask.prompt, status=status,
-            user_name=ask.user_name, guild_id=ask.guild_id, channel_id=ask.channel_id,
+            source=who.source, user_id=who.user_id, prompt=ask.prompt, status=status,
+            user_name=who.user_name, guild_id=who.guild_id, channel_id=who.channel_id,
             album=ask.album, temperature=ask.temperature, lines=ask.lines, **details)

@@ -6,6 +6,8 @@ together with `PRAGMA user_version = N`, so a failed migration leaves the databa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
@@ -81,25 +83,78 @@ async def migrate(db: aiosqlite.Connection, folder: Path = MIGRATIONS,
     return applied
 
 
+class StoreError(Exception):
+    """The database cannot be opened; the message names the file, the reason and what to do."""
+
+
+class StoreUnavailable(Exception):
+    """The log cannot be written (disk full, file gone read-only...) or read right now."""
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
+        self.failing: str | None = None  # why the last write failed; None once one succeeds
 
     @classmethod
     async def open(cls, path: Path) -> Store:
-        """Open (creating if needed) and migrate the database at `path`."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
-        await db.execute("PRAGMA foreign_keys = ON")
-        await db.execute("PRAGMA busy_timeout = 5000")
-        await migrate(db)
+        """Open (creating if needed) and migrate the database at `path`; raise StoreError.
+
+        The connection is closed again on any failure: its thread is not a daemon, so a
+        connection left open keeps the process alive after the error.
+        """
+        connection = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = aiosqlite.connect(path)
+            db = await connection
+        except (OSError, aiosqlite.Error) as e:
+            # aiosqlite queued a stop for its thread without waiting: let the thread end before
+            # our loop can close, or it dies printing "Event loop is closed" (aiosqlite <0.23).
+            thread = getattr(connection, "_thread", None)
+            if thread is not None and thread.is_alive():
+                await asyncio.to_thread(thread.join, 5)
+            raise StoreError(f"cannot open the database {path}: {e}; check that its folder "
+                             "exists and this user may write there") from e
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await migrate(db)
+        except aiosqlite.Error as e:
+            await db.close()
+            raise StoreError(f"cannot use the database {path}: {e}; if it is damaged, move it "
+                             "aside (a new one is created at start) or restore a backup; if "
+                             "it is read-only, let this user write it and its folder") from e
         return cls(db)
 
     async def close(self) -> None:
         """Close the connection (WAL is checkpointed on close)."""
         await self.db.close()
+
+    async def check(self) -> None:
+        """Raise StoreUnavailable if the last write failed or the database cannot be read."""
+        if self.failing:
+            raise StoreUnavailable(self.failing)
+        try:
+            async with self.db.execute("SELECT 1") as cursor:
+                await cursor.fetchone()
+        except (aiosqlite.Error, ValueError) as e:  # ValueError: the connection is closed
+            raise StoreUnavailable(f"the database cannot be read: {e}") from e
+
+    async def _write(self, sql: str, parameters: tuple[Any, ...]) -> aiosqlite.Cursor:
+        """Run one write and commit it; remember a failure for check() (and /healthz)."""
+        try:
+            cursor = await self.db.execute(sql, parameters)
+            await self.db.commit()
+        except (aiosqlite.Error, ValueError) as e:  # ValueError: the connection is closed
+            self.failing = f"the database cannot be written: {e}"
+            with contextlib.suppress(aiosqlite.Error):
+                await self.db.rollback()  # leave no half-open transaction behind
+            raise StoreUnavailable(self.failing) from e
+        self.failing = None
+        return cursor
 
     async def record_generation(self, *, source: str, user_id: str, prompt: str, status: str,
                                 **details: Any) -> int:
@@ -112,9 +167,7 @@ class Store:
         names = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         values = tuple(_storable(v) for v in row.values())
-        cursor = await self.db.execute(
-            f"INSERT INTO generations ({names}) VALUES ({marks})", values)
-        await self.db.commit()
+        cursor = await self._write(f"INSERT INTO generations ({names}) VALUES ({marks})", values)
         return int(cursor.lastrowid or 0)
 
     async def generation(self, generation_id: int) -> Generation | None:
@@ -126,13 +179,12 @@ class Store:
 
     async def vote(self, generation_id: int, user_id: str, value: int) -> Votes:
         """Record (or change) one user's vote on a generation; return the new totals."""
-        await self.db.execute(
+        await self._write(
             """INSERT INTO votes (generation_id, user_id, value) VALUES (?, ?, ?)
                ON CONFLICT (generation_id, user_id)
                DO UPDATE SET value = excluded.value,
                              voted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
             (generation_id, user_id, value))
-        await self.db.commit()
         return await self.votes(generation_id)
 
     async def votes(self, generation_id: int) -> Votes:

@@ -1,33 +1,70 @@
 """The web page and HTTP API, served from the bot's own event loop, worker and store.
 
 Routes: GET / (the page), POST /api/lyrics, GET /api/songwrite (the seed's API), GET /api/recent,
-GET /api/status, GET /healthz. Errors are JSON `{"error": "..."}` with 400 (bad input),
-429 (rate limit, with Retry-After), 503 (busy or not ready) or 500 (with an id in the log).
+GET /api/status, GET /healthz, GET /favicon.ico. Errors are JSON `{"error": "..."}` with 400 (bad
+input), 404, 405 (with Allow), 413, 415 (a POST body that is not application/json), 429 (rate
+limit) and 503 (busy, loading, shutting down, the log failing), both with Retry-After, or 500
+(with an id in the log). Every response carries the security headers below.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import math
+import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from bot.app import App
-from bot.cogs.status import status_facts
+from bot.asks import RECENT, Who, whole_number
 from bot.errors import OnCooldown, UserError
-from bot.songwriter import Ask, Written
-from model.errors import BadRequest, Busy, GenerationError
+from bot.songwriter import Written
+from bot.status import status_facts
+from bot.store import StoreUnavailable
+from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Stopped
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 APP_KEY = web.AppKey("swiftai", App)
-MAX_SONGS = 3
+MAX_BODY = 16 * 1024  # bytes: a prompt is at most a few hundred characters, even \u-escaped
+MAX_URL = 32 * 1024  # bytes: longer request lines never reach us (aiohttp answers 400 itself)
+RETRY_AFTER = {Busy: 5, DeadlineExceeded: 5, Stopped: 60}  # seconds; 30 for other 503s
+ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" '
+        'r="16" fill="#9b59b6"/><path d="M13 8v12.2A4 4 0 1 0 15 24V12h7V8z" fill="#fff"/></svg>')
+
+
+def page_policy(page: str) -> str:
+    """Return a Content-Security-Policy that allows the page's own inline script and style
+    (by hash: nothing injected into the page could run) and nothing from elsewhere."""
+    def hashes(tag: str) -> str:
+        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
+        return " ".join("'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest())
+                        .decode() + "'" for b in bodies) or "'none'"
+
+    return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+            "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'")
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": page_policy(PAGE.read_text(encoding="utf-8")),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors says it too; this is for older browsers
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> web.Response:
+    if status == 503:
+        headers.setdefault("Retry-After", "30")  # every 503 says when to come back
     return web.json_response(data, status=status, headers=headers or None)
 
 
@@ -35,16 +72,9 @@ def _error(message: str, status: int, **headers: str) -> web.Response:
     return _json({"error": message}, status, **headers)
 
 
-def _optional(value: Any, kind: type, name: str) -> Any:
-    if value is None or value == "":
-        return None
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{name} must be a {'whole number' if kind is int else 'number'}") from None
-    if isinstance(number, float) and not math.isfinite(number):
-        raise UserError(f"{name} must be a finite number")
-    return number
+def _unavailable(error: BaseException) -> web.Response:
+    seconds = next((s for kind, s in RETRY_AFTER.items() if isinstance(error, kind)), 30)
+    return _error(str(error), 503, **{"Retry-After": str(seconds)})
 
 
 def _song(written: Written) -> dict[str, Any]:
@@ -52,37 +82,29 @@ def _song(written: Written) -> dict[str, Any]:
             "model": written.result.model_id, "copied_words": written.result.copied_words}
 
 
-async def _write(request: web.Request, fields: dict[str, Any]) -> dict[str, Any] | web.Response:
-    """Shared by both lyric endpoints: check the fields and write; an error is a Response."""
+async def _write(request: web.Request, fields: Mapping[str, Any],
+                 names: Mapping[str, str] | None = None) -> dict[str, Any] | web.Response:
+    """Shared by both lyric endpoints: write the songs; an error is a Response."""
     app = request.app[APP_KEY]
     try:
-        prompt = fields.get("prompt")
-        if not isinstance(prompt, str):
-            raise UserError("prompt is required: the first line of a song")
-        album = fields.get("album") or None
-        if album is not None and not isinstance(album, str):
-            raise UserError("album must be a string")
-        count = _optional(fields.get("n"), int, "n") or 1
-        if not 1 <= count <= MAX_SONGS:
-            raise UserError(f"n must be between 1 and {MAX_SONGS}")
-        ask = Ask(source="web", user_id=f"web:{request.remote}", prompt=prompt, album=album,
-                  temperature=_optional(fields.get("temperature"), float, "temperature"),
-                  lines=_optional(fields.get("lines"), int, "lines"))
         async with app.songwriter.serving():
-            songs = await app.songwriter.write(ask, copies=count)
+            songs = await app.songwriter.write(Who("web", f"web:{request.remote}"), fields,
+                                               names)
     except OnCooldown as e:
         return _error(str(e), 429, **{"Retry-After": str(math.ceil(e.retry_after))})
     except (UserError, BadRequest) as e:
         return _error(str(e), 400)
-    except Busy as e:
-        return _error(str(e), 503, **{"Retry-After": "5"})
-    except GenerationError as e:
-        return _error(str(e), 503)
+    except (GenerationError, StoreUnavailable) as e:
+        return _unavailable(e)
     return {"prompt": songs[0].ask.prompt, "songs": [_song(s) for s in songs]}
 
 
 async def post_lyrics(request: web.Request) -> web.Response:
     """POST /api/lyrics {prompt, album?, temperature?, lines?, n?}."""
+    # Only JSON: a form or text/plain POST is a "simple" request any web page can make a
+    # visitor's browser send (spending our GPU); application/json needs our consent (CORS).
+    if request.content_type != "application/json":
+        return _error("send the body as JSON, with Content-Type: application/json", 415)
     try:
         body = await request.json()
     except ValueError:
@@ -97,7 +119,8 @@ async def get_songwrite(request: web.Request) -> web.Response:
     """GET /api/songwrite?prompt=&length=&num=&temp= for the seed's users (length = lines)."""
     q = request.query
     result = await _write(request, {"prompt": q.get("prompt"), "lines": q.get("length"),
-                                    "n": q.get("num"), "temperature": q.get("temp")})
+                                    "n": q.get("num"), "temperature": q.get("temp")},
+                          names={"lines": "length", "n": "num", "temperature": "temp"})
     if isinstance(result, web.Response):
         return result
     return _json({**result, "lyrics": [s["text"] for s in result["songs"]]})  # the seed's list
@@ -107,7 +130,7 @@ async def get_recent(request: web.Request) -> web.Response:
     """GET /api/recent: the latest songs and their votes."""
     app = request.app[APP_KEY]
     try:
-        limit = min(max(_optional(request.query.get("limit"), int, "limit") or 10, 1), 50)
+        limit = whole_number(request.query.get("limit"), "limit", RECENT) or 10
     except UserError as e:
         return _error(str(e), 400)
     rows = await app.store.recent(limit)
@@ -123,17 +146,32 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    """GET /healthz: 200 once the model is loaded, 503 before."""
+    """GET /healthz: 200 once the model is loaded and the log works; 503 and the reason else."""
     app = request.app[APP_KEY]
-    stats = app.worker.stats()
+    try:
+        await app.store.check()
+    except StoreUnavailable as e:
+        return _json({"ok": False, "reason": str(e)}, 503, **{"Retry-After": "60"})
     if not app.worker.loaded:
         return _json({"ok": False, "reason": "the model is still loading"}, 503)
-    return _json({"ok": True, "model": stats.model_id})
+    return _json({"ok": True, "model": app.worker.stats().model_id})
 
 
 async def get_page(request: web.Request) -> web.Response:
     """GET /: the page."""
     return web.FileResponse(PAGE, headers={"Cache-Control": "no-cache"})
+
+
+async def get_icon(request: web.Request) -> web.Response:
+    """GET /favicon.ico (and .svg): a small icon, so browsers stop asking and logs stay clean."""
+    return web.Response(text=ICON, content_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=86400"})
+
+
+async def secure(request: web.Request, response: web.StreamResponse) -> None:
+    """Add the security headers to every response, errors included."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 @web.middleware
@@ -142,9 +180,13 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as e:
-        if e.status >= 400:
-            return _error(e.reason or "error", e.status)
+        if e.status >= 400:  # aiohttp's own 404, 405 (its Allow kept), 413...
+            kept = {k: v for k, v in e.headers.items() if k in ("Allow", "Retry-After")}
+            return _error(e.reason or "error", e.status, **kept)
         raise
+    except StoreUnavailable as e:  # a read that failed: the database, not the request
+        log.error("%s %s: %s", request.method, request.path, e)
+        return _unavailable(e)
     except Exception:
         error_id = secrets.token_hex(4)
         log.exception("error %s on %s %s", error_id, request.method, request.path)
@@ -153,9 +195,12 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def make_web_app(app: App) -> web.Application:
     """Build the aiohttp application over a running App."""
-    web_app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+    web_app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
     web_app[APP_KEY] = app
+    web_app.on_response_prepare.append(secure)
     web_app.router.add_get("/", get_page)
+    web_app.router.add_get("/favicon.ico", get_icon)
+    web_app.router.add_get("/favicon.svg", get_icon)
     web_app.router.add_post("/api/lyrics", post_lyrics)
     web_app.router.add_get("/api/songwrite", get_songwrite)
     web_app.router.add_get("/api/recent", get_recent)
@@ -166,7 +211,7 @@ def make_web_app(app: App) -> web.Application:
 
 async def start_web(app: App, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve the web app on host:port (0 = any free port); return the runner and the port."""
-    runner = web.AppRunner(make_web_app(app),
+    runner = web.AppRunner(make_web_app(app), max_line_size=MAX_URL, max_field_size=MAX_URL,
                            access_log_format='%a "%r" %s %b bytes %Tf s')  # one line a request
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

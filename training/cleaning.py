@@ -1,7 +1,7 @@
 """Turn scraped Genius lyrics into clean text, and recognise what is not a song.
 
 Each rule is one small function so that a test can pin it down; `clean_lyrics` applies them in
-order. The junk they remove is listed in shared/notes/genius.md. Section headers are kept as
+order; the tests show each kind of junk as Genius serves it. Section headers are kept as
 normalised structure lines (`[Verse]`, `[Chorus]`, ...) because they teach the model song shape.
 """
 
@@ -152,21 +152,35 @@ def clean_lyrics(text: str) -> str:
 _NON_SONG_TITLE = re.compile(
     r"\b(booklet|liner notes?|track ?list(ing)?|credits|set ?list|interviews?|voice memo|"
     r"phone memo|memo|prologue|epilogue|instrumental|playlist|album art(work)?|skit|"
-    r"acceptance speech|speech|letter to|script|foreword|introduction to)\b",
+    r"acceptance speech|speech|letter to|script|foreword|introduction to|"
+    # Poems and spoken-word recordings published alongside albums.
+    r"poems?|spoken word|read by|read aloud|phone call|voicemail|voice message|monologue)\b",
     re.IGNORECASE,
 )
+# Words that name a non-song only as a marker, "(Poetry)", "[Spoken]" or "- Reading": bare,
+# they also start real song titles ("Poetry in Motion", "Spoken For").
+_NON_SONG_MARKER = re.compile(
+    r"(\(|\[|\s-\s)\s*(poetry|spoken|reading|narration|narrated|commentary|dialogue|"
+    r"conversation|transcript)\b", re.IGNORECASE)
+# "Name: words" opening a line: who is talking in a transcript (an interview, a phone call).
+_SPEAKER = re.compile(r"^[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}: \S")
 MIN_WORDS = 40  # fewer words than this is a fragment, a snippet or an empty page
 MIN_LINES = 4
+PROSE_LINE_CHARS = 200  # a lyric line is rarely longer; a paragraph nearly always is
+SPOKEN_LINE_WORDS = 16  # lyric lines average 5-10 words; sentences read aloud run longer
 
 
 def non_song_title(title: str) -> str | None:
-    """Say why a title names something that is not a song (a booklet, a memo...), or None."""
-    match = _NON_SONG_TITLE.search(title)
-    return f"not a song: title says {match.group(0).lower()!r}" if match else None
+    """Say why a title names something that is not a song (a booklet, a poem...), or None."""
+    if match := _NON_SONG_TITLE.search(title):
+        return f"not a song: title says {match.group(0).lower()!r}"
+    if match := _NON_SONG_MARKER.search(title):
+        return f"not a song: title says {match.group(2).lower()!r}"
+    return None
 
 
 def non_song_reason(title: str, cleaned: str) -> str | None:
-    """Say why a text is not a song (booklet, memo, tiny text, prose...), or None if it is one."""
+    """Say why a text is not a song (booklet, memo, poem, transcript, prose...), or None."""
     reason = non_song_title(title)
     if reason:
         return reason
@@ -174,7 +188,11 @@ def non_song_reason(title: str, cleaned: str) -> str | None:
     words = sum(len(line.split()) for line in lines)
     if words < MIN_WORDS or len(lines) < MIN_LINES:
         return f"too short: {words} words in {len(lines)} lines"
-    long_lines = sum(len(line) > 200 for line in lines)
-    if long_lines * 3 >= len(lines):
+    if sum(len(line) > PROSE_LINE_CHARS for line in lines) * 3 >= len(lines):
         return "prose, not lyrics: most lines are paragraphs"
+    if sum(bool(_SPEAKER.match(line)) for line in lines) * 2 >= len(lines):
+        return "a transcript, not lyrics: most lines start with who is speaking"
+    if words / len(lines) > SPOKEN_LINE_WORDS:
+        return (f"spoken prose, not lyrics: {words / len(lines):.0f} words a line "
+                f"(lyrics have {SPOKEN_LINE_WORDS} or fewer)")
     return None

@@ -86,6 +86,8 @@ def make_corpus(args: argparse.Namespace, settings: Settings, progress: Progress
             progress.say(f"dropped: {item['title']}: {item['reason']}")
         for item in manifest["merged"]:
             progress.say(f"merged: {item['title']}: {item['reason']}")
+        if not manifest["dropped"] and not manifest["merged"]:
+            progress.say("nothing was dropped or merged: every song is in the corpus")
     c = manifest["counts"]
     progress.say(f"{out}: {c['train']} train + {c['val']} val songs ({c['train_words']} + "
                  f"{c['val_words']} words); {c['dropped']} dropped, {c['merged']} merged")

@@ -1,6 +1,6 @@
 """Build the training corpus: clean every cached song, drop non-songs, collapse versions, split.
 
-Output folder (written as one atomic swap, see `training.files.swap_dir`):
+Output folder (written as one atomic swap, see `model.files.swap_dir`):
   train.jsonl, val.jsonl  one song per line: id, title, album, year, lyrics
   manifest.json           counts, content hash, and every dropped or merged song with its reason
 The split is by song and by hash of the song's base title, so adding songs later never moves an

@@ -11,8 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import NO_PINGS
-from bot.retrain import RetrainFailed, RetrainState
+from bot.replies import NO_PINGS
+from bot.retrain import RetrainFailed, RetrainState, ServeFailed
 
 if TYPE_CHECKING:
     from bot.client import SwiftBot
@@ -48,11 +48,8 @@ class AdminCog(commands.Cog):
     @admin_only()
     async def retrain(self, interaction: discord.Interaction, refresh: bool = False) -> None:
         app = self.bot.app
-        app.retrainer.claim(interaction.user.name)  # one at a time; says who holds it
-        retrain_id = 0
-        try:
+        with app.retrainer.claim(interaction.user.name):  # one at a time; says who holds it
             await interaction.response.defer(thinking=True)
-            retrain_id = await app.store.start_retrain(str(interaction.user.id), refresh)
             last_edit = 0.0
 
             async def show(state: RetrainState) -> None:
@@ -61,28 +58,19 @@ class AdminCog(commands.Cog):
                     last_edit = time.monotonic()
                     await self._say(interaction, f"🛠️ Retraining: {state.describe()}")
 
-            result = await app.retrainer.run(refresh, show)
-        except RetrainFailed as e:
-            await app.store.finish_retrain(retrain_id, "failed", error=str(e)[-2000:])
-            await self._say(interaction, "❌ Retrain failed; the current model keeps serving.\n"
-                                         f"```\n{str(e)[-1500:]}\n```")
-            return
-        finally:
-            app.retrainer.state = None  # also when defer or the log failed before run() began
-        try:
-            served = await app.reload()
-        except Exception as e:
-            log.exception("published %s but could not load it", result.run_id)
-            await app.store.finish_retrain(retrain_id, "failed", run_id=result.run_id,
-                                           error=f"reload failed: {e}")
-            await self._say(interaction, f"⚠️ Published `{result.run_id}` but loading it "
-                                         f"failed ({e}); the old model keeps serving.")
-            return
-        await app.store.finish_retrain(retrain_id, "published", run_id=result.run_id,
-                                       perplexity_before=result.previous_perplexity,
-                                       perplexity_after=result.perplexity)
+            try:
+                result = await app.retrainer.run(str(interaction.user.id), refresh, show,
+                                                 app.reload)
+            except ServeFailed as e:
+                await self._say(interaction, f"⚠️ Published `{e.run_id}` but loading it "
+                                             f"failed ({e.reason}); the old model keeps serving.")
+                return
+            except RetrainFailed as e:
+                await self._say(interaction, "❌ Retrain failed; the current model keeps "
+                                             f"serving.\n```\n{str(e)[-1500:]}\n```")
+                return
         before = (f"{result.previous_perplexity:.2f} → " if result.previous_perplexity else "")
-        await self._say(interaction, f"✅ Now serving `{served}`: validation perplexity "
+        await self._say(interaction, f"✅ Now serving `{result.served}`: validation perplexity "
                                      f"{before}{result.perplexity:.2f}")
 
     @app_commands.command(name="reload", description="Load the published model again")
@@ -100,3 +88,8 @@ class AdminCog(commands.Cog):
             log.warning("could not edit the retrain message; posting instead")
             if isinstance(interaction.channel, discord.abc.Messageable):
                 await interaction.channel.send(text, allowed_mentions=NO_PINGS)
+
+
+async def setup(bot: SwiftBot) -> None:
+    """Register /retrain and /reload (discord.py calls this from load_extension)."""
+    await bot.add_cog(AdminCog(bot))

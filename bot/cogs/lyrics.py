@@ -13,8 +13,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import NO_PINGS, reply, report_error
-from bot.songwriter import Ask, Songwriter, Written
+from bot.asks import ALBUM_MAX_CHARS, HISTORY, LINES, TEMPERATURE, Who
+from bot.replies import NO_PINGS, reply, report_error
+from bot.songwriter import Songwriter, Written
 from bot.store import Votes
 
 if TYPE_CHECKING:
@@ -23,12 +24,10 @@ if TYPE_CHECKING:
 POSITION_EVERY = 2.0  # seconds between queue position updates
 
 
-def ask_from(interaction: discord.Interaction, prompt: str, album: str | None,
-             temperature: float | None, lines: int | None) -> Ask:
-    """Describe a Discord user's request for the songwriter."""
-    return Ask(source="discord", user_id=str(interaction.user.id),
-               user_name=interaction.user.name, prompt=prompt, album=album,
-               temperature=temperature, lines=lines,
+def who_asks(interaction: discord.Interaction) -> Who:
+    """Say who is asking, and where, for the songwriter and the log."""
+    return Who(source="discord", user_id=str(interaction.user.id),
+               user_name=interaction.user.name,
                guild_id=str(interaction.guild_id) if interaction.guild_id else None,
                channel_id=str(interaction.channel_id) if interaction.channel_id else None)
 
@@ -50,15 +49,17 @@ def song_view(generation_id: int, votes: Votes) -> discord.ui.View:
     return view
 
 
-async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction, ask: Ask) -> None:
+async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction,
+                       fields: dict[str, object]) -> None:
     """Queue (refusals answer privately at once), defer, show the position, post the song."""
     songwriter = bot.app.songwriter
     async with songwriter.serving():
-        await _write(songwriter, interaction, ask)
+        await _write(songwriter, interaction, fields)
 
 
-async def _write(songwriter: Songwriter, interaction: discord.Interaction, ask: Ask) -> None:
-    ask, (ticket,) = await songwriter.accept(ask)
+async def _write(songwriter: Songwriter, interaction: discord.Interaction,
+                 fields: dict[str, object]) -> None:
+    ask, (ticket,) = await songwriter.accept(who_asks(interaction), fields)
     await interaction.response.defer(thinking=True)
     task = asyncio.ensure_future(songwriter.finish(ask, ticket))
     shown = 1  # "thinking…" already says the first place in line
@@ -96,8 +97,9 @@ class AgainButton(discord.ui.DynamicItem[discord.ui.Button], template=r"swiftai:
             if old is None:
                 await reply(interaction, "that song is no longer stored; use /lyrics")
                 return
-            await write_lyrics(bot, interaction, ask_from(interaction, old.prompt, old.album,
-                                                          old.temperature, old.lines))
+            await write_lyrics(bot, interaction, {"prompt": old.prompt, "album": old.album,
+                                                  "temperature": old.temperature,
+                                                  "lines": old.lines})
         except Exception as e:
             await report_error(interaction, e)
 
@@ -137,14 +139,16 @@ class LyricsCog(commands.Cog):
     @app_commands.command(name="lyrics", description="Write a song from its first line")
     @app_commands.describe(prompt="the first line of the song",
                            album="write in the style of this album",
-                           temperature="0.1 (safe) to 2.0 (wild); default 0.9",
+                           temperature=f"{TEMPERATURE[0]} (safe) to {TEMPERATURE[1]} (wild); "
+                                       "default 0.9",
                            lines="at most this many lines")
     async def lyrics(self, interaction: discord.Interaction, prompt: str,
-                     album: str | None = None,
-                     temperature: app_commands.Range[float, 0.1, 2.0] | None = None,
-                     lines: app_commands.Range[int, 1, 40] | None = None) -> None:
-        await write_lyrics(self.bot, interaction,
-                           ask_from(interaction, prompt, album, temperature, lines))
+                     album: app_commands.Range[str, 1, ALBUM_MAX_CHARS] | None = None,
+                     temperature: app_commands.Range[float, TEMPERATURE[0],
+                                                     TEMPERATURE[1]] | None = None,
+                     lines: app_commands.Range[int, LINES[0], LINES[1]] | None = None) -> None:
+        await write_lyrics(self.bot, interaction, {"prompt": prompt, "album": album,
+                                                   "temperature": temperature, "lines": lines})
 
     @lyrics.autocomplete("album")
     async def album_choices(self, interaction: discord.Interaction,
@@ -156,7 +160,7 @@ class LyricsCog(commands.Cog):
     @app_commands.command(name="history", description="Your recent songs (only you see this)")
     @app_commands.describe(count="how many (default 5)")
     async def history(self, interaction: discord.Interaction,
-                      count: app_commands.Range[int, 1, 20] = 5) -> None:
+                      count: app_commands.Range[int, HISTORY[0], HISTORY[1]] = 5) -> None:
         songs = await self.bot.app.store.history(str(interaction.user.id), count)
         if not songs:
             await reply(interaction, "you have no songs yet: try /lyrics")
@@ -170,3 +174,9 @@ class LyricsCog(commands.Cog):
                             value=f"**{song.prompt[:200]}**\n{text[:300]}"[:1024], inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True,
                                                 allowed_mentions=NO_PINGS)
+
+
+async def setup(bot: SwiftBot) -> None:
+    """Register /lyrics, /history and the buttons (discord.py calls this from load_extension)."""
+    await bot.add_cog(LyricsCog(bot))
+    bot.add_dynamic_items(AgainButton, VoteButton)  # buttons keep working after restarts

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import NO_PINGS
+from bot.replies import NO_PINGS
+from bot.status import status_facts
 
 if TYPE_CHECKING:
-    from bot.app import App
     from bot.client import SwiftBot
 
 
@@ -22,36 +20,6 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f}{unit}"
     return f"{seconds:.0f}s"
-
-
-async def status_facts(app: App) -> dict[str, Any]:
-    """Gather what /status (and the web page) show."""
-    stats = app.worker.stats()
-    run = None
-    if stats.model_id:
-        try:
-            run = app.registry.run(stats.model_id)
-        except Exception:
-            run = None  # a hub id or folder: the base model
-    today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
-    manifest = (run.manifest or {}) if run else {}
-    counts = (manifest.get("corpus") or {}).get("counts") or {}
-    created = manifest.get("created")
-    return {
-        "model": stats.model_id,
-        "fine_tuned": run is not None,
-        "model_age_s": (time.time() - datetime.fromisoformat(created).timestamp())
-        if created else None,
-        "corpus_songs": (counts.get("train", 0) + counts.get("val", 0)) if counts else None,
-        "perplexity": run.metrics.get("perplexity") if run else None,
-        "base_perplexity": run.metrics.get("base_perplexity") if run else None,
-        "queue_depth": stats.queue_depth,
-        "p50_ms": stats.p50_ms,
-        "p95_ms": stats.p95_ms,
-        "generations_today": await app.store.count_since(today),
-        "uptime_s": time.time() - app.started_at,
-        "loaded": app.worker.loaded,
-    }
 
 
 class StatusCog(commands.Cog):
@@ -78,3 +46,8 @@ class StatusCog(commands.Cog):
         embed.add_field(name="Songs today", value=str(f["generations_today"]))
         embed.add_field(name="Uptime", value=_age(f["uptime_s"]))
         await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
+
+
+async def setup(bot: SwiftBot) -> None:
+    """Register /status (discord.py calls this from load_extension)."""
+    await bot.add_cog(StatusCog(bot))

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import aiohttp
 import discord
 import pytest
 
 from bot.app import App
 from bot.client import SwiftBot, point_at
 from bot.settings import Settings
+from bot.web import start_web
 from tests.bot.fake_discord import FakeDiscord
 
 ADMIN_ID = 42
@@ -35,6 +41,19 @@ class Harness:
         call = await self.fake.wait_for(lambda c: c.token == token and c.method == "POST"
                                         and "/callback" in c.path)
         return call.body
+
+
+def publish_tiny_run(home: Path, tiny_base: Path, run_id: str = "20260101-000000-abcdef",
+                     perplexity: float = 12.5) -> Path:
+    """Lay out a published run in the registry from the tiny model, as `training publish` would."""
+    run = home / "models" / "runs" / run_id
+    shutil.copytree(tiny_base, run)
+    (run / "manifest.json").write_text(json.dumps({
+        "created": "2026-01-01T00:00:00+00:00", "base_model": "tiny",
+        "corpus": {"counts": {"train": 10, "val": 2}},
+        "metrics": {"perplexity": perplexity, "base_perplexity": 99.0}}))
+    os.symlink(Path("runs") / run_id, home / "models" / "current")
+    return run
 
 
 def bot_settings(home: str, tiny_base: str, fake: FakeDiscord, **env: str) -> Settings:
@@ -83,3 +102,30 @@ async def start_bot(tmp_path, tiny_base) -> AsyncIterator[Callable[..., Awaitabl
             await harness.bot.close()
     await fake.close()
     discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@pytest.fixture
+async def serve_web(tmp_path, tiny_base):
+    """Start the web app: `base_url, app = await serve_web(start_worker=True, **env)`."""
+    started = []
+
+    async def start(start_worker: bool = True, **env: str):
+        settings = Settings.from_env({"SWIFTAI_HOME": str(tmp_path / "home"),
+                                      "BASE_MODEL": str(tiny_base), "COOLDOWN_SECONDS": "0",
+                                      "BATCH_WINDOW_MS": "5", **env})
+        app = await open_app(settings, start_worker)
+        runner, port = await start_web(app, "127.0.0.1", 0)
+        started.append((app, runner))
+        return f"http://127.0.0.1:{port}", app
+
+    yield start
+    for app, runner in started:
+        await app.close(timeout=10)
+        await runner.cleanup()
+
+
+async def call(method, url, **kwargs):
+    """Make one HTTP request; return status, JSON body (None if not JSON) and headers."""
+    async with aiohttp.ClientSession() as session, session.request(method, url,
+                                                                   **kwargs) as response:
+        return response.status, await response.json(content_type=None), response.headers

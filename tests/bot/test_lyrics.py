@@ -48,6 +48,17 @@ async def test_bad_prompts_get_a_private_explanation_and_are_logged(start_bot):
     assert [r.status for r in rows] == ["rejected"] * 3
 
 
+async def test_refusals_are_rate_limited_like_requests(start_bot):
+    h = await start_bot(COOLDOWN_SECONDS="600")
+    first = await h.reply(await h.fake.command("lyrics", {"prompt": "x" * 5000}))
+    assert "too long" in first["data"]["content"]
+    again = await h.reply(await h.fake.command("lyrics", {"prompt": "x" * 5000}))
+    assert again["data"]["flags"] == 64 and "slow down" in again["data"]["content"]
+    assert (await h.song(await h.fake.command("lyrics", {"prompt": "fixed it"})))["embeds"]
+    rows = [await h.app.store.generation(i) for i in (1, 2)]
+    assert [(r.status, len(r.prompt)) for r in rows] == [("rejected", 300), ("ok", 8)]
+
+
 async def test_control_and_bidi_characters_are_stripped_from_prompts(start_bot):
     h = await start_bot()
     token = await h.fake.command("lyrics", {"prompt": "\u202eevil\u0007  line\u200b here"})
@@ -173,5 +184,23 @@ async def test_shutdown_finishes_a_song_in_flight(start_bot, tmp_path):
     assert (await h.song(token))["embeds"]
     store = await Store.open(tmp_path / "home" / "swiftai.db")
     assert (await store.generation(1)).status == "ok"
+    await store.close()
+    await h.bot.close()
+
+
+async def test_shutdown_tells_people_left_in_the_queue_to_come_back_and_logs_them(start_bot,
+                                                                                  tmp_path):
+    h = await start_bot(start_worker=False)  # no worker: nothing can finish in time
+    tokens = [await h.fake.command("lyrics", {"prompt": f"queued {i}"}, user_id=i)
+              for i in (1, 2)]
+    for token in tokens:
+        await h.fake.wait_for(lambda c, t=token: c.token == t and c.body.get("type") == 5)
+    await h.app.close(timeout=0.2)
+    for token in tokens:
+        told = await h.fake.wait_for(lambda c, t=token: c.token == t and c.method == "PATCH"
+                                     and "shutting down" in (c.body.get("content") or ""))
+        assert "try again in a minute" in told.body["content"]
+    store = await Store.open(tmp_path / "home" / "swiftai.db")
+    assert [(await store.generation(i)).status for i in (1, 2)] == ["error", "error"]
     await store.close()
     await h.bot.close()

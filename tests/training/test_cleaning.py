@@ -92,6 +92,36 @@ def test_non_song_titles_are_dropped(title):
     assert non_song_reason(title, long_text) is not None
 
 
+@pytest.mark.parametrize("title", [
+    "seven (Poem)", "Poem - A Lake in Winter", "The Mirrorball Poems", "Midnights [Poetry]",
+    "Hometown - Read by the Artist", "A Letter, Read Aloud", "Spoken Word Interlude",
+    "Rain (Spoken)", "Tour Diary - Reading", "Phone Call With Mom", "Voicemail From Dad",
+    "Voice Message", "Closing Monologue", "Harbor Lights (Commentary)",
+])
+def test_poems_and_spoken_word_titles_are_dropped(title):
+    long_text = "\n".join(["a line of some words here"] * 20)
+    assert non_song_reason(title, long_text).startswith("not a song")
+
+
+@pytest.mark.parametrize("title", ["Poetry in Motion", "Spoken For", "Reading Your Mind",
+                                   "The Poets' Department", "Call It What You Want"])
+def test_song_titles_that_only_look_spoken_are_kept(title):
+    lyrics = "\n".join(f"this is line number {i} of the song we sing" for i in range(8))
+    assert non_song_reason(title, lyrics) is None
+
+
+def test_a_transcript_with_speakers_is_dropped():
+    call = "\n".join(["Taylor: Hey, it's me, are you there", "Mom: I'm here, sweetheart, go on",
+                      "Taylor: I wrote a new one today", "Mom: Play it for me"] * 3)
+    assert non_song_reason("Untitled", call).startswith("a transcript")
+
+
+def test_sentences_read_aloud_are_dropped_as_spoken_prose():
+    sentence = ("I walked down to the water that morning and the whole town was still asleep "
+                "behind me, and I thought about everything we said.")
+    assert non_song_reason("December", "\n".join([sentence] * 6)).startswith("spoken prose")
+
+
 def test_tiny_text_is_dropped():
     assert non_song_reason("Song", "just a few words\nand a line").startswith("too short")
 

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -148,3 +149,17 @@ def test_a_folder_of_someone_elses_files_is_not_overwritten(tmp_path):
         write_corpus(build_corpus([song(1), song(2)]), out, "A", 2)
     assert (out / "notes.txt").read_text() == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
+def test_explain_says_so_when_nothing_was_dropped(hermetic_env, capsys, monkeypatch):
+    from tests.conftest import EXAMPLE_EXPORT
+    from training.__main__ import main
+
+    for key in ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))  # main() sets them: undo afterwards
+
+    assert main(["import", str(EXAMPLE_EXPORT)]) == 0
+    assert main(["corpus", "--artist", "Juniper Vale", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing was dropped or merged: every song is in the corpus" in out
+    assert "0 dropped, 0 merged" in out
