@@ -107,7 +107,7 @@ class App:
         log.info("serving %s", run.id if run else f"the base model {settings.base_model}")
         worker = Worker(loader, max_batch=settings.max_batch,
                         batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
-        composer = Composer(worker)
+        composer = Composer(worker, candidates=settings.candidates)
         songwriter = Songwriter(composer, store, Cooldowns(settings.cooldown_seconds),
                                 settings.prompt_max_chars, settings.request_timeout)
         retrainer = Retrainer(settings.home, settings.base_model, store, settings.retrain_args)

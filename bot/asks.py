@@ -21,6 +21,7 @@ from bot.errors import PromptRejected
 TEMPERATURE = (0.1, 2.0)  # below, every song is the same; above, words fall apart
 LINES = (1, 40)  # lyric lines a song is cut to
 SONGS = (1, 3)  # songs one web request may ask for (`n`, or `num` in the seed's API)
+FORMS = ("verse", "song")  # a stretch of lyrics, or a whole song in labelled sections
 HISTORY = (1, 20)  # songs /history lists
 RECENT = (1, 50)  # songs /api/recent lists
 ALBUM_MAX_CHARS = 100  # Discord's longest choice value; no album name is longer
@@ -48,6 +49,7 @@ class Ask:
     album: str | None = None
     temperature: float | None = None
     lines: int | None = None
+    form: str = "verse"
 
 
 class Refused(PromptRejected):
@@ -123,7 +125,7 @@ def decimal(value: Any, name: str, bounds: tuple[float, float]) -> float | None:
 
 def read_ask(who: Who, fields: Mapping[str, Any], prompt_max_chars: int,
              names: Mapping[str, str] | None = None) -> tuple[Ask, int]:
-    """Check `fields` (prompt, album?, temperature?, lines?, n?) into an Ask and a song count.
+    """Check `fields` (prompt, album?, temperature?, lines?, form?, n?) into an Ask and a count.
 
     `names` maps a field to what the caller calls it (the seed's API says `num` for `n`).
     Raises Refused with the first problem and what may be logged of the request.
@@ -145,6 +147,11 @@ def read_ask(who: Who, fields: Mapping[str, Any], prompt_max_chars: int,
         checked["temperature"] = decimal(fields.get("temperature"),
                                          names.get("temperature", "temperature"), TEMPERATURE)
         checked["lines"] = whole_number(fields.get("lines"), names.get("lines", "lines"), LINES)
+        form = fields.get("form") or "verse"
+        if form not in FORMS:
+            raise PromptRejected(f"{names.get('form', 'form')} must be one of "
+                                 f"{', '.join(FORMS)}")
+        checked["form"] = form
         songs = whole_number(fields.get("n"), names.get("n", "n"), SONGS) or 1
     except PromptRejected as e:
         raise Refused(str(e), Ask(who, excerpt(raw), **checked)) from None

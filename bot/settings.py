@@ -30,7 +30,8 @@ class Settings:
     inference_timeout: float  # INFERENCE_TIMEOUT: seconds per remote request
     cooldown_seconds: float  # COOLDOWN_SECONDS: per user, between two /lyrics
     queue_size: int  # QUEUE_SIZE: requests waiting at most; more get "busy"
-    max_batch: int  # MAX_BATCH: requests generated together
+    max_batch: int  # MAX_BATCH: rows (candidate samples) generated together
+    candidates: int  # CANDIDATES: samples written per step, the best kept
     batch_window_ms: float  # BATCH_WINDOW_MS: how long a request may wait for company
     request_timeout: float  # REQUEST_TIMEOUT: seconds a request may wait in the queue
     prompt_max_chars: int  # PROMPT_MAX_CHARS
@@ -116,7 +117,8 @@ class Settings:
             inference_timeout=number("INFERENCE_TIMEOUT", 120.0, float, 1),
             cooldown_seconds=number("COOLDOWN_SECONDS", 10.0),
             queue_size=int(number("QUEUE_SIZE", 64, int, 1)),
-            max_batch=int(number("MAX_BATCH", 8, int, 1)),
+            max_batch=int(number("MAX_BATCH", 24, int, 1)),
+            candidates=int(number("CANDIDATES", 3, int, 1)),
             batch_window_ms=number("BATCH_WINDOW_MS", 15.0),
             request_timeout=number("REQUEST_TIMEOUT", 120.0, float, 1),
             prompt_max_chars=int(number("PROMPT_MAX_CHARS", 200, int, 10)),

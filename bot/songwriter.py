@@ -97,7 +97,7 @@ class Songwriter:
             raise NotReady(LOADING)
         self.cooldowns.check(who.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
-                          lines=ask.lines)
+                          lines=ask.lines, form=ask.form)
         tickets: list[Writing] = []
         try:
             for _ in range(copies):
@@ -176,4 +176,5 @@ class Songwriter:
         return await self.store.record_generation(
             source=who.source, user_id=who.user_id, prompt=ask.prompt, status=status,
             user_name=who.user_name, guild_id=who.guild_id, channel_id=who.channel_id,
-            album=ask.album, temperature=ask.temperature, lines=ask.lines, **details)
+            album=ask.album, temperature=ask.temperature, lines=ask.lines, form=ask.form,
+            **details)

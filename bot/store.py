@@ -32,6 +32,7 @@ class Generation:
     album: str | None
     temperature: float | None
     lines: int | None
+    form: str  # "verse" or "song"
     output: str | None
     model_id: str | None
     copied_words: int | None

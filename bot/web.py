@@ -27,14 +27,14 @@ from bot.errors import OnCooldown, UserError
 from bot.songwriter import Written
 from bot.status import status_facts
 from bot.store import StoreUnavailable
-from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Stopped
+from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Offline, Stopped
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 APP_KEY = web.AppKey("swiftai", App)
 MAX_BODY = 16 * 1024  # bytes: a prompt is at most a few hundred characters, even \u-escaped
 MAX_URL = 32 * 1024  # bytes: longer request lines never reach us (aiohttp answers 400 itself)
-RETRY_AFTER = {Busy: 5, DeadlineExceeded: 5, Stopped: 60}  # seconds; 30 for other 503s
+RETRY_AFTER = {Busy: 5, DeadlineExceeded: 5, Stopped: 60, Offline: 60}  # seconds; else 30
 ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" '
         'r="16" fill="#9b59b6"/><path d="M13 8v12.2A4 4 0 1 0 15 24V12h7V8z" fill="#fff"/></svg>')
 
@@ -100,7 +100,7 @@ async def _write(request: web.Request, fields: Mapping[str, Any],
 
 
 async def post_lyrics(request: web.Request) -> web.Response:
-    """POST /api/lyrics {prompt, album?, temperature?, lines?, n?}."""
+    """POST /api/lyrics {prompt, album?, temperature?, lines?, form?, n?}."""
     # Only JSON: a form or text/plain POST is a "simple" request any web page can make a
     # visitor's browser send (spending our GPU); application/json needs our consent (CORS).
     if request.content_type != "application/json":
@@ -152,9 +152,13 @@ async def get_health(request: web.Request) -> web.Response:
         await app.store.check()
     except StoreUnavailable as e:
         return _json({"ok": False, "reason": str(e)}, 503, **{"Retry-After": "60"})
-    if not app.worker.loaded:
+    served = app.worker.served
+    if served is None:
         return _json({"ok": False, "reason": "the model is still loading"}, 503)
-    return _json({"ok": True, "model": app.worker.stats().model_id})
+    offline = served.unavailable()
+    if offline:  # a remote backend with no server answering
+        return _json({"ok": False, "reason": offline}, 503, **{"Retry-After": "60"})
+    return _json({"ok": True, "model": served.info.model_id})
 
 
 async def get_page(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.asks import ALBUM_MAX_CHARS, HISTORY, LINES, TEMPERATURE, Who
+from bot.asks import ALBUM_MAX_CHARS, FORMS, HISTORY, LINES, TEMPERATURE, Who
 from bot.replies import NO_PINGS, reply, report_error
 from bot.songwriter import Songwriter, Written
 from bot.store import Votes
@@ -99,7 +99,7 @@ class AgainButton(discord.ui.DynamicItem[discord.ui.Button], template=r"swiftai:
                 return
             await write_lyrics(bot, interaction, {"prompt": old.prompt, "album": old.album,
                                                   "temperature": old.temperature,
-                                                  "lines": old.lines})
+                                                  "lines": old.lines, "form": old.form})
         except Exception as e:
             await report_error(interaction, e)
 
@@ -141,14 +141,18 @@ class LyricsCog(commands.Cog):
                            album="write in the style of this album",
                            temperature=f"{TEMPERATURE[0]} (safe) to {TEMPERATURE[1]} (wild); "
                                        "default 0.9",
-                           lines="at most this many lines")
+                           lines="at most this many lines",
+                           form="a verse (default), or a whole song: verses, chorus, bridge")
+    @app_commands.choices(form=[app_commands.Choice(name=f, value=f) for f in FORMS])
     async def lyrics(self, interaction: discord.Interaction, prompt: str,
                      album: app_commands.Range[str, 1, ALBUM_MAX_CHARS] | None = None,
                      temperature: app_commands.Range[float, TEMPERATURE[0],
                                                      TEMPERATURE[1]] | None = None,
-                     lines: app_commands.Range[int, LINES[0], LINES[1]] | None = None) -> None:
+                     lines: app_commands.Range[int, LINES[0], LINES[1]] | None = None,
+                     form: str | None = None) -> None:
         await write_lyrics(self.bot, interaction, {"prompt": prompt, "album": album,
-                                                   "temperature": temperature, "lines": lines})
+                                                   "temperature": temperature, "lines": lines,
+                                                   "form": form})
 
     @lyrics.autocomplete("album")
     async def album_choices(self, interaction: discord.Interaction,

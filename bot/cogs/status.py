@@ -39,7 +39,13 @@ class StatusCog(commands.Cog):
             quality = "no fine-tuned model published yet: an admin can /retrain"
         latency = (f"p50 {f['p50_ms'] / 1000:.1f} s, p95 {f['p95_ms'] / 1000:.1f} s"
                    if f["p50_ms"] is not None else "no songs in the last hour")
+        if f["backend"]:
+            model += f" on {f['backend']}"
         embed.add_field(name="Model", value=model, inline=False)
+        if f["servers"]:  # the openai backend: which inference servers answer
+            embed.add_field(name="Inference servers", inline=False, value="\n".join(
+                f"{'🟢' if s['up'] else '🔴'} {s['url']}" + (f" ({s['error']})" if s["error"]
+                                                          else "") for s in f["servers"])[:1024])
         embed.add_field(name="Quality", value=quality, inline=False)
         embed.add_field(name="Queue", value=str(f["queue_depth"]))
         embed.add_field(name="Latency (last hour)", value=latency)

@@ -33,6 +33,17 @@ async def test_lyrics_defers_at_once_then_posts_the_song_without_pings(start_bot
                if c.method in ("PATCH", "POST") and "webhooks" in c.path)
 
 
+async def test_a_whole_song_comes_in_labelled_sections_and_again_keeps_the_form(start_bot):
+    h = await start_bot()
+    token = await h.fake.command("lyrics", {"prompt": "Harbor lights", "form": "song"})
+    text = (await h.song(token))["embeds"][0]["description"]
+    assert text.startswith("[Verse 1]\nHarbor lights") and text.count("[Chorus]") == 3
+    assert (await h.app.store.generation(1)).form == "song"
+    again = custom_ids(h.fake.messages[token])[0]
+    await h.song(await h.fake.click(again, h.fake.messages[token]))
+    assert (await h.app.store.generation(2)).form == "song"
+
+
 async def test_bad_prompts_get_a_private_explanation_and_are_logged(start_bot):
     h = await start_bot()
     cases = {"   ": "empty", "x" * 300: "too long"}

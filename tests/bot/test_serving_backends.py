@@ -68,3 +68,43 @@ async def test_ctranslate2_bot_converts_the_base_model_once_and_never_loads_torc
 
     song, torch_mapped, log = await _serve_one_song(hermetic_env, tiny_base, "auto")
     assert not torch_mapped and "converting the base model" not in log  # cached: auto uses it
+
+
+async def test_the_web_on_remote_inference_servers(serve_web, tiny_base):
+    from tests.bot.conftest import call
+    from tests.model.fake_openai import FakeInference
+
+    fake = FakeInference().start()
+    try:
+        base, _ = await serve_web(SERVING_BACKEND="openai", INFERENCE_URL=fake.url)
+        status, health, _ = await call("GET", f"{base}/healthz")
+        assert status == 200 and health["model"] == "swiftai"
+        status, data, _ = await call("POST", f"{base}/api/lyrics",
+                                     json={"prompt": "Across the wire", "form": "song"})
+        assert status == 200 and data["songs"][0]["text"].startswith("[Verse 1]\nAcross the wire")
+        facts = (await call("GET", f"{base}/api/status"))[1]
+        assert facts["backend"] == "openai"
+        assert facts["servers"] == [{"url": fake.url, "up": True, "error": None}]
+
+        fake.stop()  # every server down: answered at once, with when to come back
+        for _ in range(60):
+            status, health, headers = await call("GET", f"{base}/healthz")
+            if status == 503:
+                break
+            await asyncio.sleep(0.1)
+        assert status == 503 and "offline" in health["reason"]
+        started = asyncio.get_running_loop().time()
+        status, data, headers = await call("POST", f"{base}/api/lyrics", json={"prompt": "hi"})
+        assert status == 503 and "the songwriter is offline" in data["error"]
+        assert headers["Retry-After"] == "60"
+        assert asyncio.get_running_loop().time() - started < 1.0
+
+        fake.start()  # and it serves again by itself
+        for _ in range(60):
+            if (await call("GET", f"{base}/healthz"))[0] == 200:
+                break
+            await asyncio.sleep(0.1)
+        status, data, _ = await call("POST", f"{base}/api/lyrics", json={"prompt": "back"})
+        assert status == 200 and data["songs"][0]["text"].startswith("back")
+    finally:
+        fake.close()

@@ -44,6 +44,7 @@ async def test_lyrics_api_writes_songs_and_logs_them_as_web(serve_web):
     ({"prompt": "hi", "temperature": 5}, "temperature must be between"),
     ({"prompt": "hi", "lines": 0}, "lines must be between"),
     ({"prompt": "hi", "n": 4}, "n must be between 1 and 3"),
+    ({"prompt": "hi", "form": "sonnet"}, "form must be one of verse, song"),
     ({"prompt": "hi", "album": "Nope"}, "unknown album 'Nope'"),
     ({"prompt": "\ud800\u202e"}, "empty"),  # nothing left once surrogates and bidi go
 ])
