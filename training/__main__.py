@@ -11,6 +11,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from model.backends import CHOICES
+from model.composer import FORMS
 from model.errors import RegistryError
 from training import commands
 from training.errors import TrainingError
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--album", help="write in the style of this album")
     generate.add_argument("--temperature", type=float, help="sampling temperature (default 0.9)")
     generate.add_argument("--lines", type=int, help="at most this many lyric lines")
+    generate.add_argument("--form", choices=FORMS, default="verse",
+                          help="a verse, or a whole song in labelled sections")
     generate.add_argument("--seed", type=int, help="random seed, for repeatable output")
     generate.add_argument("--model", help="a run folder, local folder or hub id to use instead")
     generate.add_argument("--backend", choices=CHOICES, default="auto",

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from model.files import staging_dir, swap_dir
+from model.songform import common_form
+from model.style import figures
 from training.cleaning import clean_lyrics, non_song_reason
 from training.songs import Song
 
@@ -148,6 +150,7 @@ def _jsonl(entries: list[CorpusSong]) -> bytes:
 def write_corpus(corpus: Corpus, out_dir: Path, artist: str, raw_count: int) -> dict[str, Any]:
     """Write train/val/manifest to a fresh folder, swap it in atomically; return the manifest."""
     train, val = _jsonl(corpus.train), _jsonl(corpus.val)
+    lyrics = [e.lyrics for e in corpus.train + corpus.val]
     manifest = {
         "format": CORPUS_FORMAT,
         "artist": artist,
@@ -158,6 +161,8 @@ def write_corpus(corpus: Corpus, out_dir: Path, artist: str, raw_count: int) -> 
                    "train_words": sum(len(e.lyrics.split()) for e in corpus.train),
                    "val_words": sum(len(e.lyrics.split()) for e in corpus.val)},
         "albums": sorted({e.song.album for e in corpus.train + corpus.val if e.song.album}),
+        "style": figures(lyrics).to_json(),  # the artist's: what generated songs are held to
+        "form": common_form(lyrics),  # their most common sections, where headers say
         "dropped": corpus.dropped,
         "merged": corpus.merged,
     }

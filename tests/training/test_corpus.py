@@ -163,3 +163,16 @@ def test_explain_says_so_when_nothing_was_dropped(hermetic_env, capsys, monkeypa
     out = capsys.readouterr().out
     assert "nothing was dropped or merged: every song is in the corpus" in out
     assert "0 dropped, 0 merged" in out
+
+
+def test_the_manifest_holds_the_artists_style_and_form(tmp_path, example_songs):
+    from tests.conftest import EXAMPLE_EXPORT
+    from training.lyric_files import read_export
+
+    manifest = write_corpus(build_corpus(read_export(EXAMPLE_EXPORT)), tmp_path / "c", "J", 12)
+    style = manifest["style"]
+    assert style["songs"] == manifest["counts"]["train"] + manifest["counts"]["val"]
+    assert 3 < style["words_per_line"] < 12 and 0 <= style["rhyme_rate"] <= 1
+    assert style["header_rate"] == 1.0  # every fixture song has [Verse]/[Chorus] headers
+    assert 0 <= style["recurring_block_rate"] <= 1
+    assert manifest["form"] is None or "Chorus" in manifest["form"]

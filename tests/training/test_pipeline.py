@@ -72,3 +72,7 @@ def test_generate_prints_clean_lyrics_from_the_current_model(hermetic_env, tiny_
     unknown = run_cli("training", "generate", "--prompt", "x", "--album", "Nope", env=env)
     assert unknown.returncode == 1 and "does not know album 'Nope'" in unknown.stderr
     assert "Harbor Lights" in unknown.stderr
+    song = run_cli("training", "generate", "--prompt", "Harbor lights", "--form", "song",
+                   "--seed", "1", env=env)
+    assert song.returncode == 0, song.stderr
+    assert song.stdout.startswith("[Verse 1]\nHarbor lights") and "[Chorus]" in song.stdout
