@@ -53,6 +53,18 @@ class RetrainResult:
     served: str | None = None  # the model id the worker serves afterwards
 
 
+def done_message(result: RetrainResult, remote: bool) -> str:
+    """Say how a successful retrain ended, and what the operator does next on remote serving."""
+    before = f"{result.previous_perplexity:.2f} → " if result.previous_perplexity else ""
+    scores = f"validation perplexity {before}{result.perplexity:.2f}"
+    if not remote:
+        return f"✅ Now serving `{result.served}`: {scores}"
+    return (f"✅ Published `{result.run_id}` ({scores}) into `models/current` under "
+            "SWIFTAI_HOME. The inference servers still hold the old weights: restart them on "
+            "that folder (e.g. `vllm serve $SWIFTAI_HOME/models/current --served-model-name "
+            "swiftai`), then /reload.")
+
+
 class RetrainFailed(Exception):
     """The training run failed; the message holds its last error lines."""
 

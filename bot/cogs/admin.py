@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.replies import NO_PINGS
-from bot.retrain import RetrainFailed, RetrainState, ServeFailed
+from bot.retrain import RetrainFailed, RetrainState, ServeFailed, done_message
 
 if TYPE_CHECKING:
     from bot.client import SwiftBot
@@ -69,9 +69,8 @@ class AdminCog(commands.Cog):
                 await self._say(interaction, "❌ Retrain failed; the current model keeps "
                                              f"serving.\n```\n{str(e)[-1500:]}\n```")
                 return
-        before = (f"{result.previous_perplexity:.2f} → " if result.previous_perplexity else "")
-        await self._say(interaction, f"✅ Now serving `{result.served}`: validation perplexity "
-                                     f"{before}{result.perplexity:.2f}")
+        await self._say(interaction, done_message(
+            result, remote=app.settings.serving_backend == "openai"))
 
     @app_commands.command(name="reload", description="Load the published model again")
     @admin_only()

@@ -107,3 +107,14 @@ async def test_status_describes_the_served_run_even_if_its_files_change_later(tm
         await app.close(timeout=10)
     shutil.rmtree(run)
 
+
+
+def test_a_retrain_on_remote_servers_says_what_the_operator_does_next():
+    from bot.retrain import RetrainResult, done_message
+
+    result = RetrainResult("20261128-abc", 8.91, 11.7, served="20261128-abc")
+    assert done_message(result, remote=False) == (
+        "✅ Now serving `20261128-abc`: validation perplexity 11.70 → 8.91")
+    remote = done_message(result, remote=True)
+    assert remote.startswith("✅ Published `20261128-abc` (validation perplexity 11.70 → 8.91)")
+    assert "restart them on that folder" in remote and "vllm serve" in remote
