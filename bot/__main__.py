@@ -37,7 +37,7 @@ async def serve(settings: Settings) -> int:
     from bot.web import start_web
 
     route_library_logs()  # transformers and huggingface_hub are imported by now
-    hold_home(settings.home)  # held until the process exits
+    hold_home(settings.home, settings.shard_ids)  # held until the process exits
     app = await App.open(settings, start_worker=False)  # loading starts once we can listen
     runner = bot = None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ from bot.replies import NO_PINGS, report_error
 
 log = logging.getLogger(__name__)
 COMMANDS_HASH = "commands_hash"
+IDENTIFY_EVERY = 5.0  # seconds between two IDENTIFYs in one rate-limit bucket (Discord's rule)
 # Each cog is an extension with a `setup(bot)`: the client imports none of them, so no cog
 # can form an import cycle with it.
 EXTENSIONS = ("bot.cogs.lyrics", "bot.cogs.status", "bot.cogs.admin")
@@ -32,13 +34,33 @@ def point_at(api_base: str | None, gateway_url: str | None) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
-class SwiftBot(commands.Bot):
+class SwiftBot(commands.AutoShardedBot):
+    """The bot, sharded: Discord requires shards past 2,500 servers. SHARD_COUNT (default:
+    Discord's recommendation, one for a small bot) and SHARD_IDS split them across processes."""
+
     def __init__(self, app: App) -> None:
+        settings = app.settings
         super().__init__(command_prefix=commands.when_mentioned, help_command=None,
-                         intents=discord.Intents(guilds=True), allowed_mentions=NO_PINGS)
+                         intents=discord.Intents(guilds=True), allowed_mentions=NO_PINGS,
+                         shard_count=settings.shard_count,
+                         shard_ids=list(settings.shard_ids) or None)
         self.app = app
         self.failed_extensions: list[str] = []
         self.tree.on_error = self.on_app_command_error
+        self._identified: dict[int, float] = {}  # rate-limit bucket -> when it last identified
+        self._max_concurrency: int | None = None
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Wait only as Discord requires: one IDENTIFY per 5 s per bucket, where a shard's
+        bucket is its id modulo `max_concurrency` (discord.py waits 5 s before every shard)."""
+        if self._max_concurrency is None:
+            self._max_concurrency = (await self.fetch_session_start_limits()).max_concurrency
+        bucket = (shard_id or 0) % max(1, self._max_concurrency)
+        last = self._identified.get(bucket)
+        now = asyncio.get_running_loop().time()
+        if last is not None and now - last < IDENTIFY_EVERY:
+            await asyncio.sleep(IDENTIFY_EVERY - (now - last))
+        self._identified[bucket] = asyncio.get_running_loop().time()
 
     async def setup_hook(self) -> None:
         for name in EXTENSIONS:

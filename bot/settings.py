@@ -40,6 +40,8 @@ class Settings:
     discord_gateway_url: str | None  # DISCORD_GATEWAY_URL
     web_host: str  # WEB_HOST
     web_port: int  # WEB_PORT
+    shard_count: int | None  # SHARD_COUNT: None takes Discord's recommendation
+    shard_ids: tuple[int, ...]  # SHARD_IDS: the shards this process runs (empty: all of them)
 
     @property
     def database(self) -> Path:
@@ -90,6 +92,17 @@ class Settings:
         backend = (env.get("SERVING_BACKEND") or "auto").strip().lower()
         if backend not in BACKENDS:
             problems.append(f"SERVING_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
+        shard_ids: list[int] = []
+        for part in re.split(r"[,\s]+", env.get("SHARD_IDS", "").strip()):
+            if part and not part.isdigit():
+                problems.append(f"SHARD_IDS has {part!r}, not a shard number")
+            elif part:
+                shard_ids.append(int(part))
+        shard_count = int(number("SHARD_COUNT", 0, int, 0)) or None
+        if shard_ids and shard_count is None:
+            problems.append("SHARD_IDS needs SHARD_COUNT: how many shards there are in all")
+        elif shard_count and any(i >= shard_count for i in shard_ids):
+            problems.append(f"SHARD_IDS must be below SHARD_COUNT={shard_count}")
         urls = tuple(u.strip().rstrip("/") for u in env.get("INFERENCE_URL", "").split(",")
                      if u.strip())
         for url in urls:
@@ -127,6 +140,8 @@ class Settings:
             discord_gateway_url=env.get("DISCORD_GATEWAY_URL") or None,
             web_host=env.get("WEB_HOST") or "127.0.0.1",
             web_port=int(number("WEB_PORT", 8080, int, 0)),
+            shard_count=shard_count,
+            shard_ids=tuple(sorted(set(shard_ids))),
         )
         if settings.home.exists() and not settings.home.is_dir():
             problems.append(f"SWIFTAI_HOME={settings.home} exists and is not a folder")

@@ -80,9 +80,9 @@ class Songwriter:
         self._given_up.set()
 
     async def accept(self, who: Who, fields: Mapping[str, Any],
-                     names: Mapping[str, str] | None = None) -> tuple[Ask, list[Writing]]:
-        """Check and queue the songs one request asks for (one cooldown); raise a UserError
-        (logged) if it cannot be queued, or Busy if the queue cannot take them all."""
+                     names: Mapping[str, str] | None = None) -> tuple[Ask, Writing]:
+        """Check and queue the songs one request asks for (one cooldown, one ranked set of
+        candidates); raise a UserError (logged) if it cannot be queued, or Busy."""
         try:
             ask, copies = read_ask(who, fields, self.prompt_max_chars, names)
             if ask.album and ask.album not in self.composer.albums:
@@ -97,14 +97,10 @@ class Songwriter:
             raise NotReady(LOADING)
         self.cooldowns.check(who.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
-                          lines=ask.lines, form=ask.form)
-        tickets: list[Writing] = []
+                          lines=ask.lines, form=ask.form, n=copies)
         try:
-            for _ in range(copies):
-                tickets.append(self.composer.start(request, timeout=self.request_timeout))
-        except Busy as e:
-            for ticket in tickets:
-                ticket.cancel()  # all or nothing: a cancelled request is never generated
+            writing = self.composer.start(request, timeout=self.request_timeout)
+        except Busy as e:  # nothing was queued: all or nothing
             self.cooldowns.forgive(who.user_id)
             await self._log_failure(ask, "busy", str(e))
             raise
@@ -112,30 +108,33 @@ class Songwriter:
             self.cooldowns.forgive(who.user_id)
             await self._log_failure(ask, "error", SHUTTING_DOWN)
             raise Stopped(SHUTTING_DOWN) from e
-        return ask, tickets
+        return ask, writing
 
-    async def finish(self, ask: Ask, ticket: Writing) -> Written:
-        """Wait for the lyrics and log them; log and re-raise a failure."""
+    async def finish(self, ask: Ask, writing: Writing) -> list[Written]:
+        """Wait for the lyrics and log each song; log and re-raise a failure."""
         try:
-            result = await self._result(ticket)
+            results = await self._result(writing)
         except GenerationError as e:
             await self._log_failure(ask, "error", str(e))
             raise
         except Exception as e:
             await self._log_failure(ask, "error", f"{type(e).__name__}: {e}")
             raise
-        generation_id = await self._log(
-            ask, "ok", output=result.text, model_id=result.model_id,
-            copied_words=result.copied_words, queue_ms=result.queue_ms,
-            generate_ms=result.generate_ms)
-        log.info("generation %d: %s, %d chars, queue %.0f ms, generate %.0f ms, batch %d",
-                 generation_id, ask.who.source, len(result.text), result.queue_ms,
-                 result.generate_ms, result.batch_size)
-        return Written(generation_id, ask, result)
+        written = []
+        for result in results:
+            generation_id = await self._log(
+                ask, "ok", output=result.text, model_id=result.model_id,
+                copied_words=result.copied_words, queue_ms=result.queue_ms,
+                generate_ms=result.generate_ms)
+            log.info("generation %d: %s, %d chars, queue %.0f ms, generate %.0f ms, batch %d",
+                     generation_id, ask.who.source, len(result.text), result.queue_ms,
+                     result.generate_ms, result.batch_size)
+            written.append(Written(generation_id, ask, result))
+        return written
 
-    async def _result(self, ticket: Writing) -> Result:
+    async def _result(self, ticket: Writing) -> list[Result]:
         """Wait for the worker's answer, unless give_up() comes first (then raise Stopped)."""
-        async def answer() -> Result:
+        async def answer() -> list[Result]:
             return await ticket
 
         waiting = asyncio.ensure_future(answer())
@@ -155,13 +154,8 @@ class Songwriter:
     async def write(self, who: Who, fields: Mapping[str, Any],
                     names: Mapping[str, str] | None = None) -> list[Written]:
         """Accept and finish in one go (for callers with no queue position to show)."""
-        ask, tickets = await self.accept(who, fields, names)
-        results = await asyncio.gather(*(self.finish(ask, t) for t in tickets),
-                                       return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return [r for r in results if isinstance(r, Written)]
+        ask, writing = await self.accept(who, fields, names)
+        return await self.finish(ask, writing)
 
     async def _log_failure(self, ask: Ask, status: str, error: str) -> None:
         """Log a request that got no song; if the log is failing, say so and let the user's

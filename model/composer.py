@@ -15,7 +15,7 @@ between its steps. The chorus is written once and repeated word for word.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from model.backend import GenRequest, Served
@@ -50,6 +50,7 @@ class Request:
     max_new_tokens: int | None = None  # None: the model's default
     min_new_tokens: int = 0  # benchmarks force a fixed amount of work
     greedy: bool = False  # argmax decoding: repeatable output (tests, comparisons)
+    n: int = 1  # how many songs: the best n of one ranked set of candidates
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,6 @@ class _Tally:
     generate_ms: float = 0.0
     batch_size: int = 0
     attempts: int = 0
-    copied: list[int] = field(default_factory=list)
 
     def add(self, generated: Generated) -> None:
         self.served = generated.served
@@ -81,11 +81,10 @@ class _Tally:
         self.batch_size = generated.batch_size
         self.attempts += 1
 
-    def result(self, text: str) -> Result:
+    def result(self, text: str, copied: int) -> Result:
         assert self.served is not None
-        return Result(text, max(self.copied, default=0), self.served.info.model_id,
-                      self.queue_ms or 0.0, round(self.generate_ms, 1), self.batch_size,
-                      self.attempts)
+        return Result(text, copied, self.served.info.model_id, self.queue_ms or 0.0,
+                      round(self.generate_ms, 1), self.batch_size, self.attempts)
 
 
 def user_prompt(served: Served | None, prompt: str) -> str:
@@ -130,7 +129,8 @@ class _Option:
 
 
 class Writing:
-    """One request on its way: await it for the Result; ask it for its place in the queue."""
+    """One request on its way: await it for its Results (n of them); ask it for its place in
+    the queue."""
 
     def __init__(self, composer: Composer, request: Request, timeout: float | None) -> None:
         self._composer = composer
@@ -138,30 +138,42 @@ class Writing:
         self._timeout = timeout
         served = composer.worker.served
         self._form = (served.form if served and served.form else None) or DEFAULT_FORM
-        if request.form == "song":  # the first section's request; Busy is raised here, at once
-            self._ticket = self._submit_section(served, [], self._form[0], force=False)
-        else:
-            self._ticket = self._submit(prompt_text(served, request), force=False)
+        self._tickets: list[Ticket] = []  # each song's step waiting now (one ticket for verses)
+        try:  # the first steps are queued here, so that Busy is raised at once
+            if request.form == "song":
+                for _ in range(request.n):
+                    self._tickets.append(self._submit_section(served, [], self._form[0],
+                                                              force=False))
+            else:
+                self._tickets.append(self._submit(prompt_text(served, request), force=False,
+                                                  k=max(composer.candidates, request.n)))
+        except BaseException:
+            for ticket in self._tickets:
+                ticket.cancel()  # all or nothing: a cancelled step is never generated
+            raise
         self._task = asyncio.ensure_future(self._run())
 
     def position(self) -> int:
         """Return 1 for the front of the queue, 2 behind it, ...; 0 once generation started."""
-        return 0 if self._task.done() else self._ticket.position()
+        waiting = [p for p in (t.position() for t in self._tickets) if p]
+        return 0 if self._task.done() or not waiting else min(waiting)
 
     def cancel(self) -> None:
         """Give up; a step whose batch has not started is never generated."""
-        self._ticket.cancel()
+        for ticket in self._tickets:
+            ticket.cancel()
         self._task.cancel()
 
     def __await__(self) -> Any:
         return self._task.__await__()
 
     def _submit(self, prompt: str, force: bool = True, tokens: int | None = None,
-                stop: tuple[str, ...] = ()) -> Ticket:
-        """Queue one step; `force` lets a song already under way go on past a full queue."""
+                stop: tuple[str, ...] = (), k: int | None = None) -> Ticket:
+        """Queue one step; `force` lets a request already under way go on past a full queue."""
         request = self._request
         return self._composer.worker.submit_nowait(GenRequest(
-            prompt, k=self._composer.candidates, max_new_tokens=tokens or request.max_new_tokens,
+            prompt, k=k or self._composer.candidates,
+            max_new_tokens=tokens or request.max_new_tokens,
             min_new_tokens=request.min_new_tokens, temperature=request.temperature,
             greedy=request.greedy, stop=stop, fit=bool(stop)), self._timeout, force=force)
 
@@ -173,36 +185,43 @@ class Writing:
         return self._submit(prompt, force, token_budget(section_lines(label, artist), artist),
                             SECTION_STOPS)
 
-    async def _run(self) -> Result:
+    async def _run(self) -> list[Result]:
         if self._request.form == "song":
-            return await self._song()
-        return await self._verse()
+            return list(await asyncio.gather(*(self._song(i)
+                                               for i in range(len(self._tickets)))))
+        return await self._verses()
 
-    async def _verse(self) -> Result:
-        request, tally = self._request, _Tally()
+    async def _verses(self) -> list[Result]:
+        """Write n verses from ranked candidates: the n best that pass the guard and do not loop;
+        ask again (twice at most) while too few pass, then cut the best of the rest."""
+        request, tally, wanted = self._request, _Tally(), self._request.n
+        chosen: list[_Option] = []
+        rest: list[_Option] = []
         for attempt in range(NOVELTY_RETRIES + 1):
-            generated = await self._ticket
+            generated = await self._tickets[0]
             tally.add(generated)
             served = generated.served
             prompt = user_prompt(served, request.prompt)
             keep = len(clean_output(prompt))  # copies wholly inside the user's line don't count
             artist = served.style or GENERIC
-            options = []
             for completion in generated.completions:
                 text = clean_output(prompt + completion.text, max_lines=request.lines)
-                options.append(_Option(text, copied(served, text, keep),
-                                       score(text, completion.mean_logprob, artist)))
-            usable = [o for o in options if o.usable]
-            if usable:
-                best = max(usable, key=lambda o: o.score)
-                tally.copied.append(best.copied)
-                return tally.result(best.text)
+                option = _Option(text, copied(served, text, keep),
+                                 score(text, completion.mean_logprob, artist))
+                fresh = all(option.text != o.text for o in chosen)
+                (chosen if option.usable and fresh else rest).append(option)
+            chosen.sort(key=lambda o: o.score, reverse=True)
+            if len(chosen) >= wanted:
+                break
             if attempt < NOVELTY_RETRIES:
-                self._ticket = self._submit(prompt_text(served, request))
-        best = max(options, key=lambda o: (o.copied < COPY_WORDS, o.score))
-        text, left = cut_copy(served, best.text, keep)
-        tally.copied.append(left)
-        return tally.result(text)
+                self._tickets[0] = self._submit(prompt_text(served, request),
+                                                k=max(self._composer.candidates,
+                                                      wanted - len(chosen)))
+        for option in sorted(rest, key=lambda o: (o.copied < COPY_WORDS, o.score),
+                             reverse=True)[:wanted - len(chosen)]:
+            text, left = cut_copy(served, option.text, keep)
+            chosen.append(_Option(text, left, option.score))
+        return [tally.result(o.text, o.copied) for o in chosen[:wanted]]
 
     def _section_prompt(self, served: Served | None, sections: list[tuple[str, list[str]]],
                         label: str) -> str:
@@ -212,31 +231,31 @@ class Writing:
         before = for_model(sections, headers)
         return (before + "\n\n" if before else "") + head + opening
 
-    async def _song(self) -> Result:
-        tally = _Tally()
+    async def _song(self, slot: int) -> Result:
+        tally, copies = _Tally(), [0]
         sections: list[tuple[str, list[str]]] = []
         refrains: dict[str, list[str]] = {}
         for label in self._form:
             if kind(label) in refrains:
                 sections.append((label, refrains[kind(label)]))
                 continue
-            lines = await self._section(sections, label, tally)
+            lines = await self._section(slot, sections, label, tally, copies)
             if not lines:
                 continue  # nothing usable came: the song goes on without this section
             sections.append((label, lines))
             if kind(label) in REFRAINS:
                 refrains[kind(label)] = lines
-        return tally.result(render(sections, MAX_CHARS))
+        return tally.result(render(sections, MAX_CHARS), max(copies))
 
-    async def _section(self, sections: list[tuple[str, list[str]]], label: str,
-                       tally: _Tally) -> list[str]:
+    async def _section(self, slot: int, sections: list[tuple[str, list[str]]], label: str,
+                       tally: _Tally, copies: list[int]) -> list[str]:
         """Write one section: `candidates` samples, the best usable one, or none."""
         earlier = {line.casefold() for _, lines in sections for line in lines}
         for attempt in range(NOVELTY_RETRIES + 1):
             if sections or attempt:  # the first section's request went at submit time
-                self._ticket = self._submit_section(self._composer.worker.served, sections,
-                                                    label)
-            generated = await self._ticket
+                self._tickets[slot] = self._submit_section(self._composer.worker.served,
+                                                           sections, label)
+            generated = await self._tickets[slot]
             tally.add(generated)
             served = generated.served
             artist = served.style or GENERIC
@@ -254,7 +273,7 @@ class Writing:
             usable = [o for o in options if o.usable and o.text]
             if usable:
                 best = max(usable, key=lambda o: o.score)
-                tally.copied.append(best.copied)
+                copies.append(best.copied)
                 return best.text.split("\n")
         return []
 
@@ -274,6 +293,6 @@ class Composer:
         """Start writing lyrics for `request`; raise Busy at once when the queue is full."""
         return Writing(self, request, timeout)
 
-    async def write(self, request: Request, timeout: float | None = None) -> Result:
-        """Write lyrics for `request` and wait for them."""
+    async def write(self, request: Request, timeout: float | None = None) -> list[Result]:
+        """Write `request.n` songs for `request` and wait for them."""
         return await self.start(request, timeout)

@@ -263,8 +263,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
                 raise TrainingError(f"the model does not know album {args.album!r} "
                                     f"(it knows: {known})")
             request = Request(args.prompt, album=args.album, temperature=args.temperature,
-                              lines=args.lines, form=args.form)
-            results = await asyncio.gather(*(composer.write(request) for _ in range(args.n)))
+                              lines=args.lines, form=args.form, n=args.n)
+            results = await composer.write(request)
         finally:
             await worker.close()
         return [r.text for r in results]

@@ -59,12 +59,12 @@ async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction,
 
 async def _write(songwriter: Songwriter, interaction: discord.Interaction,
                  fields: dict[str, object]) -> None:
-    ask, (ticket,) = await songwriter.accept(who_asks(interaction), fields)
+    ask, writing = await songwriter.accept(who_asks(interaction), fields)
     await interaction.response.defer(thinking=True)
-    task = asyncio.ensure_future(songwriter.finish(ask, ticket))
+    task = asyncio.ensure_future(songwriter.finish(ask, writing))
     shown = 1  # "thinking…" already says the first place in line
     while True:
-        position = ticket.position()
+        position = writing.position()
         if position > shown or (0 < position < shown):
             await interaction.edit_original_response(
                 content=f"⏳ In the queue: #{position}", allowed_mentions=NO_PINGS)
@@ -72,7 +72,7 @@ async def _write(songwriter: Songwriter, interaction: discord.Interaction,
         done, _ = await asyncio.wait({task}, timeout=POSITION_EVERY)
         if done:
             break
-    written = task.result()
+    (written,) = task.result()
     await interaction.edit_original_response(
         content=None, embed=song_embed(written), view=song_view(written.generation_id, Votes(0, 0)),
         allowed_mentions=NO_PINGS)

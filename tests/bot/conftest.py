@@ -79,11 +79,12 @@ async def start_bot(tmp_path, tiny_base) -> AsyncIterator[Callable[..., Awaitabl
     await fake.start()
     harnesses: list[Harness] = []
 
-    async def start(start_worker: bool = True, **env: str) -> Harness:
+    async def start(start_worker: bool = True, shards: int = 1, **env: str) -> Harness:
         settings = bot_settings(str(tmp_path / "home"), str(tiny_base), fake, **env)
         point_at(settings.discord_api_base, settings.discord_gateway_url)
         app = await open_app(settings, start_worker)
         bot = SwiftBot(app)
+        fake.shards = shards  # what Discord recommends to a bot without SHARD_COUNT
         fake.connected.clear()
         await bot.login("fake-token")
         connection = asyncio.create_task(bot.connect())

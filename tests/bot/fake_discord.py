@@ -19,7 +19,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 APP_ID = 1000
-GUILD_ID = 2000
+GUILD_ID = 2000  # on shard 0 of 2: a guild's shard is (id >> 22) % shards
+OTHER_GUILD_ID = (1 << 22) | 2000  # on shard 1 of 2
 CHANNEL_ID = 3000
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
@@ -51,15 +52,24 @@ def _json(data: Any, status: int = 200) -> web.Response:
                         headers={"Content-Type": "application/json"})
 
 
+def shard_of(guild_id: int, shards: int) -> int:
+    """Return the shard Discord delivers a guild's events on."""
+    return (guild_id >> 22) % shards
+
+
 class FakeDiscord:
-    def __init__(self) -> None:
+    def __init__(self, shards: int = 1) -> None:
+        self.shards = shards  # what GET /gateway/bot recommends
+        self.identified: list[list[int]] = []  # each IDENTIFY's [shard_id, shard_count]
         self.calls: list[Call] = []
         self.messages: dict[str, dict[str, Any]] = {}  # interaction token -> original message
         self._changed = asyncio.Condition()
         self._ids = itertools.count(10_000)
         self._seq = itertools.count(1)
-        self._ws: web.WebSocketResponse | None = None
-        self.connected = asyncio.Event()
+        self._ws: dict[int, web.WebSocketResponse] = {}  # shard id -> its connection
+        self._shard_ready: dict[int, asyncio.Event] = {}
+        self._count = 1  # the shard count the bot identified with
+        self.connected = asyncio.Event()  # set when a shard is ready
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -81,8 +91,8 @@ class FakeDiscord:
         self.port = self._runner.addresses[0][1]
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        for ws in list(self._ws.values()):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -104,13 +114,14 @@ class FakeDiscord:
         return [c for c in self.calls if c.token == token]
 
     async def command(self, name: str, options: dict[str, Any] | None = None, user_id: int = 1,
-                      permissions: int = 0) -> str:
-        """Deliver a slash command as user `user_id`; return the interaction token."""
+                      permissions: int = 0, guild_id: int = GUILD_ID) -> str:
+        """Deliver a slash command as user `user_id` in a guild (on the guild's shard); return
+        the interaction token."""
         types = {bool: 5, int: 4, float: 10, str: 3}
         data = {"id": str(next(self._ids)), "name": name, "type": 1,
                 "options": [{"name": k, "type": types[type(v)], "value": v}
                             for k, v in (options or {}).items()]}
-        return await self._interact(2, data, user_id, permissions)
+        return await self._interact(2, data, user_id, permissions, guild_id=guild_id)
 
     async def autocomplete(self, name: str, options: dict[str, str], focused: str,
                            user_id: int = 1) -> str:
@@ -126,36 +137,41 @@ class FakeDiscord:
                                     0, message=message)
 
     async def _interact(self, kind: int, data: dict[str, Any], user_id: int, permissions: int,
-                        message: dict[str, Any] | None = None) -> str:
+                        message: dict[str, Any] | None = None, guild_id: int = GUILD_ID) -> str:
         await asyncio.wait_for(self.connected.wait(), 30)
+        shard = shard_of(guild_id, self._count)
+        await asyncio.wait_for(self._ready(shard).wait(), 30)
         interaction_id = next(self._ids)
         token = f"token-{interaction_id}"
         payload: dict[str, Any] = {
             "id": str(interaction_id), "application_id": str(APP_ID), "type": kind,
-            "token": token, "version": 1, "guild_id": str(GUILD_ID),
-            "channel_id": str(CHANNEL_ID), "data": data, "locale": "en-US",
+            "token": token, "version": 1, "guild_id": str(guild_id),
+            "channel_id": str(CHANNEL_ID + guild_id), "data": data, "locale": "en-US",
             "guild_locale": "en-US", "attachment_size_limit": 8_388_608, "entitlements": [],
             "authorizing_integration_owners": {}, "context": 0,
-            "app_permissions": str(1 << 11 | 1 << 14), "channel": self._channel(),
+            "app_permissions": str(1 << 11 | 1 << 14), "channel": self._channel(guild_id),
             "member": {"user": user(user_id), "roles": [], "flags": 0, "joined_at": NOW,
                        "deaf": False, "mute": False, "permissions": str(permissions),
                        "nick": None, "avatar": None, "premium_since": None, "pending": False},
         }
         if message is not None:
             payload["message"] = message
-        await self._dispatch("INTERACTION_CREATE", payload)
+        await self._dispatch("INTERACTION_CREATE", payload, shard)
         return token
 
     # ---- gateway ------------------------------------------------------------------------------
 
-    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
-        assert self._ws is not None, "the bot is not connected"
-        await self._ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
+    def _ready(self, shard: int) -> asyncio.Event:
+        return self._shard_ready.setdefault(shard, asyncio.Event())
+
+    async def _dispatch(self, event: str, data: dict[str, Any], shard: int = 0) -> None:
+        ws = self._ws.get(shard)
+        assert ws is not None, f"shard {shard} of the bot is not connected"
+        await ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self._ws = ws
         await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 45_000},
                                       "s": None, "t": None}))
         async for message in ws:
@@ -165,25 +181,35 @@ class FakeDiscord:
             if frame["op"] == 1:
                 await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
             elif frame["op"] == 2:
+                shard, self._count = frame["d"].get("shard") or [0, 1]
+                self.identified.append([shard, self._count])
+                self._ws[shard] = ws
+                guilds = [g for g in (GUILD_ID, OTHER_GUILD_ID)
+                          if shard_of(g, self._count) == shard]
                 await self._dispatch("READY", {
-                    "v": 10, "user": BOT_USER, "guilds": [{"id": str(GUILD_ID),
-                                                          "unavailable": True}],
-                    "session_id": "fake-session", "resume_gateway_url": self.gateway_url,
-                    "application": {"id": str(APP_ID), "flags": 0}, "shard": [0, 1]})
-                await self._dispatch("GUILD_CREATE", self._guild())
+                    "v": 10, "user": BOT_USER, "session_id": f"fake-session-{shard}",
+                    "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+                    "resume_gateway_url": self.gateway_url,
+                    "application": {"id": str(APP_ID), "flags": 0},
+                    "shard": [shard, self._count]}, shard)
+                for guild in guilds:
+                    await self._dispatch("GUILD_CREATE", self._guild(guild), shard)
+                self._ready(shard).set()
                 self.connected.set()
         return ws
 
-    def _channel(self) -> dict[str, Any]:
-        return {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general",
-                "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None}
+    def _channel(self, guild_id: int = GUILD_ID) -> dict[str, Any]:
+        return {"id": str(CHANNEL_ID + guild_id), "type": 0, "guild_id": str(guild_id),
+                "name": "general", "position": 0, "permission_overwrites": [], "nsfw": False,
+                "parent_id": None}
 
-    def _guild(self) -> dict[str, Any]:
-        everyone = {"id": str(GUILD_ID), "name": "@everyone", "permissions": "0", "position": 0,
+    def _guild(self, guild_id: int = GUILD_ID) -> dict[str, Any]:
+        everyone = {"id": str(guild_id), "name": "@everyone", "permissions": "0", "position": 0,
                     "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
-        return {"id": str(GUILD_ID), "name": "Test Server", "icon": None, "owner_id": "1",
+        return {"id": str(guild_id), "name": f"Server {guild_id}", "icon": None, "owner_id": "1",
                 "roles": [everyone], "emojis": [], "stickers": [], "features": [],
-                "member_count": 2, "members": [], "channels": [self._channel()], "threads": [],
+                "member_count": 2, "members": [], "channels": [self._channel(guild_id)],
+                "threads": [],
                 "presences": [], "voice_states": [], "stage_instances": [],
                 "guild_scheduled_events": [], "large": False, "unavailable": False,
                 "joined_at": NOW, "premium_tier": 0, "preferred_locale": "en-US",
@@ -207,7 +233,8 @@ class FakeDiscord:
         return self._answer(call)
 
     def _message(self, body: dict[str, Any], kind: int = 0) -> dict[str, Any]:
-        return {"id": str(next(self._ids)), "channel_id": str(CHANNEL_ID), "type": kind,
+        return {"id": str(next(self._ids)), "channel_id": str(CHANNEL_ID + GUILD_ID),
+                "type": kind,
                 "content": body.get("content") or "", "author": BOT_USER,
                 "embeds": body.get("embeds") or [], "components": body.get("components") or [],
                 "attachments": [], "mentions": [], "mention_roles": [],
@@ -218,6 +245,10 @@ class FakeDiscord:
         method, path, body = call.method, call.path, call.body
         if method == "GET" and path == "/users/@me":
             return _json(BOT_USER)
+        if method == "GET" and path == "/gateway/bot":
+            return _json({"url": self.gateway_url, "shards": self.shards,
+                          "session_start_limit": {"total": 1000, "remaining": 1000,
+                                                  "reset_after": 0, "max_concurrency": 16}})
         if method == "GET" and path == "/oauth2/applications/@me":
             return _json({"id": str(APP_ID), "name": "SwiftAI", "description": "",
                           "icon": None, "bot_public": True, "bot_require_code_grant": False,

@@ -53,7 +53,7 @@ async def test_sigterm_stops_the_bot_cleanly(hermetic_env, tiny_base):
 
 def test_migrate_reports_the_schema_version(hermetic_env):
     result = run_cli("bot", "migrate")
-    assert result.returncode == 0 and result.stdout.strip().endswith("schema version 2")
+    assert result.returncode == 0 and result.stdout.strip().endswith("schema version 3")
     assert (hermetic_env / "swiftai.db").exists()
 
 

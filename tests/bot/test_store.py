@@ -14,7 +14,7 @@ async def columns(db, table):
 async def test_migrations_build_an_empty_database(tmp_path):
     store = await Store.open(tmp_path / "new.db")
     async with store.db.execute("PRAGMA user_version") as cursor:
-        assert (await cursor.fetchone())[0] == migration_files()[-1][0] == 2
+        assert (await cursor.fetchone())[0] == migration_files()[-1][0] == 3
     assert "copied_words" in await columns(store.db, "generations")
     assert await columns(store.db, "votes") == ["generation_id", "user_id", "value", "voted_at"]
     assert "perplexity_after" in await columns(store.db, "retrains")
@@ -31,7 +31,8 @@ async def test_migrations_upgrade_an_existing_database_and_keep_its_rows(tmp_pat
                          "VALUES ('discord', '1', 'kept', 'ok')")
         await db.commit()
     store = await Store.open(path)
-    assert (await store.generation(1)).prompt == "kept"
+    kept = await store.generation(1)
+    assert kept.prompt == "kept" and kept.form == "verse"  # 0003 gave old rows the old form
     assert await store.start_retrain("1", refresh=False) == 1
     assert await migrate(store.db) == []  # nothing left to apply
     await store.close()

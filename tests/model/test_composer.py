@@ -26,7 +26,8 @@ async def write(loader, request, seed=11, candidates=1):
     await worker.ready()
     torch.manual_seed(seed)
     try:
-        return await Composer(worker, candidates=candidates).write(request)
+        (result,) = await Composer(worker, candidates=candidates).write(request)
+        return result
     finally:
         await worker.close()
 
@@ -143,3 +144,18 @@ def test_sections_carry_headers_only_if_the_training_songs_did(tiny_albums, head
     finally:
         fake.close()
     assert first == f"{head}Hello"
+
+
+def test_n_songs_are_the_best_n_of_one_ranked_set(tiny_base):
+    async def main():
+        worker = Worker(plain(tiny_base), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        results = await Composer(worker, candidates=2).write(
+            Request("We lit paper lanterns", max_new_tokens=30, n=3))
+        await worker.close()
+        return worker, results
+
+    worker, results = run(main())
+    assert len(results) == 3 and len({r.text for r in results}) == 3
+    assert worker.stats().recent_batch_sizes == [3]  # one request of k = max(2, 3) rows

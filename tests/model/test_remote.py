@@ -117,7 +117,7 @@ def test_with_every_server_down_requests_are_refused_at_once_until_one_returns(s
         worker.start()
         await worker.ready()
         composer = Composer(worker)
-        first = await composer.write(Request("before"))
+        (first,) = await composer.write(Request("before"))
         fake.stop()
         for _ in range(100):  # the probe notices within a few tenths of a second
             if backend.unavailable():
@@ -132,7 +132,7 @@ def test_with_every_server_down_requests_are_refused_at_once_until_one_returns(s
             if not backend.unavailable():
                 break
             await asyncio.sleep(0.05)
-        after = await composer.write(Request("after"))
+        (after,) = await composer.write(Request("after"))
         await worker.close()
         return first, refused_in, after
 
