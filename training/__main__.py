@@ -14,6 +14,7 @@ from model.backends import CHOICES
 from model.errors import RegistryError
 from training import commands
 from training.errors import TrainingError
+from training.options import add_flags
 from training.progress import Progress
 from training.settings import Settings
 
@@ -35,16 +36,7 @@ def _corpus_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-model", help="hub id or local folder (default: BASE_MODEL, gpt2)")
-    parser.add_argument("--epochs", type=float, help="upper bound on epochs (default 8)")
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
-    parser.add_argument("--seed", type=int, help="random seed (default 42)")
-    parser.add_argument("--block-size", type=int, help="tokens per training block (default 512)")
-    parser.add_argument("--batch-size", type=int, help="blocks per step (default 8)")
-    parser.add_argument("--grad-accum", type=int, help="steps to accumulate (default 1)")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 5e-5)")
-    parser.add_argument("--no-album-headers", action="store_true",
-                        help="train without <|album:...|> header tokens")
+    add_flags(parser)  # one per TrainOptions field, with its help and default
     parser.add_argument("--resume", nargs="?", const="latest", metavar="RUN",
                         help="continue an interrupted run (default: the latest one)")
 

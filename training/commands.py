@@ -100,14 +100,9 @@ def _registry(settings: Settings) -> Any:
 
 
 def _train_options(args: argparse.Namespace, settings: Settings) -> Any:
-    from training.finetune import TrainOptions
+    from training.options import TrainOptions
 
-    given = {"base_model": args.base_model or settings.base_model, "epochs": args.epochs,
-             "max_steps": args.max_steps, "seed": args.seed, "block_size": args.block_size,
-             "batch_size": args.batch_size, "grad_accum": args.grad_accum,
-             "learning_rate": args.learning_rate,
-             "album_headers": not args.no_album_headers}
-    return TrainOptions(**{k: v for k, v in given.items() if v is not None})
+    return TrainOptions.from_args(args, base_model=settings.base_model)
 
 
 def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,

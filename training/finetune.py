@@ -12,7 +12,7 @@ import math
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,29 +32,8 @@ from model.files import write_bytes_atomic, write_json_atomic
 from model.tokens import spec_of
 from training.dataset import Blocks, add_album_tokens, load_corpus, pack, tokenize_songs
 from training.errors import TrainingError
+from training.options import TrainOptions
 from training.progress import Progress
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    base_model: str = "gpt2"  # hub id, or a local save_pretrained folder
-    block_size: int = 512  # tokens per block: a whole song or two; half of GPT-2's 1024 context
-    batch_size: int = 8  # blocks per step; with 512 tokens this fits 16 GB in fp16 for 124M
-    grad_accum: int = 1  # raise to keep the effective batch when memory forces a smaller one
-    learning_rate: float = 5e-5  # the usual GPT-2 fine-tune rate; 1e-4 learns faster, forgets more
-    warmup_ratio: float = 0.1  # of all steps: ~0.8 epoch of 8, so the new tokens settle gently
-    weight_decay: float = 0.01  # mild: the corpus is tiny and we stop early anyway
-    max_grad_norm: float = 1.0  # clip: new album embeddings start with large gradients
-    epochs: float = 8.0  # an upper bound; early stopping usually ends a 200-song run at 3-5
-    max_steps: int = -1  # > 0 overrides epochs (quick runs, tests)
-    patience: int = 2  # stop after 2 evaluations (one epoch) without a better validation loss
-    seed: int = 42
-    album_headers: bool = True  # start each song with its <|album:...|> token
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainOptions:
-        """Rebuild options saved in a run's run.json."""
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 class _ProgressCallback(TrainerCallback):

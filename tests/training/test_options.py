@@ -1,0 +1,33 @@
+"""Training options are declared once: the flags of `train` and `run` come from TrainOptions."""
+
+import dataclasses
+
+import pytest
+
+from training.__main__ import build_parser
+from training.options import FULL_LEARNING_RATE, TrainOptions
+
+
+@pytest.mark.parametrize("command", ["train", "run"])
+def test_every_option_has_a_flag_with_its_help(command, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # help wraps lines
+    for field in dataclasses.fields(TrainOptions):
+        flag = field.name.replace("_", "-")
+        assert (f"--{flag}" in shown) != (f"--no-{flag}" in shown), flag
+        assert " ".join(field.metadata["help"].split())[1:] in shown, field.name
+
+
+def test_flags_given_override_and_the_rest_keep_their_defaults():
+    args = build_parser().parse_args(["train", "--block-size", "128", "--no-album-headers",
+                                      "--warmup-ratio", "0.05"])
+    options = TrainOptions.from_args(args, base_model="from-settings")
+    assert options == TrainOptions(base_model="from-settings", block_size=128,
+                                   album_headers=False, warmup_ratio=0.05)
+    assert options.learning_rate == FULL_LEARNING_RATE
+
+
+def test_options_survive_a_round_trip_through_run_json():
+    options = TrainOptions(block_size=128, seed=7)
+    assert TrainOptions.from_json(dataclasses.asdict(options)) == options
