@@ -26,7 +26,7 @@ class TrainOptions:
     base_model: str = option("gpt2", "hub id or local save_pretrained folder of any causal LM "
                              "(default: BASE_MODEL, gpt2)")
     block_size: int = option(512, "tokens per training block")  # a song or two; GPT-2 has 1024
-    batch_size: int = option(8, "blocks per optimizer step, over all processes")  # ~20 an epoch
+    batch_size: int = option(8, "blocks per optimizer step")  # ~20 steps an epoch
     grad_accum: int = option(1, "steps to accumulate, to keep the batch when memory is short")
     learning_rate: float = option(FULL_LEARNING_RATE, "peak learning rate")
     warmup_ratio: float = option(0.1, "share of steps spent warming up")  # new tokens settle
@@ -34,7 +34,10 @@ class TrainOptions:
     max_grad_norm: float = option(1.0, "gradient clipping")  # new album rows start with big grads
     epochs: float = option(8.0, "upper bound on epochs")  # early stopping ends ~200 songs at 3-5
     max_steps: int = option(-1, "stop after this many steps; > 0 overrides --epochs")
+    evals_per_epoch: int = option(2, "validation passes an epoch")  # cheap: ~7% of the compute
     patience: int = option(2, "stop after this many evaluations without a better one")
+    checkpoint_minutes: float = option(
+        10.0, "minutes between resumable checkpoints (0: at every evaluation)")  # ~1% of the time
     seed: int = option(42, "random seed")
     album_headers: bool = option(True, "start each song with its <|album:...|> token")
 

@@ -21,13 +21,13 @@ def test_every_option_has_a_flag_with_its_help(command, capsys):
 
 def test_flags_given_override_and_the_rest_keep_their_defaults():
     args = build_parser().parse_args(["train", "--block-size", "128", "--no-album-headers",
-                                      "--warmup-ratio", "0.05"])
+                                      "--checkpoint-minutes", "0.5"])
     options = TrainOptions.from_args(args, base_model="from-settings")
     assert options == TrainOptions(base_model="from-settings", block_size=128,
-                                   album_headers=False, warmup_ratio=0.05)
+                                   album_headers=False, checkpoint_minutes=0.5)
     assert options.learning_rate == FULL_LEARNING_RATE
 
 
 def test_options_survive_a_round_trip_through_run_json():
-    options = TrainOptions(block_size=128, seed=7)
+    options = TrainOptions(checkpoint_minutes=0.5, seed=7)
     assert TrainOptions.from_json(dataclasses.asdict(options)) == options
