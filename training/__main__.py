@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("models", commands.cmd_models)
 
+    prune = add("prune", commands.cmd_prune)
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+
     publish = add("publish", commands.cmd_publish)
     publish.add_argument("run", help="run id (see `models`)")
     publish.add_argument("--force", action="store_true",

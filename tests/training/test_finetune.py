@@ -46,6 +46,7 @@ def test_training_lowers_validation_perplexity_and_writes_a_report(trained, exam
     assert run.manifest["albums"] == ["Harbor Lights", "Neon Psalms", "Static Bloom"]
     assert run.manifest["corpus"]["content_hash"] == json.loads(
         (example_corpus / "manifest.json").read_text())["content_hash"]
+    assert run.status.state == "complete"
 
 
 def test_the_validation_curve_measures_what_the_report_measures(trained):
@@ -141,6 +142,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path, tiny
     assert proc.returncode == -signal.SIGKILL
     killed = only_run(killed_home)
     assert not killed.complete and Registry(killed_home / "models").current() is None
+    assert killed.status.describe() == "abandoned during train"
 
     resumed = run_cli("training", "train", "--resume", env={"SWIFTAI_HOME": str(killed_home)})
     assert resumed.returncode == 0, resumed.stderr

@@ -83,14 +83,44 @@ def test_a_publish_that_crashed_before_the_link_moved_is_ignored(registry):
     assert rollback(registry).id == "poor"
 
 
-def test_models_lists_runs_and_marks_the_current_one(registry, hermetic_env):
+def test_models_lists_runs_and_marks_the_current_one(registry, hermetic_env, example_corpus):
     shutil.move(registry.root, hermetic_env / "models")
     assert cli(hermetic_env, "publish", "good").returncode == 0
-    (hermetic_env / "models" / "runs" / "zz-killed").mkdir()
+    (hermetic_env / "models" / "runs" / "zz-killed").mkdir()  # killed before it said anything
+    failed = cli(hermetic_env, "train", "--corpus", str(example_corpus), "--base-model",
+                 "/nonexistent/model")
+    assert failed.returncode == 1
     listing = cli(hermetic_env, "models").stdout.splitlines()
-    assert listing[0].startswith("* good  perplexity ")
-    assert listing[1].startswith("  poor  perplexity ")
-    assert listing[2] == "  zz-killed  incomplete"
+    assert listing[0].endswith("  failed at train: cannot load base model '/nonexistent/model': "
+                               + listing[0].split(": ", 2)[2])
+    assert listing[1].startswith("* good  perplexity ")
+    assert listing[2].startswith("  poor  perplexity ")
+    assert listing[3] == "  zz-killed  abandoned"
+
+
+def test_prune_deletes_failed_abandoned_and_old_runs_but_keeps_current_and_previous(
+        registry, hermetic_env, example_corpus):
+    shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "aaa-old")
+    shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "zz-newer")
+    shutil.move(registry.root, hermetic_env / "models")
+    registry = Registry(hermetic_env / "models")
+    publish(registry, "poor", force=True)
+    publish(registry, "good")
+    (registry.runs_dir / "zz-killed").mkdir()
+    assert cli(hermetic_env, "train", "--corpus", str(example_corpus), "--base-model",
+               "/nonexistent/model").returncode == 1
+    failed = next(r.id for r in registry.runs() if r.status.state == "failed")
+
+    dry = cli(hermetic_env, "prune", "--dry-run")
+    assert f"would delete {failed}: failed at train: cannot load base model" in dry.stdout
+    assert len(registry.runs()) == 6
+    pruned = cli(hermetic_env, "prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "deleted zz-killed: abandoned" in pruned.stdout
+    assert "deleted aaa-old: older than the current run and never published" in pruned.stdout
+    assert [r.id for r in registry.runs()] == ["good", "poor", "zz-newer"]
+    assert not list(registry.runs_dir.glob(".*"))  # nothing half-deleted left behind
+    assert rollback(registry).id == "poor"  # the previous run is still there to go back to
 
 
 def test_cli_publish_refusal_is_one_line_and_exit_1(registry, hermetic_env):
