@@ -135,7 +135,7 @@ def _run_to_resume(registry: Any, wanted: str) -> Path:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Fine-tune a base model on the corpus, then evaluate the run."""
+    """Fine-tune a base model (in full or with --lora) on the corpus, then evaluate the run."""
     train_run(args, settings, progress)
     return 0
 
@@ -168,9 +168,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress)
             continue
         m = run.metrics
         songs = ((run.manifest or {}).get("corpus") or {}).get("counts") or {}
+        lora = " lora" if (run.manifest or {}).get("options", {}).get("lora") else ""
         progress.say(f"{mark} {run.id}  perplexity {m.get('base_perplexity')} -> "
                      f"{m.get('perplexity')}  bleu {m.get('bleu')}  copy {m.get('copy_rate')}  "
-                     f"songs {songs.get('train')}+{songs.get('val')}")
+                     f"songs {songs.get('train')}+{songs.get('val')}{lora}")
     return 0
 
 

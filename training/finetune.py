@@ -1,8 +1,8 @@
 """Fine-tune a causal LM on a corpus, with the Hugging Face Trainer.
 
-Read top to bottom: load the corpus and any `AutoModelForCausalLM` base, add album tokens, pack
-blocks, train with our evaluation and checkpoint policy (training/trainer.py), put the best
-weights back, save. The run's options
+Read top to bottom: load the corpus and any `AutoModelForCausalLM` base, add album tokens,
+optionally wrap it with LoRA adapters, pack blocks, train with our evaluation and checkpoint
+policy (training/trainer.py), put the best weights back, merge LoRA, save. The run's options
 are saved first (`run.json`) so that `--resume` continues with exactly the same ones.
 """
 
@@ -30,7 +30,9 @@ from transformers.trainer_callback import PrinterCallback
 
 from model.backend import context_of
 from model.files import write_bytes_atomic, write_json_atomic
+from model.songtext import album_token
 from model.tokens import spec_of
+from training import lora
 from training.dataset import (
     Blocks,
     add_album_tokens,
@@ -119,10 +121,11 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
 def load_base(options: TrainOptions, cuda: bool) -> tuple[Any, Any]:
     """Load the base model and its tokenizer, in the precision training keeps its weights in.
 
-    fp32 weights, whatever the checkpoint's own dtype (AdamW's small updates vanish in bf16); on
-    CUDA the maths runs in bf16 (fp16 on older cards) through autocast. CPU is fp32 throughout.
+    A full fine-tune keeps fp32 weights (AdamW's small updates vanish in bf16) and computes in
+    bf16 (fp16 on older cards) on CUDA through autocast. LoRA freezes the base, so on CUDA it
+    is loaded in half precision: half the memory. CPU is always fp32 (half is slow there).
     """
-    dtype = torch.float32
+    dtype = _half() if cuda and options.lora else torch.float32
     try:
         tokenizer = AutoTokenizer.from_pretrained(options.base_model)
         model = AutoModelForCausalLM.from_pretrained(options.base_model, dtype=dtype)
@@ -148,10 +151,15 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
     last = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
     cuda = _on_cuda()
 
-    set_seed(options.seed)  # album rows start the same in every run
+    set_seed(options.seed)  # album rows and LoRA adapters start the same in every run
     tokenizer, model = load_base(options, cuda)
     albums = corpus.albums if options.album_headers else []
     add_album_tokens(tokenizer, model, albums)
+    targets: list[str] = []
+    if options.lora:
+        album_ids = tokenizer.convert_tokens_to_ids([album_token(a) for a in albums])
+        targets = lora.target_modules(model)
+        model = lora.add_adapters(model, options.lora_rank, options.lora_alpha, album_ids)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     block_size = min(options.block_size, context_of(model.config.to_dict()))
@@ -212,7 +220,8 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
     if trainer.best.taken:
         trainer.best.restore()  # the best evaluation's weights, not the last step's
     saved = time.monotonic()
-    model.save_pretrained(str(run_dir))
+    final = lora.merge(model) if options.lora else model
+    final.save_pretrained(str(run_dir))
     tokenizer.save_pretrained(str(run_dir))
     write_json_atomic(run_dir / "train_log.json", trainer.state.log_history)
     trainer.timing["save"] = time.monotonic() - saved
@@ -230,6 +239,7 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         "block_size": block_size,
         "albums": albums,
         "trainable_parameters": trainable,
+        "lora_targets": targets,
         "tokens_per_second": round(done * options.batch_size * block_size / train_seconds),
         "train_seconds": round(train_seconds, 1),
         "timing": {k: round(v, 2) for k, v in trainer.timing.items()},

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FULL_LEARNING_RATE = 5e-5  # the usual GPT-2 fine-tune rate; 1e-4 learns faster, forgets more
+LORA_LEARNING_RATE = 2e-4  # adapters start at zero and are small: they need a larger step
 
 
 def option(default: Any, help: str) -> Any:
@@ -28,7 +29,9 @@ class TrainOptions:
     block_size: int = option(512, "tokens per training block")  # a song or two; GPT-2 has 1024
     batch_size: int = option(8, "blocks per optimizer step")  # ~20 steps an epoch
     grad_accum: int = option(1, "steps to accumulate, to keep the batch when memory is short")
-    learning_rate: float = option(FULL_LEARNING_RATE, "peak learning rate")
+    learning_rate: float | None = option(
+        None, f"peak learning rate (default {FULL_LEARNING_RATE:g}; {LORA_LEARNING_RATE:g} "
+        "with --lora)")
     warmup_ratio: float = option(0.1, "share of steps spent warming up")  # new tokens settle
     weight_decay: float = option(0.01, "AdamW weight decay")  # mild: tiny corpus, early stopping
     max_grad_norm: float = option(1.0, "gradient clipping")  # new album rows start with big grads
@@ -40,6 +43,14 @@ class TrainOptions:
         10.0, "minutes between resumable checkpoints (0: at every evaluation)")  # ~1% of the time
     seed: int = option(42, "random seed")
     album_headers: bool = option(True, "start each song with its <|album:...|> token")
+    lora: bool = option(False, "train LoRA adapters, not every weight; merged at the end")
+    lora_rank: int = option(16, "rank of each LoRA adapter")  # plenty for one artist's style
+    lora_alpha: int = option(32, "LoRA scale: updates are multiplied by alpha / rank")  # 2x rank
+
+    def __post_init__(self) -> None:
+        if self.learning_rate is None:  # resolved here, so run.json records the rate used
+            rate = LORA_LEARNING_RATE if self.lora else FULL_LEARNING_RATE
+            object.__setattr__(self, "learning_rate", rate)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainOptions:

@@ -57,6 +57,7 @@ RUNS = {
     "poor": ("gpt2", ("--max-steps", "2")),
     "llama": ("llama", ("--max-steps", "20")),
     "qwen2": ("qwen2", ("--max-steps", "20")),
+    "lora": ("gpt2", ("--max-steps", "30", "--lora", "--learning-rate", "1e-2")),
 }
 
 

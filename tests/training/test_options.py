@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from training.__main__ import build_parser
-from training.options import FULL_LEARNING_RATE, TrainOptions
+from training.options import FULL_LEARNING_RATE, LORA_LEARNING_RATE, TrainOptions
 
 
 @pytest.mark.parametrize("command", ["train", "run"])
@@ -28,6 +28,13 @@ def test_flags_given_override_and_the_rest_keep_their_defaults():
     assert options.learning_rate == FULL_LEARNING_RATE
 
 
+def test_lora_has_its_own_default_learning_rate_unless_one_is_given():
+    lora = TrainOptions.from_args(build_parser().parse_args(["train", "--lora"]))
+    assert lora.lora and lora.learning_rate == LORA_LEARNING_RATE
+    given = build_parser().parse_args(["train", "--lora", "--learning-rate", "1e-3"])
+    assert TrainOptions.from_args(given).learning_rate == 1e-3
+
+
 def test_options_survive_a_round_trip_through_run_json():
-    options = TrainOptions(checkpoint_minutes=0.5, seed=7)
+    options = TrainOptions(lora=True, lora_rank=8)
     assert TrainOptions.from_json(dataclasses.asdict(options)) == options
