@@ -12,7 +12,7 @@ from dotenv import load_dotenv
 
 from model.backends import CHOICES
 from model.errors import RegistryError
-from training import commands
+from training import commands, distributed
 from training.errors import TrainingError
 from training.options import add_flags
 from training.progress import Progress
@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     # urllib3 logs a long line per retry; each song that still fails gets one line of its own.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
-    progress = Progress(json_lines=getattr(args, "progress", "bar") == "json")
+    # With several training processes (accelerate launch), only process 0 reports.
+    progress = Progress(json_lines=getattr(args, "progress", "bar") == "json",
+                        enabled=distributed.is_main())
     try:
         return args.handler(args, Settings.from_env(os.environ), progress)
     except (TrainingError, RegistryError) as e:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import RegistryError
+from training import distributed
 from training.corpus import build_corpus, write_corpus
 from training.errors import TrainingError
 from training.genius import FetchOptions, FetchReport, fetch_artist, make_client
@@ -100,14 +101,15 @@ def _registry(settings: Settings) -> Any:
 
 
 def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
-              corpus_dir: Path | None = None) -> dict[str, Any]:
-    """Start (or resume) a run, train and evaluate it; return its manifest."""
+              corpus_dir: Path | None = None) -> dict[str, Any] | None:
+    """Start (or resume) a run, train and evaluate it; return its manifest (None in the other
+    processes of a multi-process run)."""
     from training.options import TrainOptions
     from training.runs import resume_run, train_new_run
 
     registry = _registry(settings)
     if args.resume:
-        run_dir = _run_to_resume(registry, args.resume)
+        run_dir = distributed.from_main(lambda: _run_to_resume(registry, args.resume))
         progress.say(f"resuming run {run_dir.name}")
         manifest = resume_run(run_dir, progress)
     else:
@@ -115,10 +117,11 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
         corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
         options = TrainOptions.from_args(args, base_model=settings.base_model)
         manifest = train_new_run(registry, corpus_dir, options, progress)
-    m = manifest["metrics"]
-    progress.say(f"run {manifest['run']}: validation perplexity {m['base_perplexity']} "
-                 f"(base) -> {m['perplexity']} (fine-tuned); report: "
-                 f"{registry.runs_dir / manifest['run'] / 'report.md'}")
+    if manifest is not None:
+        m = manifest["metrics"]
+        progress.say(f"run {manifest['run']}: validation perplexity {m['base_perplexity']} "
+                     f"(base) -> {m['perplexity']} (fine-tuned); report: "
+                     f"{registry.runs_dir / manifest['run'] / 'report.md'}")
     return manifest
 
 
@@ -280,8 +283,11 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
 
 def cmd_run(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """fetch -> corpus -> train -> evaluate -> publish, stopping at the first failing stage."""
-    corpus_dir = _fetch_and_build(args, settings, progress)
+    # With several training processes, process 0 fetches, builds the corpus and publishes.
+    corpus_dir = distributed.from_main(lambda: _fetch_and_build(args, settings, progress))
     manifest = train_run(args, settings, progress, corpus_dir=corpus_dir)
+    if manifest is None:
+        return 0
     progress.stage("publish")
     args.run = manifest["run"]
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import time
@@ -32,7 +33,7 @@ from model.backend import context_of
 from model.files import write_bytes_atomic, write_json_atomic
 from model.songtext import album_token
 from model.tokens import spec_of
-from training import lora
+from training import distributed, lora
 from training.dataset import (
     Blocks,
     add_album_tokens,
@@ -69,7 +70,9 @@ class _ProgressCallback(TrainerCallback):
 
 
 def _on_cuda() -> bool:
-    return torch.cuda.is_available()
+    # `accelerate launch --cpu` trains on CPU even where a GPU is present.
+    return torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_CPU", "").lower() \
+        not in ("1", "true", "yes")
 
 
 def _half() -> torch.dtype:
@@ -114,7 +117,8 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
             json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
             return path
         except (OSError, json.JSONDecodeError):
-            shutil.rmtree(path, ignore_errors=True)
+            if distributed.is_main():
+                shutil.rmtree(path, ignore_errors=True)
     return None
 
 
@@ -150,6 +154,10 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
     corpus = load_corpus(run_dir / "data")
     last = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
     cuda = _on_cuda()
+    world = distributed.world_size()
+    if options.batch_size % world:
+        raise TrainingError(f"--batch-size {options.batch_size} does not split over {world} "
+                            "processes; pick a multiple")
 
     set_seed(options.seed)  # album rows and LoRA adapters start the same in every run
     tokenizer, model = load_base(options, cuda)
@@ -167,7 +175,7 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
     train_blocks = pack(tokenize_songs(tokenizer, spec, corpus.train, set(albums)), block_size,
                         tokenizer.pad_token_id)
     scoring = score_batches(score_windows(tokenizer, spec, corpus.val, block_size),
-                            options.batch_size, tokenizer.pad_token_id)
+                            options.batch_size // world, tokenizer.pad_token_id)
 
     # With ~150 blocks of 512 (a 200-song corpus) and batch 8: ~19 steps an epoch, so an
     # evaluation every ~9 steps. It costs ~7% of the compute (val is ~10% of the songs, and a
@@ -176,7 +184,7 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
     eval_every = max(1, steps_per_epoch // options.evals_per_epoch)
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=options.batch_size,
+        per_device_train_batch_size=options.batch_size // world,
         gradient_accumulation_steps=options.grad_accum,
         learning_rate=options.learning_rate,
         lr_scheduler_type="cosine",
@@ -192,9 +200,11 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         seed=options.seed,
         data_seed=options.seed,
         report_to="none",
+        log_level_replica="error",  # the other processes keep quiet; process 0 reports
         disable_tqdm=True,  # our Progress shows one bar; the Trainer's would nest eval bars
         dataloader_num_workers=0,  # blocks are tensors in memory already
         dataloader_pin_memory=cuda,
+        ddp_find_unused_parameters=False,  # every weight that trains is used in every step
         use_cpu=not cuda,
         bf16=cuda and _half() == torch.bfloat16,
         fp16=cuda and _half() == torch.float16,
@@ -212,6 +222,8 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         checkpoint_minutes=options.checkpoint_minutes,
     )
     trainer.remove_callback(PrinterCallback)  # it prints raw dicts; our callback reports instead
+    if not distributed.is_main():
+        trainer.remove_callback(_ProgressCallback)
     if last:
         trainer.best.load(last / BEST_FILE)
     started = time.monotonic()
@@ -219,12 +231,13 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
     train_seconds = time.monotonic() - started
     if trainer.best.taken:
         trainer.best.restore()  # the best evaluation's weights, not the last step's
-    saved = time.monotonic()
-    final = lora.merge(model) if options.lora else model
-    final.save_pretrained(str(run_dir))
-    tokenizer.save_pretrained(str(run_dir))
-    write_json_atomic(run_dir / "train_log.json", trainer.state.log_history)
-    trainer.timing["save"] = time.monotonic() - saved
+    if distributed.is_main():
+        saved = time.monotonic()
+        final = lora.merge(model) if options.lora else model
+        final.save_pretrained(str(run_dir))
+        tokenizer.save_pretrained(str(run_dir))
+        write_json_atomic(run_dir / "train_log.json", trainer.state.log_history)
+        trainer.timing["save"] = time.monotonic() - saved
 
     steps = trainer.state.global_step
     done = steps - (int(last.name.rsplit("-", 1)[1]) if last else 0)  # steps trained this time
@@ -240,6 +253,7 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         "albums": albums,
         "trainable_parameters": trainable,
         "lora_targets": targets,
+        "processes": world,
         "tokens_per_second": round(done * options.batch_size * block_size / train_seconds),
         "train_seconds": round(train_seconds, 1),
         "timing": {k: round(v, 2) for k, v in trainer.timing.items()},

@@ -27,7 +27,7 @@ class TrainOptions:
     base_model: str = option("gpt2", "hub id or local save_pretrained folder of any causal LM "
                              "(default: BASE_MODEL, gpt2)")
     block_size: int = option(512, "tokens per training block")  # a song or two; GPT-2 has 1024
-    batch_size: int = option(8, "blocks per optimizer step")  # ~20 steps an epoch
+    batch_size: int = option(8, "blocks per optimizer step, over all processes")  # ~20 an epoch
     grad_accum: int = option(1, "steps to accumulate, to keep the batch when memory is short")
     learning_rate: float | None = option(
         None, f"peak learning rate (default {FULL_LEARNING_RATE:g}; {LORA_LEARNING_RATE:g} "

@@ -3,7 +3,7 @@
 The manifest is written last and marks the run complete; until then the registry refuses it.
 While a process makes a run it holds the run's lock and keeps status.json naming the stage, so
 `python -m training models` can tell a run in progress from one that failed (and where) or was
-killed.
+killed. With several training processes, process 0 alone does all of this; the others train.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from model.backend import Sampling
 from model.files import write_json_atomic
 from model.registry import LOCK_FILE, STATUS_FILE, Registry
 from model.tokens import model_end_ids
+from training import distributed
 from training.dataset import load_corpus
 from training.errors import TrainingError
 from training.evaluate import evaluate
@@ -79,20 +80,34 @@ class Tracker:
 
 
 def train_new_run(registry: Registry, corpus_dir: Path, options: TrainOptions,
-                  progress: Progress) -> dict[str, Any]:
+                  progress: Progress) -> dict[str, Any] | None:
     """Create a run of `options` on the corpus, train and evaluate it; return its manifest.
 
+    Every training process calls this: process 0 creates the folder and tells the others its
+    path; they train with it and return None.
     """
-    load_corpus(corpus_dir)  # refuse a broken corpus before making anything
-    run_dir = registry.new_run_dir()
-    with Tracker(run_dir, create=True) as tracker:
-        start_run(run_dir, corpus_dir, options)
+    trackers: list[Tracker] = []
+
+    def create() -> Path:  # process 0 only
+        load_corpus(corpus_dir)  # refuse a broken corpus before making anything
+        trackers.append(Tracker(registry.new_run_dir(), create=True))
+        start_run(trackers[0].run_dir, corpus_dir, options)
+        return trackers[0].run_dir
+
+    run_dir = distributed.from_main(create)
+    if not trackers:
+        train(run_dir, progress)
+        return None
+    with trackers[0] as tracker:
         progress.say(f"run {run_dir.name}: training on {corpus_dir}")
         return _finish(run_dir, tracker, progress, resume=False)
 
 
-def resume_run(run_dir: Path, progress: Progress) -> dict[str, Any]:
+def resume_run(run_dir: Path, progress: Progress) -> dict[str, Any] | None:
     """Continue an interrupted run from its newest complete checkpoint; return its manifest."""
+    if not distributed.is_main():
+        train(run_dir, progress, resume=True)
+        return None
     with Tracker(run_dir) as tracker:
         return _finish(run_dir, tracker, progress, resume=True)
 
