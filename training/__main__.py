@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from model.backends import CHOICES
 from model.errors import RegistryError
@@ -135,7 +135,7 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors become one line on stderr and exit status 1."""
-    load_dotenv()
+    load_dotenv(find_dotenv(usecwd=True))  # the working folder's, as the README says
     _quiet_libraries()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # urllib3 logs a long line per retry; each song that still fails gets one line of its own.
