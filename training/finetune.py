@@ -178,8 +178,8 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
                             options.batch_size // world, tokenizer.pad_token_id)
 
     # With ~150 blocks of 512 (a 200-song corpus) and batch 8: ~19 steps an epoch, so an
-    # evaluation every ~9 steps. It costs ~7% of the compute (val is ~10% of the songs, and a
-    # forward pass is a third of a training step); checkpoints are what cost, see trainer.py.
+    # evaluation every ~9 steps. It costs ~5-7% of the time (val is ~10% of the songs, and a
+    # forward pass a third of a training step); checkpoints were what cost, see trainer.py.
     steps_per_epoch = math.ceil(len(train_blocks) / (options.batch_size * options.grad_accum))
     eval_every = max(1, steps_per_epoch // options.evals_per_epoch)
     args = TrainingArguments(
@@ -254,7 +254,8 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         "trainable_parameters": trainable,
         "lora_targets": targets,
         "processes": world,
-        "tokens_per_second": round(done * options.batch_size * block_size / train_seconds),
+        "tokens_per_second": round(done * options.batch_size * block_size
+                                   / max(train_seconds, 1e-9)),
         "train_seconds": round(train_seconds, 1),
         "timing": {k: round(v, 2) for k, v in trainer.timing.items()},
         "resumed_from": last.name if last else None,
