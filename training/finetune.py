@@ -181,7 +181,7 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
     # evaluation every ~9 steps. It costs ~5-7% of the time (val is ~10% of the songs, and a
     # forward pass a third of a training step); checkpoints were what cost, see trainer.py.
     steps_per_epoch = math.ceil(len(train_blocks) / (options.batch_size * options.grad_accum))
-    eval_every = max(1, steps_per_epoch // options.evals_per_epoch)
+    eval_every = max(1, steps_per_epoch // max(1, options.evals_per_epoch))
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=options.batch_size // world,

@@ -1,5 +1,7 @@
 """Any causal LM: tiny GPT-2, Llama and Qwen2 models (and a LoRA run) train, publish and write."""
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -18,6 +20,8 @@ def test_a_run_of_each_family_is_published_and_writes_lyrics(tmp_path, trained, 
     copy_runs(registry, trained, name)
     run = registry.run(name)
     assert run.metrics["perplexity"] < run.metrics["base_perplexity"]
+    ends = json.loads((run.path / "generation_config.json").read_text())["eos_token_id"]
+    assert len(ends if isinstance(ends, list) else [ends]) == (2 if name == "qwen2" else 1)
     assert publish(registry, name).converted == "converted for CTranslate2"
     for backend in ("ctranslate2", "transformers"):
         result = cli(tmp_path, "generate", "--prompt", "We lit paper lanterns", "--album",
