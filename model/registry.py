@@ -6,7 +6,10 @@ CLI's job (training/publish.py); nothing here imports torch or transformers.
 Layout under `$SWIFTAI_HOME/models/`:
   runs/<run-id>/   save_pretrained model and tokenizer, generation_config.json, data/ (the corpus
                    it was trained on), metrics.json, report.*, and manifest.json, written last:
-                   a run without a manifest is incomplete (still training, or killed).
+                   a run without a manifest is incomplete (still training, failed, or killed).
+                   While training, status.json names the stage (and, after a failure, the
+                   error), and the training process holds an flock on `.lock`: a run that says
+                   it is running but whose lock is free was killed (abandoned).
   current          symlink to runs/<run-id>; swapped atomically on publish and rollback.
   history.json     the stack of published run ids, newest last.
 A crash at any moment leaves `current` pointing at a complete run: the link only ever moves to a
@@ -15,6 +18,7 @@ run that has been loaded and tried, in one atomic rename (training/publish.py).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -26,6 +30,38 @@ from typing import Any
 from model.errors import RegistryError
 
 REQUIRED_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "manifest.json")
+STATUS_FILE = "status.json"  # {"state": "running" | "failed" | "interrupted", "stage", "message"}
+LOCK_FILE = ".lock"  # flock-ed by the process training the run, for as long as it lives
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: str  # complete, running, failed, or abandoned (killed or interrupted)
+    stage: str | None = None  # the stage it is in, or that it failed or was abandoned in
+    message: str | None = None  # the error, for a failed run
+
+    def describe(self) -> str:
+        """Say in a few words how the run stands: `failed at train: out of memory`."""
+        if self.state == "failed":
+            return f"failed at {self.stage or 'start'}: {self.message}"
+        if self.state == "abandoned":
+            return f"abandoned during {self.stage}" if self.stage else "abandoned"
+        return f"running ({self.stage})" if self.state == "running" else self.state
+
+
+def lock_is_held(folder: Path) -> bool:
+    """Say whether a live process holds the run's lock (it is training it right now)."""
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we took
+    return False
 
 
 @dataclass(frozen=True)
@@ -43,6 +79,22 @@ class Run:
     def metrics(self) -> dict[str, Any]:
         """Return the run's evaluation metrics (empty if it has none)."""
         return (self.manifest or {}).get("metrics") or {}
+
+    @property
+    def status(self) -> RunStatus:
+        """Return how the run stands: complete, running, failed (and where), or abandoned."""
+        if self.complete:
+            return RunStatus("complete")
+        try:
+            status = json.loads((self.path / STATUS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            status = {}  # killed before its first status, or made by an older version
+        state, stage = status.get("state"), status.get("stage")
+        if state == "failed":
+            return RunStatus("failed", stage, status.get("message"))
+        if state == "running" and lock_is_held(self.path):
+            return RunStatus("running", stage)
+        return RunStatus("abandoned", stage)
 
     def val_songs(self) -> list[dict[str, Any]]:
         """Return the validation songs the run was measured on."""

@@ -8,13 +8,14 @@ import os
 import sys
 from pathlib import Path
 
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from model.backends import CHOICES
 from model.composer import FORMS
 from model.errors import RegistryError
-from training import commands
+from training import commands, distributed
 from training.errors import TrainingError
+from training.options import add_flags
 from training.progress import Progress
 from training.settings import Settings
 
@@ -36,16 +37,7 @@ def _corpus_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-model", help="hub id or local folder (default: BASE_MODEL, gpt2)")
-    parser.add_argument("--epochs", type=float, help="upper bound on epochs (default 8)")
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
-    parser.add_argument("--seed", type=int, help="random seed (default 42)")
-    parser.add_argument("--block-size", type=int, help="tokens per training block (default 512)")
-    parser.add_argument("--batch-size", type=int, help="blocks per step (default 8)")
-    parser.add_argument("--grad-accum", type=int, help="steps to accumulate (default 1)")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default 5e-5)")
-    parser.add_argument("--no-album-headers", action="store_true",
-                        help="train without <|album:...|> header tokens")
+    add_flags(parser)  # one per TrainOptions field, with its help and default
     parser.add_argument("--resume", nargs="?", const="latest", metavar="RUN",
                         help="continue an interrupted run (default: the latest one)")
 
@@ -93,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", nargs="?", help="run id (default: the current model)")
 
     add("models", commands.cmd_models)
+
+    prune = add("prune", commands.cmd_prune)
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
 
     publish = add("publish", commands.cmd_publish)
     publish.add_argument("run", help="run id (see `models`)")
@@ -143,13 +138,15 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors become one line on stderr and exit status 1."""
-    load_dotenv()
+    load_dotenv(find_dotenv(usecwd=True))  # the working folder's, as the README says
     _quiet_libraries()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # urllib3 logs a long line per retry; each song that still fails gets one line of its own.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
-    progress = Progress(json_lines=getattr(args, "progress", "bar") == "json")
+    # With several training processes (accelerate launch), only process 0 reports.
+    progress = Progress(json_lines=getattr(args, "progress", "bar") == "json",
+                        enabled=distributed.is_main())
     try:
         return args.handler(args, Settings.from_env(os.environ), progress)
     except (TrainingError, RegistryError) as e:

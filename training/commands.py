@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import RegistryError
+from training import distributed
 from training.corpus import build_corpus, write_corpus
 from training.errors import TrainingError
 from training.genius import FetchOptions, FetchReport, fetch_artist, make_client
@@ -101,37 +102,28 @@ def _registry(settings: Settings) -> Any:
     return Registry(settings.models_dir)
 
 
-def _train_options(args: argparse.Namespace, settings: Settings) -> Any:
-    from training.finetune import TrainOptions
-
-    given = {"base_model": args.base_model or settings.base_model, "epochs": args.epochs,
-             "max_steps": args.max_steps, "seed": args.seed, "block_size": args.block_size,
-             "batch_size": args.batch_size, "grad_accum": args.grad_accum,
-             "learning_rate": args.learning_rate,
-             "album_headers": not args.no_album_headers}
-    return TrainOptions(**{k: v for k, v in given.items() if v is not None})
-
-
 def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
-              corpus_dir: Path | None = None) -> dict[str, Any]:
-    """Start (or resume) a run, train and evaluate it; return its manifest."""
-    from training.finetune import start_run
-    from training.runs import finish_run
+              corpus_dir: Path | None = None) -> dict[str, Any] | None:
+    """Start (or resume) a run, train and evaluate it; return its manifest (None in the other
+    processes of a multi-process run)."""
+    from training.options import TrainOptions
+    from training.runs import resume_run, train_new_run
 
     registry = _registry(settings)
     if args.resume:
-        run_dir = _run_to_resume(registry, args.resume)
+        run_dir = distributed.from_main(lambda: _run_to_resume(registry, args.resume))
         progress.say(f"resuming run {run_dir.name}")
+        manifest = resume_run(run_dir, progress)
     else:
         artist = args.artist or settings.artist
         corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
-        run_dir = registry.new_run_dir()
-        start_run(run_dir, corpus_dir, _train_options(args, settings))
-        progress.say(f"run {run_dir.name}: training on {corpus_dir}")
-    manifest = finish_run(run_dir, progress, resume=bool(args.resume))
-    m = manifest["metrics"]
-    progress.say(f"run {run_dir.name}: validation perplexity {m['base_perplexity']} (base) -> "
-                 f"{m['perplexity']} (fine-tuned); report: {run_dir / 'report.md'}")
+        options = TrainOptions.from_args(args, base_model=settings.base_model)
+        manifest = train_new_run(registry, corpus_dir, options, progress)
+    if manifest is not None:
+        m = manifest["metrics"]
+        progress.say(f"run {manifest['run']}: validation perplexity {m['base_perplexity']} "
+                     f"(base) -> {m['perplexity']} (fine-tuned); report: "
+                     f"{registry.runs_dir / manifest['run'] / 'report.md'}")
     return manifest
 
 
@@ -141,14 +133,14 @@ def _run_to_resume(registry: Any, wanted: str) -> Path:
         if run.complete:
             raise TrainingError(f"run {run.id} already finished; nothing to resume")
         return run.path
-    unfinished = [r for r in registry.runs() if not r.complete]
+    unfinished = [r for r in registry.runs() if r.status.state in ("abandoned", "failed")]
     if not unfinished:
         raise TrainingError("no interrupted run to resume")
     return unfinished[-1].path
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Fine-tune the base model on the corpus, then evaluate the new run."""
+    """Fine-tune a base model (in full or with --lora) on the corpus, then evaluate the run."""
     train_run(args, settings, progress)
     return 0
 
@@ -168,7 +160,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progres
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """List trained runs with their metrics, marking the current one."""
+    """List trained runs with their metrics, marking the current one; say which failed."""
     registry = _registry(settings)
     current = registry.current()
     runs = registry.runs()
@@ -177,13 +169,28 @@ def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress)
     for run in runs:
         mark = "*" if current and run.id == current.id else " "
         if not run.complete:
-            progress.say(f"{mark} {run.id}  incomplete")
+            progress.say(f"{mark} {run.id}  {run.status.describe()}")
             continue
         m = run.metrics
         songs = ((run.manifest or {}).get("corpus") or {}).get("counts") or {}
+        lora = " lora" if (run.manifest or {}).get("options", {}).get("lora") else ""
         progress.say(f"{mark} {run.id}  perplexity {m.get('base_perplexity')} -> "
                      f"{m.get('perplexity')}  bleu {m.get('bleu')}  copy {m.get('copy_rate')}  "
-                     f"songs {songs.get('train')}+{songs.get('val')}")
+                     f"songs {songs.get('train')}+{songs.get('val')}{lora}")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Delete failed and abandoned runs, and old ones never published (keeping the current and
+    previous)."""
+    from training.publish import prune
+
+    doomed = prune(_registry(settings), dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for run, reason in doomed:
+        progress.say(f"{verb} {run.id}: {reason}")
+    if not doomed:
+        progress.say("nothing to prune")
     return 0
 
 
@@ -278,6 +285,20 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
 
 def cmd_run(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """fetch -> corpus -> train -> evaluate -> publish, stopping at the first failing stage."""
+    # With several training processes, process 0 fetches, builds the corpus and publishes.
+    corpus_dir = distributed.from_main(lambda: _fetch_and_build(args, settings, progress))
+    manifest = train_run(args, settings, progress, corpus_dir=corpus_dir)
+    if manifest is None:
+        return 0
+    progress.stage("publish")
+    args.run = manifest["run"]
+    try:
+        return cmd_publish(args, settings, progress)
+    except RegistryError as e:
+        raise TrainingError(f"trained run {manifest['run']} was not published: {e}") from e
+
+
+def _fetch_and_build(args: argparse.Namespace, settings: Settings, progress: Progress) -> Path:
     progress.stage("fetch")
     if args.skip_fetch:
         progress.say("fetch skipped (--skip-fetch): using the songs already cached")
@@ -288,11 +309,4 @@ def cmd_run(args: argparse.Namespace, settings: Settings, progress: Progress) ->
         if report.failed:
             progress.say(f"continuing without {len(report.failed)} songs that failed to download")
     progress.stage("corpus")
-    corpus_dir = make_corpus(args, settings, progress)
-    manifest = train_run(args, settings, progress, corpus_dir=corpus_dir)
-    progress.stage("publish")
-    args.run = manifest["run"]
-    try:
-        return cmd_publish(args, settings, progress)
-    except RegistryError as e:
-        raise TrainingError(f"trained run {manifest['run']} was not published: {e}") from e
+    return make_corpus(args, settings, progress)

@@ -65,10 +65,14 @@ def load_corpus(folder: Path) -> Corpus:
     return corpus
 
 
-def song_document(song: dict[str, Any], known_albums: set[str]) -> str:
-    """Write a song as a document, with its album header when the model knows that album."""
+def song_document(song: dict[str, Any], known_albums: set[str], spec: TokenSpec) -> str:
+    """Write a song as a document, with its album header when the model knows that album.
+
+    Text that spells a special token (`</s>`, `<|endoftext|>`) is removed from the lyrics: the
+    tokenizer would turn it into that token, and a song would end or start in its middle.
+    """
     album = song.get("album")
-    return format_song(song["lyrics"], album if album in known_albums else None)
+    return format_song(spec.strip(song["lyrics"]), album if album in known_albums else None)
 
 
 def tokenize_songs(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
@@ -77,9 +81,53 @@ def tokenize_songs(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
 
     Exactly what scoring and every serving backend feed the model (see TokenSpec).
     """
-    texts = [song_document(s, known_albums) for s in songs]
+    texts = [song_document(s, known_albums, spec) for s in songs]
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     return [[*spec.prefix_ids, *doc, spec.eos_id] for doc in ids]
+
+
+def score_windows(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
+                  block_size: int) -> list[tuple[list[int], list[int]]]:
+    """Cut each song into the windows model/scoring.py scores, with labels only on scored tokens.
+
+    The same tokens as the report's perplexity: the song alone (no packing), its album header
+    when the model has that album's token, and neither the prefix, the header nor the first
+    lyric token scored (a model without album tokens could not predict them). Windows overlap by
+    one token so that every scored token is predicted once. Returns (input ids, labels) pairs.
+    """
+    windows = []
+    for song in songs:
+        album = song.get("album")
+        head = tokenizer(f"{album_token(album)}\n", add_special_tokens=False)["input_ids"] \
+            if album in spec.albums else []
+        body = tokenizer(spec.strip(song["lyrics"]), add_special_tokens=False)["input_ids"]
+        ids = [*spec.prefix_ids, *head, *body, spec.eos_id]
+        first_scored = len(spec.prefix_ids) + len(head) + 1
+        for start in range(0, len(ids) - 1, block_size - 1):
+            window = ids[start:start + block_size]
+            labels = [t if start + i >= first_scored else IGNORE
+                      for i, t in enumerate(window)]
+            if len(window) >= 2 and any(label != IGNORE for label in labels[1:]):
+                windows.append((window, labels))
+    return windows
+
+
+def score_batches(windows: list[tuple[list[int], list[int]]], batch_size: int,
+                  pad_id: int) -> list[dict[str, torch.Tensor]]:
+    """Group windows of similar length into right-padded batches (padding is never scored)."""
+    ordered = sorted(windows, key=lambda w: len(w[0]), reverse=True)
+    batches = []
+    for start in range(0, len(ordered), batch_size):
+        group = ordered[start:start + batch_size]
+        width = len(group[0][0])
+        batches.append({
+            "input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in group]),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids))
+                                            for ids, _ in group]),
+            "labels": torch.tensor([labels + [IGNORE] * (width - len(labels))
+                                    for _, labels in group]),
+        })
+    return batches
 
 
 def pack(docs: list[list[int]], block_size: int, pad_id: int) -> list[dict[str, torch.Tensor]]:

@@ -98,7 +98,8 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     write_bytes_atomic(run_dir / "report.md", _report(run_dir, metrics, corpus, samples).encode())
     log_path = run_dir / "train_log.json"
     if log_path.exists():
-        write_bytes_atomic(run_dir / "report.png", _curves(json.loads(log_path.read_text())))
+        write_bytes_atomic(run_dir / "report.png",
+                           _curves(json.loads(log_path.read_text()), metrics))
     return metrics
 
 
@@ -125,7 +126,12 @@ def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,
     return "\n".join(out)
 
 
-def _curves(history: list[dict[str, Any]]) -> bytes:
+def _curves(history: list[dict[str, Any]], metrics: dict[str, Any]) -> bytes:
+    """Plot losses by step, and the validation perplexity beside the base model's.
+
+    Training evaluates the same lyric tokens report.md scores (training/trainer.py), so the
+    curve ends at the table's perplexity for the step whose weights were kept.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers
@@ -138,10 +144,17 @@ def _curves(history: list[dict[str, Any]]) -> bytes:
         left.plot(*zip(*train, strict=True), label="train loss")
     if evals:
         left.plot(*zip(*evals, strict=True), marker="o", label="validation loss")
-        right.plot([s for s, _ in evals], [math.exp(min(v, 50)) for _, v in evals], marker="o")
+        right.plot([s for s, _ in evals], [math.exp(min(v, 50)) for _, v in evals], marker="o",
+                   label="fine-tuning")
+    right.axhline(metrics["base_perplexity"], color="grey", linestyle="--",
+                  label=f"base model ({metrics['base_perplexity']})")
+    right.axhline(metrics["perplexity"], color="green", linestyle=":",
+                  label=f"kept weights ({metrics['perplexity']})")
     left.set(xlabel="step", ylabel="loss (nats/token)", title="Loss")
     left.legend()
-    right.set(xlabel="step", ylabel="perplexity", title="Validation perplexity")
+    right.set(xlabel="step", ylabel="perplexity",
+              title="Validation perplexity (lyric tokens, as in report.md)")
+    right.legend()
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

@@ -1,18 +1,20 @@
 """Fine-tune a causal LM on a corpus, with the Hugging Face Trainer.
 
-Read top to bottom: load corpus and base model, add album tokens, pack blocks, pick defaults for
-a small corpus, train with early stopping, save the best model into the run folder. The run's
-options are saved first (`run.json`) so that `--resume` continues with exactly the same ones.
+Read top to bottom: load the corpus and any `AutoModelForCausalLM` base, add album tokens,
+optionally wrap it with LoRA adapters, pack blocks, train with our evaluation and checkpoint
+policy (training/trainer.py), put the best weights back, merge LoRA, save. The run's options
+are saved first (`run.json`) so that `--resume` continues with exactly the same ones.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,46 +22,41 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
-    EarlyStoppingCallback,
-    Trainer,
     TrainerCallback,
     TrainingArguments,
     default_data_collator,
+    set_seed,
 )
 from transformers.trainer_callback import PrinterCallback
 
+from model.backend import context_of
 from model.files import write_bytes_atomic, write_json_atomic
+from model.songtext import album_token
 from model.tokens import spec_of
-from training.dataset import Blocks, add_album_tokens, load_corpus, pack, tokenize_songs
+from training import distributed, lora
+from training.dataset import (
+    Blocks,
+    add_album_tokens,
+    load_corpus,
+    pack,
+    score_batches,
+    score_windows,
+    tokenize_songs,
+)
 from training.errors import TrainingError
+from training.options import TrainOptions
 from training.progress import Progress
+from training.trainer import BEST_FILE, LyricsTrainer
 
-
-@dataclass(frozen=True)
-class TrainOptions:
-    base_model: str = "gpt2"  # hub id, or a local save_pretrained folder
-    block_size: int = 512  # tokens per block: a whole song or two; half of GPT-2's 1024 context
-    batch_size: int = 8  # blocks per step; with 512 tokens this fits 16 GB in fp16 for 124M
-    grad_accum: int = 1  # raise to keep the effective batch when memory forces a smaller one
-    learning_rate: float = 5e-5  # the usual GPT-2 fine-tune rate; 1e-4 learns faster, forgets more
-    warmup_ratio: float = 0.1  # of all steps: ~0.8 epoch of 8, so the new tokens settle gently
-    weight_decay: float = 0.01  # mild: the corpus is tiny and we stop early anyway
-    max_grad_norm: float = 1.0  # clip: new album embeddings start with large gradients
-    epochs: float = 8.0  # an upper bound; early stopping usually ends a 200-song run at 3-5
-    max_steps: int = -1  # > 0 overrides epochs (quick runs, tests)
-    patience: int = 2  # stop after 2 evaluations (one epoch) without a better validation loss
-    seed: int = 42
-    album_headers: bool = True  # start each song with its <|album:...|> token
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainOptions:
-        """Rebuild options saved in a run's run.json."""
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+__all__ = ["TrainOptions", "read_options", "start_run", "train"]
 
 
 class _ProgressCallback(TrainerCallback):
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.progress.tick(state.global_step, state.max_steps)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None,
                **kwargs: Any) -> None:
@@ -68,13 +65,18 @@ class _ProgressCallback(TrainerCallback):
                            loss=logs.get("loss"), eval_loss=logs.get("eval_loss"),
                            epoch=round(state.epoch or 0, 2))
 
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.progress.close()
 
-def _precision() -> dict[str, bool]:
-    if not torch.cuda.is_available():
-        return {}  # fp32 on CPU: half precision there is slower and less accurate
-    if torch.cuda.is_bf16_supported():
-        return {"bf16": True}  # Ampere and newer: bf16 needs no loss scaling
-    return {"fp16": True}
+
+def _on_cuda() -> bool:
+    # `accelerate launch --cpu` trains on CPU even where a GPU is present.
+    return torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_CPU", "").lower() \
+        not in ("1", "true", "yes")
+
+
+def _half() -> torch.dtype:
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16  # pre-Ampere
 
 
 def start_run(run_dir: Path, corpus_dir: Path, options: TrainOptions) -> None:
@@ -84,7 +86,7 @@ def start_run(run_dir: Path, corpus_dir: Path, options: TrainOptions) -> None:
     was rebuilt since, and publishing compares models on the run's own validation songs.
     """
     corpus = load_corpus(corpus_dir)  # refuse a broken corpus before making anything
-    run_dir.mkdir(parents=True, exist_ok=False)
+    run_dir.mkdir(parents=True, exist_ok=True)  # training/runs.py may have made it (and locked it)
     for name in ("train.jsonl", "val.jsonl", "manifest.json"):
         write_bytes_atomic(run_dir / "data" / name, (corpus.path / name).read_bytes())
     write_json_atomic(run_dir / "run.json", {"corpus": str(corpus_dir.resolve()),
@@ -115,43 +117,74 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
             json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
             return path
         except (OSError, json.JSONDecodeError):
-            shutil.rmtree(path, ignore_errors=True)
+            if distributed.is_main():
+                shutil.rmtree(path, ignore_errors=True)
     return None
 
 
+def load_base(options: TrainOptions, cuda: bool) -> tuple[Any, Any]:
+    """Load the base model and its tokenizer, in the precision training keeps its weights in.
+
+    A full fine-tune keeps fp32 weights (AdamW's small updates vanish in bf16) and computes in
+    bf16 (fp16 on older cards) on CUDA through autocast. LoRA freezes the base, so on CUDA it
+    is loaded in half precision: half the memory. CPU is always fp32 (half is slow there).
+    """
+    dtype = _half() if cuda and options.lora else torch.float32
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(options.base_model)
+        model = AutoModelForCausalLM.from_pretrained(options.base_model, dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise TrainingError(f"cannot load base model {options.base_model!r}: {e}") from e
+    if tokenizer.eos_token is None:
+        raise TrainingError(f"{options.base_model!r} has no end-of-text token (eos_token), so a "
+                            "song's end cannot be marked")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # padding is masked out anyway
+    model.config.pad_token_id = model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer, model
+
+
 def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, Any]:
-    """Fine-tune as recorded in `run_dir/run.json`; save the best model in `run_dir`."""
+    """Fine-tune as recorded in `run_dir/run.json`; save the best model in `run_dir`.
+
+    With `resume`, continue from the newest complete checkpoint, or from the start when the
+    run was stopped before its first one (the same seed makes that exact too).
+    """
     options = read_options(run_dir)
     corpus = load_corpus(run_dir / "data")
     last = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
-    if resume and last is None:
-        raise TrainingError(f"{run_dir} has no checkpoint to resume from; start a new run")
+    cuda = _on_cuda()
+    world = distributed.world_size()
+    if options.batch_size % world:
+        raise TrainingError(f"--batch-size {options.batch_size} does not split over {world} "
+                            "processes; pick a multiple")
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(options.base_model)
-        model = AutoModelForCausalLM.from_pretrained(options.base_model)
-    except (OSError, ValueError) as e:
-        raise TrainingError(f"cannot load base model {options.base_model!r}: {e}") from e
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token  # padding is masked out anyway
+    set_seed(options.seed)  # album rows and LoRA adapters start the same in every run
+    tokenizer, model = load_base(options, cuda)
     albums = corpus.albums if options.album_headers else []
     add_album_tokens(tokenizer, model, albums)
+    targets: list[str] = []
+    if options.lora:
+        album_ids = tokenizer.convert_tokens_to_ids([album_token(a) for a in albums])
+        targets = lora.target_modules(model)
+        model = lora.add_adapters(model, options.lora_rank, options.lora_alpha, album_ids)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    block_size = min(options.block_size, model.config.max_position_embeddings)
-    known = set(albums)
+    block_size = min(options.block_size, context_of(model.config.to_dict()))
     spec = spec_of(tokenizer)
-    train_blocks = pack(tokenize_songs(tokenizer, spec, corpus.train, known), block_size,
+    train_blocks = pack(tokenize_songs(tokenizer, spec, corpus.train, set(albums)), block_size,
                         tokenizer.pad_token_id)
-    val_blocks = pack(tokenize_songs(tokenizer, spec, corpus.val, known), block_size,
-                      tokenizer.pad_token_id)
+    scoring = score_batches(score_windows(tokenizer, spec, corpus.val, block_size),
+                            options.batch_size // world, tokenizer.pad_token_id)
 
-    # Evaluate (and checkpoint) twice an epoch: with ~20 steps an epoch that is every ~10 steps.
+    # With ~150 blocks of 512 (a 200-song corpus) and batch 8: ~19 steps an epoch, so an
+    # evaluation every ~9 steps. It costs ~5-7% of the time (val is ~10% of the songs, and a
+    # forward pass a third of a training step); checkpoints were what cost, see trainer.py.
     steps_per_epoch = math.ceil(len(train_blocks) / (options.batch_size * options.grad_accum))
-    eval_every = max(1, steps_per_epoch // 2)
+    eval_every = max(1, steps_per_epoch // max(1, options.evals_per_epoch))
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=options.batch_size,
-        per_device_eval_batch_size=options.batch_size,
+        per_device_train_batch_size=options.batch_size // world,
         gradient_accumulation_steps=options.grad_accum,
         learning_rate=options.learning_rate,
         lr_scheduler_type="cosine",
@@ -160,51 +193,71 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         max_grad_norm=options.max_grad_norm,
         num_train_epochs=options.epochs,
         max_steps=options.max_steps,
-        eval_strategy="steps",
-        eval_steps=eval_every,
-        save_strategy="steps",
-        save_steps=eval_every,
-        save_total_limit=2,  # the best and the latest
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
+        eval_strategy="no",  # LyricsTrainer evaluates every `eval_every` steps, its own way
+        save_strategy="no",  # and asks for checkpoints on its clock
+        save_total_limit=1,  # a newer complete checkpoint replaces the older one
         logging_steps=max(1, min(10, eval_every // 2)),
         seed=options.seed,
         data_seed=options.seed,
         report_to="none",
-        disable_tqdm=not progress.bars,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        **_precision(),
+        log_level_replica="error",  # the other processes keep quiet; process 0 reports
+        disable_tqdm=True,  # our Progress shows one bar; the Trainer's would nest eval bars
+        dataloader_num_workers=0,  # blocks are tensors in memory already
+        dataloader_pin_memory=cuda,
+        ddp_find_unused_parameters=False,  # every weight that trains is used in every step
+        use_cpu=not cuda,
+        bf16=cuda and _half() == torch.bfloat16,
+        fp16=cuda and _half() == torch.float16,
     )
-    trainer = Trainer(
+    trainer = LyricsTrainer(
         model=model,
         args=args,
         data_collator=default_data_collator,
         train_dataset=Blocks(train_blocks),
-        eval_dataset=Blocks(val_blocks),
         processing_class=tokenizer,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=options.patience),
-                   _ProgressCallback(progress)],
+        callbacks=[_ProgressCallback(progress)],
+        score_batches=scoring,
+        eval_every=eval_every,
+        patience=options.patience,
+        checkpoint_minutes=options.checkpoint_minutes,
     )
     trainer.remove_callback(PrinterCallback)  # it prints raw dicts; our callback reports instead
+    if not distributed.is_main():
+        trainer.remove_callback(_ProgressCallback)
+    if last:
+        trainer.best.load(last / BEST_FILE)
     started = time.monotonic()
-    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
-    trainer.save_model(str(run_dir))  # the best model, thanks to load_best_model_at_end
-    tokenizer.save_pretrained(str(run_dir))
-    (run_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; run.json says it all
-    write_json_atomic(run_dir / "train_log.json", trainer.state.log_history)
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    train_seconds = time.monotonic() - started
+    if trainer.best.taken:
+        trainer.best.restore()  # the best evaluation's weights, not the last step's
+    if distributed.is_main():
+        saved = time.monotonic()
+        final = lora.merge(model) if options.lora else model
+        final.save_pretrained(str(run_dir))
+        tokenizer.save_pretrained(str(run_dir))
+        write_json_atomic(run_dir / "train_log.json", trainer.state.log_history)
+        trainer.timing["save"] = time.monotonic() - saved
 
     steps = trainer.state.global_step
+    done = steps - (int(last.name.rsplit("-", 1)[1]) if last else 0)  # steps trained this time
     return {
         "steps": steps,
         "epochs": round(trainer.state.epoch or 0, 2),
         "best_eval_loss": trainer.state.best_metric,
+        "best_step": trainer.state.best_global_step,
+        "eval_every": eval_every,
         "train_blocks": len(train_blocks),
-        "val_blocks": len(val_blocks),
+        "val_windows": sum(len(b["input_ids"]) for b in scoring),
         "block_size": block_size,
         "albums": albums,
-        "tokens_per_second": round(result.metrics.get("train_samples_per_second", 0) * block_size),
-        "train_seconds": round(time.monotonic() - started, 1),
-        "resumed_from": Path(last).name if last else None,
+        "trainable_parameters": trainable,
+        "lora_targets": targets,
+        "processes": world,
+        "tokens_per_second": round(done * options.batch_size * block_size
+                                   / max(train_seconds, 1e-9)),
+        "train_seconds": round(train_seconds, 1),
+        "timing": {k: round(v, 2) for k, v in trainer.timing.items()},
+        "resumed_from": last.name if last else None,
     }
+

@@ -1,4 +1,4 @@
-"""Publishing: make a run the served model, or go back to the one before.
+"""Publishing: make a run the served model, or go back to the one before; prune old runs.
 
 `models/current` only ever moves to a run that has been loaded, tried and scored, in one atomic
 rename; the CTranslate2 conversion is written into the run before the link moves. `history.json`
@@ -8,8 +8,10 @@ so that a crash between the two is recognisable (see `rollback_target`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,3 +136,39 @@ def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
     write_json_atomic(registry.history_path, [*registry.history(), run.id])
     point_current(registry, run)
     return Published(run, current, perplexity, previous_perplexity, per, converted)
+
+
+def prune(registry: Registry, dry_run: bool = False) -> list[tuple[Run, str]]:
+    """Delete failed and abandoned runs, and complete runs older than the current one, except
+    the current run and the previous (rollback's target); return what went and why.
+
+    Runs in progress and runs newer than the current one (a candidate not yet published) stay.
+    Each folder is renamed to a hidden name first, so it vanishes from the registry at once.
+    """
+    current = registry.current()
+    keep = {current.id} if current else set()
+    if current is not None:
+        with contextlib.suppress(RegistryError):  # raised when only one was ever published
+            keep.add(rollback_target(registry)[0].id)
+    doomed = []
+    for run in registry.runs():
+        status = run.status
+        if run.id in keep or status.state == "running":
+            continue
+        if status.state in ("failed", "abandoned"):
+            doomed.append((run, status.describe()))
+        elif current is not None and run.id < current.id:
+            published = run.id in registry.history()
+            doomed.append((run, "an older published run" if published else
+                           "older than the current run and never published"))
+    if dry_run:
+        return doomed
+    gone = {run.id for run, _ in doomed}
+    if gone & set(registry.history()):
+        write_json_atomic(registry.history_path,
+                          [i for i in registry.history() if i not in gone])
+    for run, _ in doomed:
+        hidden = run.path.with_name(f".pruned-{run.id}")
+        os.replace(run.path, hidden)
+        shutil.rmtree(hidden)
+    return doomed

@@ -1,12 +1,18 @@
-"""A run from start to finish: train, save sampling defaults, evaluate, write the manifest.
+"""A run from start to finish: create, train, save sampling defaults, evaluate, write the manifest.
 
 The manifest is written last and marks the run complete; until then the registry refuses it.
+While a process makes a run it holds the run's lock and keeps status.json naming the stage, so
+`python -m training models` can tell a run in progress from one that failed (and where) or was
+killed. With several training processes, process 0 alone does all of this; the others train.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,20 +21,105 @@ from transformers import GenerationConfig
 
 from model.backend import Sampling
 from model.files import write_json_atomic
+from model.registry import LOCK_FILE, STATUS_FILE, Registry
 from model.tokens import model_end_ids
+from training import distributed
 from training.dataset import load_corpus
+from training.errors import TrainingError
 from training.evaluate import evaluate
-from training.finetune import read_options, train
+from training.finetune import TrainOptions, read_options, start_run, train
 from training.progress import Progress
 
 
-def finish_run(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, Any]:
-    """Train the run in `run_dir` (or resume it), evaluate it, and mark it complete."""
+class Tracker:
+    """Hold a run's lock while this process makes it; keep its status.json up to date.
+
+    The lock is taken on creation (`create` makes the folder first, so no other process ever
+    sees the run unlocked) and released when the `with` block ends, recording how it ended.
+    """
+
+    def __init__(self, run_dir: Path, create: bool = False) -> None:
+        self.run_dir = run_dir
+        self.current: str | None = None
+        if create:
+            run_dir.mkdir(parents=True, exist_ok=False)
+        self._fd = os.open(run_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+        for _ in range(50):  # a reader checking the lock holds it for microseconds
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.02)
+        else:
+            os.close(self._fd)
+            raise TrainingError(f"run {run_dir.name} is being trained by another process")
+        self.stage("start")
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def stage(self, name: str) -> None:
+        """Record that the run has entered stage `name`."""
+        self.current = name
+        self._write("running")
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: Any) -> None:
+        if kind is KeyboardInterrupt:
+            self._write("interrupted")
+        elif error is not None:
+            self._write("failed", str(error) or type(error).__name__)
+        else:
+            self._write("complete")
+        os.close(self._fd)  # releases the lock
+
+    def _write(self, state: str, message: str | None = None) -> None:
+        write_json_atomic(self.run_dir / STATUS_FILE, {
+            "state": state, "stage": self.current, "message": message,
+            "updated": datetime.now(UTC).isoformat(timespec="seconds")})
+
+
+def train_new_run(registry: Registry, corpus_dir: Path, options: TrainOptions,
+                  progress: Progress) -> dict[str, Any] | None:
+    """Create a run of `options` on the corpus, train and evaluate it; return its manifest.
+
+    Every training process calls this: process 0 creates the folder and tells the others its
+    path; they train with it and return None.
+    """
+    trackers: list[Tracker] = []
+
+    def create() -> Path:  # process 0 only
+        load_corpus(corpus_dir)  # refuse a broken corpus before making anything
+        trackers.append(Tracker(registry.new_run_dir(), create=True))
+        start_run(trackers[0].run_dir, corpus_dir, options)
+        return trackers[0].run_dir
+
+    run_dir = distributed.from_main(create)
+    if not trackers:
+        train(run_dir, progress)
+        return None
+    with trackers[0] as tracker:
+        progress.say(f"run {run_dir.name}: training on {corpus_dir}")
+        return _finish(run_dir, tracker, progress, resume=False)
+
+
+def resume_run(run_dir: Path, progress: Progress) -> dict[str, Any] | None:
+    """Continue an interrupted run from its newest complete checkpoint; return its manifest."""
+    if not distributed.is_main():
+        train(run_dir, progress, resume=True)
+        return None
+    with Tracker(run_dir) as tracker:
+        return _finish(run_dir, tracker, progress, resume=True)
+
+
+def _finish(run_dir: Path, tracker: Tracker, progress: Progress, resume: bool) -> dict[str, Any]:
+    tracker.stage("train")
     progress.stage("train", run=run_dir.name)
     summary = train(run_dir, progress, resume=resume)
     # Our sampling defaults, keeping the end tokens the base model declared (Qwen2 lists two).
     GenerationConfig(**Sampling().to_generation_config(),
                      eos_token_id=model_end_ids(run_dir) or None).save_pretrained(run_dir)
+    tracker.stage("evaluate")
     manifest = evaluate_run(run_dir, progress, training=summary)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the best model is saved
     return manifest

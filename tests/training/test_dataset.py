@@ -3,7 +3,15 @@ import torch
 
 from model.songtext import album_token
 from model.tokens import spec_of
-from training.dataset import IGNORE, add_album_tokens, load_corpus, pack, tokenize_songs
+from training.dataset import (
+    IGNORE,
+    add_album_tokens,
+    load_corpus,
+    pack,
+    score_batches,
+    score_windows,
+    tokenize_songs,
+)
 from training.errors import TrainingError
 
 
@@ -72,3 +80,39 @@ def test_documents_follow_each_tokenizers_conventions(example_corpus, tiny_famil
     doc = tokenize_songs(tokenizer, spec, load_corpus(example_corpus).train[:1], set())[0]
     bos = [tokenizer.bos_token_id] if family == "llama" else []
     assert doc[:len(bos)] == bos and doc[-1] == tokenizer.eos_token_id
+
+
+def test_text_spelling_a_special_token_never_becomes_one(tiny_family):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_family("llama"))
+    spec = spec_of(tokenizer)
+    song = {"lyrics": "[Verse]\nI wrote </s> on the wall\nand <s> on the door", "album": None}
+    doc = tokenize_songs(tokenizer, spec, [song], set())[0]
+    assert doc.count(tokenizer.eos_token_id) == 1 and doc[-1] == tokenizer.eos_token_id
+    assert doc.count(tokenizer.bos_token_id) == 1 and doc[0] == tokenizer.bos_token_id
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_training_scores_exactly_the_tokens_the_report_scores(example_corpus, tiny_family,
+                                                              tiny_albums, family):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from model.scoring import score_songs
+
+    folder = tiny_albums if family == "gpt2" else tiny_family(family)  # with album tokens
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    spec = spec_of(tokenizer)
+    songs = load_corpus(example_corpus).train[:4]
+    songs[0] = {**songs[0], "album": "Red"}  # one the gpt2 model has a token for
+    windows = score_windows(tokenizer, spec, songs, block_size=48)  # several a song
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for batch in score_batches(windows, 3, tokenizer.eos_token_id):
+            scored = int((batch["labels"][:, 1:] != IGNORE).sum())
+            total += model(**batch).loss.item() * scored
+            tokens += scored
+    report = score_songs(model, tokenizer, spec, songs, block_size=48)
+    assert tokens == report.tokens
+    assert total / tokens == pytest.approx(report.loss, rel=1e-5)

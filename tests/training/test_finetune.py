@@ -1,15 +1,23 @@
-"""Fine-tuning through the real CLI on a tiny GPT-2: learning, reports, resume after a kill."""
+"""Fine-tuning through the real CLI on a tiny GPT-2: learning, reports, progress, resume after a
+kill."""
 
+import fcntl
 import json
 import os
+import pty
+import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
 
+import pytest
 from safetensors.torch import load_file
 
 from model.registry import Registry
 from tests.conftest import ROOT, run_cli, train_args
+from tests.training.conftest import cli
 
 
 def only_run(home):
@@ -18,12 +26,8 @@ def only_run(home):
     return runs[0]
 
 
-def test_training_lowers_validation_perplexity_and_writes_a_report(hermetic_env, tiny_base,
-                                                                   example_corpus):
-    result = run_cli(*train_args(example_corpus, "--base-model", str(tiny_base),
-                                 "--max-steps", "40"))
-    assert result.returncode == 0, result.stderr
-    run = only_run(hermetic_env)
+def test_training_lowers_validation_perplexity_and_writes_a_report(trained, example_corpus):
+    run = trained("good").run
     m = run.metrics
     assert m["perplexity"] < 0.7 * m["base_perplexity"]
     assert m["loss"] < m["base_loss"] and m["token_accuracy"] > m["base_token_accuracy"]
@@ -42,22 +46,74 @@ def test_training_lowers_validation_perplexity_and_writes_a_report(hermetic_env,
     assert run.manifest["albums"] == ["Harbor Lights", "Neon Psalms", "Static Bloom"]
     assert run.manifest["corpus"]["content_hash"] == json.loads(
         (example_corpus / "manifest.json").read_text())["content_hash"]
+    assert run.status.state == "complete"
+
+
+def test_the_validation_curve_measures_what_the_report_measures(trained):
+    run = trained("good").run
+    history = json.loads((run.path / "train_log.json").read_text())
+    best = min(h["eval_loss"] for h in history if "eval_loss" in h)
+    # The kept weights are the best evaluation's, scored again on the same lyric tokens.
+    assert best == pytest.approx(run.metrics["loss"], abs=1e-4)
+    assert run.manifest["training"]["best_eval_loss"] == best
+
+
+def test_piped_progress_is_one_line_per_evaluation(trained):
+    output = trained("good").output.stderr
+    lines = [line for line in output.splitlines() if line.startswith("train step ")]
+    evaluations = trained("good").run.manifest["training"]["timing"]["evaluations"]
+    assert len(lines) == evaluations >= 5
+    assert lines[-1].startswith("train step 40/40: loss ") and ", eval loss " in lines[-1]
+    assert "{'loss'" not in output and "%|" not in output and "\r" not in output
+
+
+def test_a_terminal_shows_one_bar_and_no_raw_logs(tmp_path, tiny_base, example_corpus):
+    screen = in_a_terminal([sys.executable, "-m", *train_args(
+        example_corpus, "--base-model", str(tiny_base), "--max-steps", "12")],
+        env={**os.environ, "SWIFTAI_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
+    assert "Traceback" not in screen, screen
+    drawn = [part for part in re.split(r"[\r\n]+", screen) if "%|" in part]
+    assert drawn and all(part.startswith("train ") for part in drawn)  # no evaluation bars
+    assert "12/12 steps" in drawn[-1] and "eval loss " in drawn[-1]
+    assert "{'loss'" not in screen and "'eval_loss'" not in screen
+    assert screen.count("== train") == 1 and "== evaluate" in screen
+
+
+def in_a_terminal(command: list[str], env: dict[str, str]) -> str:
+    """Run `command` with a pseudo-terminal (80 columns) as its stdio; return what it printed."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=120)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_json_progress_is_one_json_object_per_line(hermetic_env, tiny_base, example_corpus):
-    result = run_cli(*train_args(example_corpus, "--base-model", str(tiny_base),
-                                 "--max-steps", "6", "--progress", "json"))
+    result = cli(hermetic_env, *train_args(example_corpus, "--base-model", str(tiny_base),
+                                           "--max-steps", "6", "--progress", "json")[1:])
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     train = [r for r in records if r["stage"] == "train" and "step" in r]
     assert train[-1]["step"] == train[-1]["total"] == 6
     assert all({"eta", "total"} <= r.keys() for r in train)
-    assert any("loss" in r for r in train)
+    assert any("loss" in r for r in train) and any("eval_loss" in r for r in train)
     assert [r["stage"] for r in records if r.get("event") == "start"] == ["train", "evaluate"]
 
 
-def test_a_bad_base_model_is_a_clear_error(example_corpus):
-    result = run_cli(*train_args(example_corpus, "--base-model", "/nonexistent/model"))
+def test_a_bad_base_model_is_a_clear_error(hermetic_env, example_corpus):
+    result = cli(hermetic_env, *train_args(example_corpus, "--base-model",
+                                           "/nonexistent/model")[1:])
     assert result.returncode == 1
     assert "error: cannot load base model '/nonexistent/model'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -65,8 +121,9 @@ def test_a_bad_base_model_is_a_clear_error(example_corpus):
 
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path, tiny_base,
                                                                    example_corpus):
+    # A full checkpoint at every evaluation (the default waits 10 minutes between them).
     args = train_args(example_corpus, "--base-model", str(tiny_base), "--max-steps", "120",
-                      "--learning-rate", "5e-4", "--seed", "7")
+                      "--learning-rate", "5e-4", "--seed", "7", "--checkpoint-minutes", "0")
     straight_home, killed_home = tmp_path / "straight", tmp_path / "killed"
     straight = run_cli(*args, env={"SWIFTAI_HOME": str(straight_home)})
     assert straight.returncode == 0, straight.stderr
@@ -85,6 +142,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path, tiny
     assert proc.returncode == -signal.SIGKILL
     killed = only_run(killed_home)
     assert not killed.complete and Registry(killed_home / "models").current() is None
+    assert killed.status.describe() == "abandoned during train"
 
     resumed = run_cli("training", "train", "--resume", env={"SWIFTAI_HOME": str(killed_home)})
     assert resumed.returncode == 0, resumed.stderr
@@ -99,6 +157,6 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path, tiny
     assert abs(a.metrics["perplexity"] - b.metrics["perplexity"]) < 0.01
 
 
-def test_resume_with_nothing_interrupted_says_so():
-    result = run_cli("training", "train", "--resume")
+def test_resume_with_nothing_interrupted_says_so(hermetic_env):
+    result = cli(hermetic_env, "train", "--resume")
     assert result.returncode == 1 and "no interrupted run to resume" in result.stderr

@@ -4,6 +4,7 @@ import json
 
 from model.registry import Registry
 from tests.conftest import EXAMPLE_EXPORT, TINY_TRAIN, run_cli
+from tests.training.conftest import cli
 from tests.training.fake_genius import FakeGenius, FakeSong
 
 ARTIST = "Juniper Vale"
@@ -35,17 +36,17 @@ def test_run_goes_from_genius_to_a_published_model(hermetic_env, tiny_base, exam
 
 def test_a_failing_stage_stops_the_run_and_keeps_the_current_model(hermetic_env, tiny_base):
     env = run_env(hermetic_env, tiny_base)
-    assert run_cli("training", "import", str(EXAMPLE_EXPORT), env=env).returncode == 0
-    first = run_cli("training", "run", "--skip-fetch", "--max-steps", "20", *TINY_TRAIN, env=env)
+    assert cli(hermetic_env, "import", str(EXAMPLE_EXPORT), **env).returncode == 0
+    first = cli(hermetic_env, "run", "--skip-fetch", "--max-steps", "20", *TINY_TRAIN, **env)
     assert first.returncode == 0, first.stderr
     registry = Registry(hermetic_env / "models")
     served = registry.current().id
 
-    no_token = run_cli("training", "run", "--max-steps", "20", *TINY_TRAIN, env=env)
+    no_token = cli(hermetic_env, "run", "--max-steps", "20", *TINY_TRAIN, **env)
     assert no_token.returncode == 1 and "error: GENIUS_ACCESS_TOKEN is not set" in no_token.stderr
 
-    bad_base = run_cli("training", "run", "--skip-fetch", "--base-model", "/nope", *TINY_TRAIN,
-                       "--progress", "json", env=env)
+    bad_base = cli(hermetic_env, "run", "--skip-fetch", "--base-model", "/nope", *TINY_TRAIN,
+                   "--progress", "json", **env)
     assert bad_base.returncode == 1
     last = json.loads(bad_base.stdout.splitlines()[-1])
     assert last["stage"] == "error" and "cannot load base model '/nope'" in last["message"]
@@ -54,13 +55,13 @@ def test_a_failing_stage_stops_the_run_and_keeps_the_current_model(hermetic_env,
 
 def test_generate_prints_clean_lyrics_from_the_current_model(hermetic_env, tiny_base):
     env = run_env(hermetic_env, tiny_base)
-    assert run_cli("training", "generate", "--prompt", "x", env=env).stderr.startswith(
+    assert cli(hermetic_env, "generate", "--prompt", "x", **env).stderr.startswith(
         "error: no model is published yet")
-    run_cli("training", "import", str(EXAMPLE_EXPORT), env=env)
-    assert run_cli("training", "run", "--skip-fetch", "--max-steps", "30", *TINY_TRAIN,
-                   env=env).returncode == 0
-    result = run_cli("training", "generate", "--prompt", "We lit paper lanterns", "--n", "3",
-                     "--album", "Harbor Lights", "--lines", "4", "--seed", "1", env=env)
+    cli(hermetic_env, "import", str(EXAMPLE_EXPORT), **env)
+    trained = cli(hermetic_env, "run", "--skip-fetch", "--max-steps", "30", *TINY_TRAIN, **env)
+    assert trained.returncode == 0, trained.stderr
+    result = cli(hermetic_env, "generate", "--prompt", "We lit paper lanterns", "--n", "3",
+                 "--album", "Harbor Lights", "--lines", "4", "--seed", "1", **env)
     assert result.returncode == 0, result.stderr
     songs = result.stdout.split("--- ")[1:]
     assert len(songs) == 3
@@ -69,7 +70,7 @@ def test_generate_prints_clean_lyrics_from_the_current_model(hermetic_env, tiny_
         assert text.startswith("We lit paper lanterns")
         assert "<|" not in text and "endoftext" not in text
         assert len([line for line in text.split("\n") if line and line[0] != "["]) <= 4
-    unknown = run_cli("training", "generate", "--prompt", "x", "--album", "Nope", env=env)
+    unknown = cli(hermetic_env, "generate", "--prompt", "x", "--album", "Nope", **env)
     assert unknown.returncode == 1 and "does not know album 'Nope'" in unknown.stderr
     assert "Harbor Lights" in unknown.stderr
     song = run_cli("training", "generate", "--prompt", "Harbor lights", "--form", "song",

@@ -2,37 +2,21 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from model.ct2 import has_conversion
 from model.errors import RegistryError
 from model.registry import Registry
-from tests.conftest import run_cli, train_args
+from tests.training.conftest import cli, copy_runs
 from training.publish import publish, rollback
 
 
-@pytest.fixture(scope="session")
-def trained_runs(tmp_path_factory, tiny_base, example_corpus) -> dict[str, Path]:
-    """Two complete runs of the tiny model: a good one (40 steps) and a poor one (2 steps)."""
-    home = tmp_path_factory.mktemp("trained")
-    runs = {}
-    for name, steps in (("good", "40"), ("poor", "2")):
-        result = run_cli(*train_args(example_corpus, "--base-model", str(tiny_base),
-                                     "--max-steps", steps), env={"SWIFTAI_HOME": str(home)})
-        assert result.returncode == 0, result.stderr
-        newest = Registry(home / "models").runs()
-        runs[name] = next(r.path for r in newest if r.path not in runs.values())
-    return runs
-
-
 @pytest.fixture
-def registry(tmp_path, trained_runs) -> Registry:
-    """A registry holding copies of the trained runs, named good and poor."""
+def registry(tmp_path, trained) -> Registry:
+    """A registry holding copies of a good run (40 steps) and a poor one (2 steps)."""
     registry = Registry(tmp_path / "models")
-    for name, path in trained_runs.items():
-        shutil.copytree(path, registry.runs_dir / name)
+    copy_runs(registry, trained, "good", "poor")
     return registry
 
 
@@ -99,20 +83,50 @@ def test_a_publish_that_crashed_before_the_link_moved_is_ignored(registry):
     assert rollback(registry).id == "poor"
 
 
-def test_models_lists_runs_and_marks_the_current_one(registry, hermetic_env):
+def test_models_lists_runs_and_marks_the_current_one(registry, hermetic_env, example_corpus):
     shutil.move(registry.root, hermetic_env / "models")
-    assert run_cli("training", "publish", "good").returncode == 0
-    (hermetic_env / "models" / "runs" / "zz-killed").mkdir()
-    listing = run_cli("training", "models").stdout.splitlines()
-    assert listing[0].startswith("* good  perplexity ")
-    assert listing[1].startswith("  poor  perplexity ")
-    assert listing[2] == "  zz-killed  incomplete"
+    assert cli(hermetic_env, "publish", "good").returncode == 0
+    (hermetic_env / "models" / "runs" / "zz-killed").mkdir()  # killed before it said anything
+    failed = cli(hermetic_env, "train", "--corpus", str(example_corpus), "--base-model",
+                 "/nonexistent/model")
+    assert failed.returncode == 1
+    listing = cli(hermetic_env, "models").stdout.splitlines()
+    assert listing[0].endswith("  failed at train: cannot load base model '/nonexistent/model': "
+                               + listing[0].split(": ", 2)[2])
+    assert listing[1].startswith("* good  perplexity ")
+    assert listing[2].startswith("  poor  perplexity ")
+    assert listing[3] == "  zz-killed  abandoned"
+
+
+def test_prune_deletes_failed_abandoned_and_old_runs_but_keeps_current_and_previous(
+        registry, hermetic_env, example_corpus):
+    shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "aaa-old")
+    shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "zz-newer")
+    shutil.move(registry.root, hermetic_env / "models")
+    registry = Registry(hermetic_env / "models")
+    publish(registry, "poor", force=True)
+    publish(registry, "good")
+    (registry.runs_dir / "zz-killed").mkdir()
+    assert cli(hermetic_env, "train", "--corpus", str(example_corpus), "--base-model",
+               "/nonexistent/model").returncode == 1
+    failed = next(r.id for r in registry.runs() if r.status.state == "failed")
+
+    dry = cli(hermetic_env, "prune", "--dry-run")
+    assert f"would delete {failed}: failed at train: cannot load base model" in dry.stdout
+    assert len(registry.runs()) == 6
+    pruned = cli(hermetic_env, "prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "deleted zz-killed: abandoned" in pruned.stdout
+    assert "deleted aaa-old: older than the current run and never published" in pruned.stdout
+    assert [r.id for r in registry.runs()] == ["good", "poor", "zz-newer"]
+    assert not list(registry.runs_dir.glob(".*"))  # nothing half-deleted left behind
+    assert rollback(registry).id == "poor"  # the previous run is still there to go back to
 
 
 def test_cli_publish_refusal_is_one_line_and_exit_1(registry, hermetic_env):
     shutil.move(registry.root, hermetic_env / "models")
-    assert run_cli("training", "publish", "good").returncode == 0
-    refused = run_cli("training", "publish", "poor")
+    assert cli(hermetic_env, "publish", "good").returncode == 0
+    refused = cli(hermetic_env, "publish", "poor")
     assert refused.returncode == 1 and refused.stderr.startswith("error: run poor has validation")
     assert "Traceback" not in refused.stderr
     assert json.loads((hermetic_env / "models" / "history.json").read_text()) == ["good"]

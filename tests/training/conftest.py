@@ -1,0 +1,94 @@
+"""Training tests share trained runs (each trained once a session, on first use) and call the CLI
+inside the test process where a subprocess would prove nothing more: importing torch and
+transformers again costs seconds a call."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from transformers.utils import logging
+
+from model.registry import Registry, Run
+from tests.conftest import TINY_TRAIN
+from training.__main__ import main
+
+# `python -m training` quiets transformers through the environment before importing it; here it
+# is imported already, so quiet it directly, as a fresh process would be.
+logging.disable_progress_bar()
+logging.set_verbosity_error()
+
+NETWORK_KEYS = ("GENIUS_ACCESS_TOKEN", "GENIUS_BASE_URL", "SWIFTAI_ARTIST", "BASE_MODEL")
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(home: Path, *argv: str, **env: str) -> Result:
+    """Run `python -m training ARGV` in this process with SWIFTAI_HOME=home (and `env`)."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for key in NETWORK_KEYS:
+            patch.delenv(key, raising=False)
+        for key, value in {"SWIFTAI_HOME": str(home), **env}.items():
+            patch.setenv(key, value)
+        home.mkdir(parents=True, exist_ok=True)
+        patch.chdir(home)  # no stray .env is read
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(argv))
+            except SystemExit as e:  # argparse refusing the command line
+                code = int(e.code or 0)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+# name: (family, extra arguments of `train`). Tiny models, few steps: a run takes seconds.
+RUNS = {
+    "good": ("gpt2", ("--max-steps", "40")),
+    "poor": ("gpt2", ("--max-steps", "2")),
+    "llama": ("llama", ("--max-steps", "20")),
+    "qwen2": ("qwen2", ("--max-steps", "20")),
+    "lora": ("gpt2", ("--max-steps", "30", "--lora", "--learning-rate", "1e-2")),
+}
+
+
+@dataclass(frozen=True)
+class Trained:
+    run: Run
+    output: Result  # what `train` printed, piped
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_family: Callable[[str], Path],
+            example_corpus: Path) -> Callable[[str], Trained]:
+    """Return the trained run of a name in RUNS, training it on first use."""
+    home = tmp_path_factory.mktemp("trained")
+    done: dict[str, Trained] = {}
+
+    def get(name: str) -> Trained:
+        if name not in done:
+            family, extra = RUNS[name]
+            before = {r.id for r in Registry(home / "models").runs()}
+            result = cli(home, "train", "--corpus", str(example_corpus), "--base-model",
+                         str(tiny_family(family)), *TINY_TRAIN, *extra)
+            assert result.returncode == 0, result.stderr
+            run = next(r for r in Registry(home / "models").runs() if r.id not in before)
+            done[name] = Trained(run, result)
+        return done[name]
+
+    return get
+
+
+def copy_runs(registry: Registry, trained: Callable[[str], Trained], *names: str) -> None:
+    """Copy trained runs into `registry`, each under its name in RUNS."""
+    for name in names:
+        shutil.copytree(trained(name).run.path, registry.runs_dir / name)
