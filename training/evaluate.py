@@ -3,7 +3,9 @@
 Language metrics (loss, perplexity, token accuracy) score the same lyric tokens for both models.
 Generation metrics continue each validation song's opening line: BLEU against the real
 continuation, distinct-1/2, the share of outputs that copy 8+ words of a training song, and the
-share stuck in a loop. Writes metrics.json, report.md and report.png into the run folder.
+share stuck in a loop. Song mode writes a whole song from each opening line and holds its style
+figures beside the artist's (training/songcheck.py). Writes metrics.json, report.md and
+report.png into the run folder.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from model.scoring import score_songs
 from model.songtext import clean_output, is_degenerate
 from training.dataset import Corpus
 from training.progress import Progress
+from training.songcheck import (
+    artist_style,
+    report_rows,
+    song_metrics,
+    style_table,
+    targets,
+    write_songs,
+)
 
 SAMPLE_TOKENS = 64  # per continuation: about four lines
 REFERENCE_LINES = 4  # real lines that follow the opening line, to compare against
@@ -77,9 +87,13 @@ def generation_metrics(raw: list[str], songs: list[dict[str, Any]],
 def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, progress: Progress,
              seed: int = 0) -> dict[str, Any]:
     """Evaluate the run in `run_dir` and its base model; write the reports; return metrics."""
-    index = CopyIndex(s["lyrics"] for s in corpus.train)
+    train = [s["lyrics"] for s in corpus.train]
+    index = CopyIndex(train)
+    artist = artist_style(corpus.manifest, train + [s["lyrics"] for s in corpus.val])
+    openings = [(opening_and_rest(s["lyrics"])[0], s.get("album")) for s in corpus.val]
     metrics: dict[str, Any] = {"val_songs": len(corpus.val)}
     samples: dict[str, list[str]] = {}
+    songs: dict[str, dict[str, Any]] = {}
     for prefix, source in (("base_", base_model), ("", run_dir)):
         progress.emit("evaluate", model="base" if prefix else "fine-tuned")
         backend = TransformersBackend.load(source, model_id=str(source))
@@ -93,7 +107,14 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
                         for k, v in generation_metrics(raw, corpus.val, index).items()})
         metrics["val_tokens"] = score.tokens
         samples[prefix or "tuned"] = [clean_output(t) for t in raw]
+        progress.emit("evaluate", model="base" if prefix else "fine-tuned", form="song")
+        written = write_songs(backend, openings, train, artist, seed)
+        songs[prefix] = song_metrics(written, index)
+        metrics.update({f"{prefix}{k}": v for k, v in songs[prefix].items() if k != "style"})
+        samples[f"{prefix}song"] = written
         del backend
+    metrics["style"] = style_table(artist, songs["base_"], songs[""])
+    metrics["style_targets"] = targets(metrics["style"], songs[""])
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_bytes_atomic(run_dir / "report.md", _report(run_dir, metrics, corpus, samples).encode())
     log_path = run_dir / "train_log.json"
@@ -115,7 +136,7 @@ def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,
            "| metric | base | fine-tuned | meaning |", "| --- | --- | --- | --- |"]
     out += [f"| {name} | {metrics[f'base_{name}']} | {metrics[name]} | {meaning} |"
             for name, meaning in rows]
-    out += ["", "## Samples", "",
+    out += ["", *report_rows(metrics), "## Samples", "",
             "Each starts from a validation song's first line (in bold); continuations are "
             f"{SAMPLE_TOKENS} tokens with the run's sampling defaults.", ""]
     for song, tuned, base in list(zip(corpus.val, samples["tuned"], samples["base_"],
@@ -123,6 +144,8 @@ def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,
         first = opening_and_rest(song["lyrics"])[0]
         out += [f"### {song['title']}", "", f"**{first}**", "", "Fine-tuned:", "", "```",
                 tuned or "(nothing)", "```", "", "Base:", "", "```", base or "(nothing)", "```", ""]
+    if samples["song"]:
+        out += ["## A whole song (fine-tuned)", "", "```", samples["song"][0], "```", ""]
     return "\n".join(out)
 
 

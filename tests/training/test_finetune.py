@@ -49,6 +49,22 @@ def test_training_lowers_validation_perplexity_and_writes_a_report(trained, exam
     assert run.status.state == "complete"
 
 
+def test_evaluation_writes_whole_songs_and_holds_their_style_beside_the_artists(trained):
+    run = trained("good").run
+    m = run.metrics
+    for name in ("rhyme_rate", "words_per_line", "recurring_block_rate"):
+        figures = m["style"][name]
+        assert set(figures) == {"artist", "base", "fine_tuned"}
+        assert all(isinstance(v, float | int) and v >= 0 for v in figures.values())
+    corpus = json.loads((run.path / "data" / "manifest.json").read_text())
+    assert m["style"]["words_per_line"]["artist"] == corpus["style"]["words_per_line"]
+    assert m["song_copy_rate"] == 0.0  # the novelty guard runs in song mode too
+    assert set(m["style_targets"]) == {"rhyme_rate", "words_per_line", "chorus_recurs",
+                                       "no_copies", "no_loops"}
+    report = (run.path / "report.md").read_text()
+    assert "## Songs, beside the artist" in report and "[Chorus]" in report
+
+
 def test_the_validation_curve_measures_what_the_report_measures(trained):
     run = trained("good").run
     history = json.loads((run.path / "train_log.json").read_text())
