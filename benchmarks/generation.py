@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.models import build_gpt2_124m, fixture_lyrics  # noqa: E402
 from model import backends  # noqa: E402
-from model.backend import GenRequest, context_of  # noqa: E402
+from model.backend import GenRequest, Sampling, context_of  # noqa: E402
 from model.worker import Worker  # noqa: E402
 
 NEW_TOKENS = 64
@@ -83,6 +83,7 @@ async def through_worker(backend: str, folder: Path, sizes: list[int], repeats: 
     await worker.submit(fixed("warm up", 4))
     figures: dict[str, float] = {}
     for size in sizes:
+        await burst(worker, size)  # warm: the first batch of a size allocates its buffers
         figures[f"burst{size}"], lags = await burst(worker, size)
         figures[f"lag{size}_p99"] = statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else 0
     singles = []
@@ -102,10 +103,12 @@ def sequential_pipeline(folder: Path, count: int, sample: int | None) -> tuple[f
     generate = pipeline("text-generation", model=str(folder))
     generate(PROMPTS[0], max_new_tokens=4, do_sample=True)  # warm up
     timed = min(count, sample or count)
+    ours = Sampling()  # the same sampling as the engine's, so both do the same work
     started = time.perf_counter()
     for prompt in prompts(timed):
         generate(prompt, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=True,
-                 top_p=0.95, top_k=0, temperature=0.9, repetition_penalty=1.15)
+                 top_p=ours.top_p, top_k=ours.top_k, temperature=ours.temperature,
+                 repetition_penalty=ours.repetition_penalty)
     elapsed = time.perf_counter() - started
     note = f" (timed {timed} of {count}, scaled)" if timed < count else ""
     return elapsed * count / timed, note
@@ -176,20 +179,26 @@ def mean_nll(folder: Path, compute_type: str) -> float:
     return -sum(logprobs) / len(logprobs)
 
 
-def peak_rss_mb(backend: str, folder: Path, count: int) -> float:
-    """Serve a burst in a fresh process on `backend`; return that process's peak RSS in MB."""
-    done = subprocess.run([sys.executable, __file__, "--rss-child", backend, "--model",
-                           str(folder), "--concurrency", str(count)],
+def serving(backend: str, folder: Path, sizes: list[int], repeats: int,
+            compute_type: str | None) -> dict[str, float]:
+    """Measure the engine on `backend` in a fresh process, as the bot serves: on CTranslate2 one
+    without torch (two OpenMP runtimes in one process cost CTranslate2 about a third)."""
+    done = subprocess.run([sys.executable, __file__, "--child", backend, "--model", str(folder),
+                           "--sizes", ",".join(map(str, sizes)), "--repeats", str(repeats),
+                           *(["--compute-type", compute_type] if compute_type else [])],
                           capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def rss_child(backend: str, folder: Path, count: int) -> None:
-    asyncio.run(through_worker(backend, folder, [count], 1, None))
+def child(backend: str, folder: Path, sizes: list[int], repeats: int,
+          compute_type: str | None) -> None:
+    figures = asyncio.run(through_worker(backend, folder, sizes, repeats, compute_type))
+    if backend == "ctranslate2" and not compute_type:
+        figures["decode_s"] = decode_per_token(folder)
     # VmHWM, not ru_maxrss: the latter can carry the parent's peak across fork and exec.
     status = Path("/proc/self/status").read_text()
     peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-    print(json.dumps({"peak_rss_mb": peak_kb / 1024, "torch": "torch" in sys.modules}))
+    print(json.dumps({**figures, "peak_rss_mb": peak_kb / 1024, "torch": "torch" in sys.modules}))
 
 
 def convert_copy(source: Path, into: Path) -> Path:
@@ -213,11 +222,9 @@ def main(args: argparse.Namespace) -> None:
         n = args.concurrency
         if args.backend == "ctranslate2":
             folder = convert_copy(folder, Path(tmp))
-            figures = asyncio.run(through_worker("ctranslate2", folder, [n, 2 * n],
-                                                 args.repeats, args.compute_type))
+            figures = serving("ctranslate2", folder, [n, 2 * n], args.repeats, args.compute_type)
         else:
-            figures = asyncio.run(through_worker("transformers", folder, [n], args.repeats,
-                                                 None))
+            figures = serving("transformers", folder, [n], args.repeats, None)
         pipeline_s, note = sequential_pipeline(folder, n, args.baseline_sample)
         print(f"# worker {figures[f'burst{n}']:.2f}s for {n}; pipeline one by one "
               f"{pipeline_s:.2f}s{note}; worker single {figures['single']:.3f}s")
@@ -227,20 +234,22 @@ def main(args: argparse.Namespace) -> None:
                   f"(target {target})")
             wide = pipeline_s * 2 / figures[f"burst{2 * n}"]
             print(f"concurrent{2 * n}_speedup: {wide:.2f}x (report)")
-            if device.startswith("cpu"):
-                per_token = decode_per_token(folder)
+            if "decode_s" in figures and device.startswith("cpu"):
                 weights = (folder / "ct2" / "model.bin").stat().st_size
                 bandwidth = max(read_bandwidth(1), read_bandwidth(os.cpu_count() or 1))
                 floor = weights / bandwidth
-                print(f"# batch-1 fp32: {per_token * 1000:.1f} ms/token; floor {floor * 1000:.1f}"
-                      f" ms ({weights / 1e6:.0f} MB at {bandwidth / 1e9:.1f} GB/s)")
-                print(f"decode_vs_floor: {per_token / floor:.2f} (target <= 1.25)")
+                print(f"# batch-1 fp32: {figures['decode_s'] * 1000:.1f} ms/token; floor "
+                      f"{floor * 1000:.1f} ms ({weights / 1e6:.0f} MB at "
+                      f"{bandwidth / 1e9:.1f} GB/s)")
+                print(f"decode_vs_floor: {figures['decode_s'] / floor:.2f} (target <= 1.25)")
             fp32, int8 = mean_nll(folder, "float32"), mean_nll(folder, "int8")
             meaning = "" if args.model else "; random weights: only --model DIR means anything"
             print(f"# mean NLL fp32 {fp32:.4f}, int8 {int8:.4f}{meaning}")
             print(f"int8_nll_increase_pct: {(int8 - fp32) / fp32 * 100:.2f} (target <= 3)")
-            for backend in ("transformers", "ctranslate2"):
-                print(f"peak_rss_mb[{backend}]: {peak_rss_mb(backend, folder, n):.0f} (report)")
+            other = serving("transformers", folder, [n], 1, None)
+            print(f"peak_rss_mb[transformers]: {other['peak_rss_mb']:.0f} (report)")
+            print(f"peak_rss_mb[ctranslate2]: {figures['peak_rss_mb']:.0f} (report; torch "
+                  f"{'loaded' if figures['torch'] else 'never imported'})")
         else:
             bare_s = bare_generate(folder, args.repeats)
             print(f"concurrent{n}_speedup: {pipeline_s / figures[f'burst{n}']:.2f}x "
@@ -259,9 +268,11 @@ if __name__ == "__main__":
     parser.add_argument("--compute-type", help="CTranslate2 compute type (default: int8 on CPU)")
     parser.add_argument("--baseline-sample", type=int,
                         help="time only this many sequential requests and scale (GPU runs)")
-    parser.add_argument("--rss-child", help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.rss_child:
-        rss_child(args.rss_child, args.model, args.concurrency)
+    if args.child:
+        child(args.child, args.model, [int(x) for x in args.sizes.split(",")], args.repeats,
+              args.compute_type)
     else:
         main(args)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from bot.errors import CannotStart
 from bot.lock import hold_home
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; configuration errors are one line and exit status 1."""
-    load_dotenv()
+    load_dotenv(find_dotenv(usecwd=True))  # the working folder's, as the README says
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("discord.gateway", "discord.client", "discord.http", "httpx", "httpx2"):

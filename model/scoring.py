@@ -39,7 +39,8 @@ def score_songs(model: Any, tokenizer: Any, spec: TokenSpec, songs: list[dict[st
         album = song.get("album")
         head = tokenizer(f"{album_token(album)}\n", add_special_tokens=False)["input_ids"] \
             if album in spec.albums else []
-        body = tokenizer(song["lyrics"], add_special_tokens=False)["input_ids"]
+        # As training writes it: text that spells a special token is not lyrics.
+        body = tokenizer(spec.strip(song["lyrics"]), add_special_tokens=False)["input_ids"]
         ids = [*spec.prefix_ids, *head, *body, spec.eos_id]
         # The first lyric token is predicted from the header alone, or from nothing without
         # one: skip it in both cases so that every model scores exactly the same tokens.

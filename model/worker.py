@@ -195,6 +195,10 @@ class Worker:
             self.stop(drain=False)
             self._fail_pending()
             return
+        if not self._ready.is_set():  # still loading: nothing to drain, and a load cannot be
+            self.stop(drain=False)     # interrupted (the daemon thread ends with the process)
+            self._fail_pending()
+            return
         self.stop(drain=True)
         await asyncio.to_thread(self._thread.join, timeout)
         if self._thread.is_alive():

@@ -248,3 +248,24 @@ def test_the_scheduler_imports_no_torch():
     code = "import sys, model.worker, model.composer; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_closing_during_the_first_load_does_not_wait_for_it(tiny_base):
+    import threading
+
+    release = threading.Event()
+
+    def slow_loader():
+        release.wait(30)  # a big model still loading
+        return backends.load("transformers", tiny_base, "late")
+
+    async def main():
+        worker = Worker(slow_loader)
+        worker.start()
+        ticket = worker.submit_nowait(ask("waiting for the load"))
+        await asyncio.wait_for(worker.close(), 5)  # returns at once, load or not
+        with pytest.raises(Stopped):
+            await ticket
+        release.set()
+
+    run(main())
