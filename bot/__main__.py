@@ -18,6 +18,7 @@ from bot.errors import CannotStart
 from bot.lock import hold_home
 from bot.settings import ConfigError, Settings
 from bot.store import StoreError
+from model.errors import RegistryError
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -99,6 +100,8 @@ def load_failure(settings: Settings, app: App, error: BaseException | None) -> s
     if app.run is not None:
         return (f"could not load the published run {app.run.id} ({app.run.path}): {reason}; "
                 "roll back (python -m training rollback) or publish another run")
+    if isinstance(error, RegistryError):  # the engine's own words already say what to do
+        return f"could not load BASE_MODEL={settings.base_model}: {reason}"
     return (f"could not load BASE_MODEL={settings.base_model}: {reason}; BASE_MODEL may be a "
             "hub id (reachable from here) or a local folder saved with save_pretrained; or "
             "publish a fine-tuned run (python -m training run)")

@@ -117,7 +117,8 @@ def locate(source: str | Path) -> str | Path:
     text = str(source)
     if not _HUB_ID.fullmatch(text) or text.startswith("."):
         raise RegistryError(f"{text} is not a model folder (no such folder), nor a Hugging Face "
-                            "hub id; point it at a folder saved with save_pretrained")
+                            "hub id; use a local folder saved with save_pretrained, or publish "
+                            "a fine-tuned run")
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 

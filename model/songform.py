@@ -38,15 +38,15 @@ def kind(label: str) -> str:
 def common_form(texts: Iterable[str]) -> tuple[str, ...] | None:
     """Return the artist's most common section sequence, numbered, when their lyrics have headers.
 
-    Needs a chorus and at least two songs sharing the sequence; consecutive repeats of one
-    header fold into one section.
+    Only forms whose chorus comes back count (a song, not a verse with a hook), and at least two
+    songs must share one; consecutive repeats of one header fold into one section.
     """
     forms: collections.Counter[tuple[str, ...]] = collections.Counter()
     for text in texts:
         headers = [kind(line) for line in text.split("\n") if line.startswith("[")]
         sequence = [h for h in headers if h in WRITABLE]
         folded = tuple(h for i, h in enumerate(sequence) if i == 0 or h != sequence[i - 1])
-        if "Chorus" in folded and len(folded) <= MAX_SECTIONS:
+        if folded.count("Chorus") >= 2 and len(folded) <= MAX_SECTIONS:
             forms[folded] += 1
     if not forms:
         return None

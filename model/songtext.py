@@ -14,6 +14,7 @@ import re
 
 MAX_CHARS = 1900  # Discord allows 2,000 characters a message; leave room for a title and footer
 _ALBUM_TOKEN = re.compile(r"<\|album:[^|]*\|>")
+_INLINE_HEADER = re.compile(r"(?<=[^\n])[ \t]*\[[^\]\n]{0,40}\]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")  # all but newline; U+FFFD: bad bytes
 
 
@@ -46,6 +47,8 @@ def clean_output(text: str, max_lines: int | None = None, max_chars: int = MAX_C
     """Turn generated text into lyrics: drop control characters and loops, cut at a line
     boundary to `max_lines` lyric lines and `max_chars` characters."""
     text = _CONTROL.sub("", text)
+    # A header the model wrote mid-line ("you can manage [Verse]") is no lyric: drop it there.
+    text = _INLINE_HEADER.sub("", text)
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
     lines = _drop_loops(lines, max_repeats=2)  # a chorus line may come back; not 20 times in a row
     out: list[str] = []

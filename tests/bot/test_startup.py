@@ -92,6 +92,19 @@ def test_a_base_model_that_does_not_load_says_what_base_model_may_be(hermetic_en
     assert "local folder" in line and "publish" in line
 
 
+def test_a_hub_model_the_hub_cannot_give_fails_at_once_without_retries(hermetic_env):
+    with socket.socket() as closed:  # a hub address where nothing listens: refused at once
+        closed.bind(("127.0.0.1", 0))
+        hub = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    result = run_cli("bot", env={"BASE_MODEL": "gpt2", "HF_ENDPOINT": hub, "WEB_PORT": "0",
+                                 "HF_HOME": str(hermetic_env / "hf")}, timeout=QUICK)
+    assert result.returncode == 1, result.stderr[-2000:]
+    line = fails_cleanly(result, "cannot reach the Hugging Face hub", "not in the local cache",
+                         "local model folder", "publish")
+    assert line.startswith("error: could not load BASE_MODEL=gpt2")
+    assert "Retrying" not in result.stderr  # no retry storm before the one useful line
+
+
 def test_a_port_in_use_is_named(hermetic_env, tiny_base):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

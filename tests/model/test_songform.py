@@ -39,6 +39,8 @@ def test_the_artists_common_form_is_taken_when_two_songs_share_it():
                                                 "Outro")
     assert common_form([song, other]) is None  # one song is not a habit
     assert common_form(["no headers at all\njust lines"] * 5) is None
+    once = "[Verse]\na\n[Chorus]\nb\n[Verse]\nc"
+    assert common_form([once] * 5) is None  # a chorus that never comes back is no song form
 
 
 def test_section_lengths_follow_the_artists_stanzas():

@@ -36,3 +36,8 @@ def test_loops_are_recognised():
     assert is_degenerate("la la\n" * 5)
     assert is_degenerate("I love you " * 6)
     assert not is_degenerate("we lit lanterns\nthe harbor is quiet\nwe lit lanterns\nyou said")
+
+
+def test_a_header_written_mid_line_is_dropped_but_a_header_line_stays():
+    out = clean_output("[Verse]\nthe only one you can manage [Verse]\nand home [Chorus] again")
+    assert out == "[Verse]\nthe only one you can manage\nand home again"
