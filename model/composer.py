@@ -268,11 +268,13 @@ class Writing:
                 fresh = [line for line in lines if line.casefold() not in earlier]
                 if len(fresh) < len(lines) / 2:
                     continue  # mostly lines the song already has: not a new section
-                if kind(label) in REFRAINS and len(set(lines)) < 2:
-                    continue  # a chorus is a block of lines that comes back, not one line
                 options.append(_Option(text, copied(served, text, len(opening)),
                                        score(text, completion.mean_logprob, artist)))
             usable = [o for o in options if o.usable and o.text]
+            if kind(label) in REFRAINS and attempt < NOVELTY_RETRIES:
+                # A chorus is a block of lines that comes back: ask again for one of 2+ lines
+                # before settling for a single line.
+                usable = [o for o in usable if len(set(o.text.split("\n"))) >= 2]
             if usable:
                 best = max(usable, key=lambda o: o.score)
                 copies.append(best.copied)

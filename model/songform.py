@@ -20,7 +20,7 @@ DEFAULT_FORM = ("Verse 1", "Chorus", "Verse 2", "Chorus", "Bridge", "Chorus")
 REFRAINS = frozenset({"Chorus", "Pre-Chorus", "Post-Chorus"})  # written once, then repeated
 WRITABLE = frozenset({"Verse", "Bridge", "Outro", *REFRAINS})  # others (Intro, Interlude) skipped
 MAX_SECTIONS = 8
-SECTION_STOPS = ("\n\n", "\n[")  # a section ends at a blank line or at the next header
+SECTION_STOPS = ("\n[",)  # a section ends at the next header; it is cut to its lines
 
 # Ranking weights. A candidate's mean token log-probability is around -2 to -4 per token; these
 # make a style difference of one standard "step" worth about half a nat.

@@ -195,12 +195,15 @@ class Worker:
             self.stop(drain=False)
             self._fail_pending()
             return
-        if not self._ready.is_set():  # still loading: nothing to drain, and a load cannot be
-            self.stop(drain=False)     # interrupted (the daemon thread ends with the process)
+        started = time.monotonic()
+        if not await asyncio.to_thread(self._ready.wait, timeout):
+            # Still loading after `timeout`: a load cannot be interrupted, so answer what waits
+            # and leave the (daemon) thread to end with the process.
+            self.stop(drain=False)
             self._fail_pending()
             return
         self.stop(drain=True)
-        await asyncio.to_thread(self._thread.join, timeout)
+        await asyncio.to_thread(self._thread.join, max(0.0, timeout - (time.monotonic() - started)))
         if self._thread.is_alive():
             self.stop(drain=False)
             await asyncio.to_thread(self._thread.join)

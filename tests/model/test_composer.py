@@ -124,7 +124,7 @@ def test_each_section_is_asked_for_with_everything_before_it(tiny_albums):
     # Two lines a section (the artist's stanzas); the likelier candidate (index 0) wins.
     assert prompts[1] == "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\n\n[Chorus]\n"
     assert prompts[2].endswith("[Chorus]\nline 0 of song 2\nand a second line 0\n\n[Verse]\n")
-    assert all(r.body["n"] == 2 and r.body["stop"][:2] == ["\n\n", "\n["]
+    assert all(r.body["n"] == 2 and r.body["stop"][0] == "\n["
                for r in fake.completions())
     assert _sections(result.text)[1] == _sections(result.text)[3]  # the same chorus twice
 

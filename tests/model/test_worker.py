@@ -263,7 +263,7 @@ def test_closing_during_the_first_load_does_not_wait_for_it(tiny_base):
         worker = Worker(slow_loader)
         worker.start()
         ticket = worker.submit_nowait(ask("waiting for the load"))
-        await asyncio.wait_for(worker.close(), 5)  # returns at once, load or not
+        await asyncio.wait_for(worker.close(timeout=0.5), 5)  # bounded, loaded or not
         with pytest.raises(Stopped):
             await ticket
         release.set()
