@@ -18,6 +18,8 @@ from model.novelty import words_of
 from model.songtext import album_token
 from model.tokens import TokenSpec
 
+IGNORE = -100  # label that PyTorch's cross-entropy skips: a token that is not scored
+
 
 @dataclass(frozen=True)
 class Score:
@@ -28,42 +30,52 @@ class Score:
     word_perplexity: float  # exp(total nats / lyric words): comparable across tokenizers
 
 
+def score_windows(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
+                  block_size: int) -> list[tuple[list[int], list[int]]]:
+    """Cut each song into the windows that are scored, with labels only on scored tokens.
+
+    The same tokens as the report's perplexity: the song alone (no packing), its album header
+    when the model has that album's token, and neither the prefix, the header nor the first
+    lyric token scored (a model without album tokens could not predict them). Windows overlap by
+    one token so that every scored token is predicted once. Returns (input ids, labels) pairs.
+    """
+    windows = []
+    for song in songs:
+        album = song.get("album")
+        head = tokenizer(f"{album_token(album)}\n", add_special_tokens=False)["input_ids"] \
+            if album in spec.albums else []
+        body = tokenizer(spec.strip(song["lyrics"]), add_special_tokens=False)["input_ids"]
+        ids = [*spec.prefix_ids, *head, *body, spec.eos_id]
+        first_scored = len(spec.prefix_ids) + len(head) + 1
+        for start in range(0, len(ids) - 1, block_size - 1):
+            window = ids[start:start + block_size]
+            labels = [t if start + i >= first_scored else IGNORE
+                      for i, t in enumerate(window)]
+            if len(window) >= 2 and any(label != IGNORE for label in labels[1:]):
+                windows.append((window, labels))
+    return windows
+
+
 @torch.inference_mode()
 def score_songs(model: Any, tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
                 block_size: int = 512) -> Score:
     """Score `songs` (dicts with `lyrics` and maybe `album`) in windows of `block_size`."""
     device = next(model.parameters()).device
-    total_loss, total_right, total_tokens, total_words = 0.0, 0, 0, 0
+    total_loss, total_right, total_tokens = 0.0, 0, 0
     block_size = min(block_size, model.config.max_position_embeddings)
-    for song in songs:
-        album = song.get("album")
-        head = tokenizer(f"{album_token(album)}\n", add_special_tokens=False)["input_ids"] \
-            if album in spec.albums else []
-        # As training writes it: text that spells a special token is not lyrics.
-        body = tokenizer(spec.strip(song["lyrics"]), add_special_tokens=False)["input_ids"]
-        ids = [*spec.prefix_ids, *head, *body, spec.eos_id]
-        # The first lyric token is predicted from the header alone, or from nothing without
-        # one: skip it in both cases so that every model scores exactly the same tokens.
-        first_scored = len(spec.prefix_ids) + len(head) + 1
-        total_words += len(words_of(song["lyrics"]))
-        for start in range(0, len(ids) - 1, block_size - 1):
-            window = ids[start:start + block_size]
-            if len(window) < 2:
-                break
-            inputs = torch.tensor([window], device=device)
-            logits = model(inputs).logits[0, :-1].float()
-            targets = inputs[0, 1:]
-            positions = torch.arange(start + 1, start + len(window), device=device)
-            mask = positions >= first_scored
-            if not mask.any():
-                continue
-            losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
-            total_loss += losses[mask].sum().item()
-            total_right += (logits.argmax(-1) == targets)[mask].sum().item()
-            total_tokens += int(mask.sum().item())
+    for window, labels in score_windows(tokenizer, spec, songs, block_size):
+        inputs = torch.tensor([window], device=device)
+        logits = model(inputs).logits[0, :-1].float()
+        targets = inputs[0, 1:]
+        mask = torch.tensor(labels[1:], device=device) != IGNORE
+        losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+        total_loss += losses[mask].sum().item()
+        total_right += (logits.argmax(-1) == targets)[mask].sum().item()
+        total_tokens += int(mask.sum().item())
     if total_tokens == 0:
         raise ValueError("no tokens to score")
     loss = total_loss / total_tokens
+    words = sum(len(words_of(song["lyrics"])) for song in songs)
     return Score(loss=loss, perplexity=math.exp(min(loss, 50.0)),
                  token_accuracy=total_right / total_tokens, tokens=total_tokens,
-                 word_perplexity=math.exp(min(total_loss / max(1, total_words), 50.0)))
+                 word_perplexity=math.exp(min(total_loss / max(1, words), 50.0)))

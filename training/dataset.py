@@ -16,11 +16,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from model.scoring import IGNORE
 from model.songtext import album_token, format_song
 from model.tokens import TokenSpec
 from training.errors import TrainingError
-
-IGNORE = -100  # label that PyTorch's cross-entropy skips
 
 
 @dataclass(frozen=True)
@@ -84,32 +83,6 @@ def tokenize_songs(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
     texts = [song_document(s, known_albums, spec) for s in songs]
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     return [[*spec.prefix_ids, *doc, spec.eos_id] for doc in ids]
-
-
-def score_windows(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
-                  block_size: int) -> list[tuple[list[int], list[int]]]:
-    """Cut each song into the windows model/scoring.py scores, with labels only on scored tokens.
-
-    The same tokens as the report's perplexity: the song alone (no packing), its album header
-    when the model has that album's token, and neither the prefix, the header nor the first
-    lyric token scored (a model without album tokens could not predict them). Windows overlap by
-    one token so that every scored token is predicted once. Returns (input ids, labels) pairs.
-    """
-    windows = []
-    for song in songs:
-        album = song.get("album")
-        head = tokenizer(f"{album_token(album)}\n", add_special_tokens=False)["input_ids"] \
-            if album in spec.albums else []
-        body = tokenizer(spec.strip(song["lyrics"]), add_special_tokens=False)["input_ids"]
-        ids = [*spec.prefix_ids, *head, *body, spec.eos_id]
-        first_scored = len(spec.prefix_ids) + len(head) + 1
-        for start in range(0, len(ids) - 1, block_size - 1):
-            window = ids[start:start + block_size]
-            labels = [t if start + i >= first_scored else IGNORE
-                      for i, t in enumerate(window)]
-            if len(window) >= 2 and any(label != IGNORE for label in labels[1:]):
-                windows.append((window, labels))
-    return windows
 
 
 def score_batches(windows: list[tuple[list[int], list[int]]], batch_size: int,

@@ -31,6 +31,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from model.backend import context_of
 from model.files import write_bytes_atomic, write_json_atomic
+from model.scoring import score_windows
 from model.songtext import album_token
 from model.tokens import spec_of
 from training import distributed, lora
@@ -40,7 +41,6 @@ from training.dataset import (
     load_corpus,
     pack,
     score_batches,
-    score_windows,
     tokenize_songs,
 )
 from training.errors import TrainingError

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from model.scoring import score_windows
 from model.songtext import album_token
 from model.tokens import spec_of
 from training.dataset import (
@@ -9,7 +10,6 @@ from training.dataset import (
     load_corpus,
     pack,
     score_batches,
-    score_windows,
     tokenize_songs,
 )
 from training.errors import TrainingError
