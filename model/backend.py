@@ -9,9 +9,8 @@ it cannot serve, so that one bad request never fails a batch.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -111,7 +110,6 @@ class Served:
     copy_index: CopyIndex | None  # the training lyrics' n-grams; None for a base model
     style: Style | None = None  # the training lyrics' style figures; None for a base model
     form: tuple[str, ...] | None = None  # the artist's most common song form, if headers say
-    loaded_at: float = field(default_factory=time.time)
 
     @property
     def info(self) -> ModelInfo:
