@@ -111,8 +111,14 @@ def vote(written: list[Written], rule: Rule, artist: str, seed: int = 0, listene
     return rows
 
 
+def shown(written: list[Written], weights: Mapping[str, float] = DEFAULT_WEIGHTS,
+          bias: float = 0.0) -> list[dict[str, float]]:
+    """Return the features of the candidate each set would show: the best by `weights`."""
+    return [max(song.options, key=lambda o: score(o[1], weights, bias))[1] for song in written]
+
+
 def rule_share(written: list[Written], rule: Rule, weights: Mapping[str, float],
                bias: float = 0.0) -> float:
     """Return the share of candidate sets whose pick by `weights` satisfies `rule`."""
-    picks = [max(song.options, key=lambda o: score(o[1], weights, bias))[1] for song in written]
+    picks = shown(written, weights, bias)
     return sum(map(rule, picks)) / len(picks) if picks else 0.0

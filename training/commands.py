@@ -118,7 +118,7 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
         artist = args.artist or settings.artist
         corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
         options = TrainOptions.from_args(args, base_model=settings.base_model)
-        votes = votes_for_run(args, settings, artist, progress)
+        votes = votes_for_run(args, settings, _corpus_artist(corpus_dir) or artist, progress)
         manifest = train_new_run(registry, corpus_dir, options, progress, votes=votes)
     if manifest is not None:
         m = manifest["metrics"]
@@ -313,6 +313,16 @@ def _fetch_and_build(args: argparse.Namespace, settings: Settings, progress: Pro
     return make_corpus(args, settings, progress)
 
 
+def _corpus_artist(corpus_dir: Path) -> str | None:
+    """Return the artist a corpus was built for (None when it cannot say)."""
+    import json
+
+    try:
+        return json.loads((corpus_dir / "manifest.json").read_text(encoding="utf-8"))["artist"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # train_new_run refuses a broken corpus with its own message
+
+
 def votes_for_run(args: argparse.Namespace, settings: Settings, artist: str,
                   progress: Progress) -> Any:
     """Return the votes a new run learns from (a preference.Plan), or None.
@@ -338,8 +348,9 @@ def votes_for_run(args: argparse.Namespace, settings: Settings, artist: str,
                      f"--file {path}`)")
     plan = Plan(votes.rows, str(path), settings.feedback_min_votes)
     if required and not plan.enough:
-        raise TrainingError(f"{plan.note()}: --feedback needs at least {plan.min_votes} votes "
-                            "of both kinds (FEEDBACK_MIN_VOTES)")
+        raise TrainingError(f"too few votes to learn from in {path} ({plan.shortfall()}): "
+                            f"--feedback needs at least {plan.min_votes}, of both kinds "
+                            "(FEEDBACK_MIN_VOTES)")
     if plan.enough and distributed.world_size() > 1:
         raise TrainingError("preference tuning runs in one process: train with votes without "
                             "`accelerate launch`")

@@ -46,10 +46,14 @@ def _trl() -> tuple[Any, Any]:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     # TRL and datasets announce every preprocessing pass; our progress says where we are.
+    from datasets.utils import logging as datasets_logging
+
     loggers = [logging.getLogger(name) for name in ("trl", "datasets")]
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.ERROR)
+    bars = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="trl")
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
@@ -58,6 +62,8 @@ def _quiet() -> Iterator[None]:
         finally:
             for log, level in zip(loggers, levels, strict=True):
                 log.setLevel(level)
+            if bars:
+                datasets_logging.enable_progress_bar()
 
 
 class _Ticks(TrainerCallback):
@@ -119,7 +125,7 @@ def tune(run_dir: Path, votes: list[Vote], held: list[Vote], options: TrainOptio
         lr_scheduler_type="cosine",
         warmup_steps=options.warmup_ratio,  # transformers 5: a float < 1 is a share of all steps
         max_grad_norm=options.max_grad_norm,
-        gradient_checkpointing=False,  # a LoRA pass over a few hundred songs fits as it is
+        activation_checkpointing=False,  # a LoRA pass over a few hundred songs fits as it is
         save_strategy="no",
         logging_steps=1,
         report_to="none",

@@ -49,15 +49,18 @@ class Plan:
         """Say whether there are enough votes, of both kinds, to learn from."""
         return len(self.votes) >= self.min_votes and 0 < self.liked < len(self.votes)
 
+    def shortfall(self) -> str:
+        """Say why the votes are not enough: `12 of 50 votes`, `all 60 votes are 👍`."""
+        if len(self.votes) < self.min_votes:
+            return f"{len(self.votes)} of {self.min_votes} votes"
+        return f"all {len(self.votes)} votes are {'👍' if self.liked else '👎'}"
+
     def note(self) -> str:
         """Say in a line what the run does with these votes."""
         if self.enough:
             return (f"learning from {len(self.votes)} votes ({self.liked} up, "
                     f"{len(self.votes) - self.liked} down): preference tuning and ranking weights")
-        if len(self.votes) < self.min_votes:
-            return f"using the default ranking ({len(self.votes)} of {self.min_votes} votes)"
-        kind = "👍" if self.liked else "👎"
-        return f"using the default ranking (all {len(self.votes)} votes are {kind})"
+        return f"using the default ranking ({self.shortfall()})"
 
 
 def add_votes(run_dir: Path, plan: Plan) -> None:
