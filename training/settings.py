@@ -14,7 +14,7 @@ DEFAULT_ARTIST = "Taylor Swift"
 # Votes before a run learns from them (ranking weights, preference tuning). On simulated
 # listeners the fitted weights' held-out accuracy stops improving near this many
 # (benchmarks/feedback.py --votes-curve); below it the default ranking is kept.
-DEFAULT_MIN_VOTES = 100
+DEFAULT_MIN_VOTES = 200
 
 
 @dataclass(frozen=True)
