@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import RegistryError
+from swiftai.settings import Settings
 from training import distributed
 from training.corpus import build_corpus, write_corpus
 from training.errors import TrainingError
 from training.genius import FetchOptions, FetchReport, fetch_artist, make_client
 from training.lyric_files import import_songs, read_songs
 from training.progress import Progress
-from training.settings import Settings
 from training.songs import SongCache
 
 
