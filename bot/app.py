@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.cooldown import Cooldowns
 from bot.errors import CannotStart
+from bot.link import LinkState
 from bot.retrain import Retrainer
 from bot.songwriter import Songwriter
 from bot.store import Store
@@ -84,6 +85,7 @@ class App:
     retrainer: Retrainer
     run: Run | None  # the published run being served; None while serving the base model
     started_at: float = field(default_factory=time.time)
+    discord: LinkState = field(default_factory=LinkState)  # set by python -m bot's Link
     _closed: bool = False
 
     @classmethod
