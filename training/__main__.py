@@ -13,11 +13,14 @@ from dotenv import find_dotenv, load_dotenv
 from model.backends import CHOICES
 from model.composer import FORMS
 from model.errors import RegistryError
+from swiftai.logs import route_library_logs
 from swiftai.settings import ConfigError, Settings
 from training import commands, distributed
 from training.errors import TrainingError
 from training.options import add_flags
 from training.progress import Progress
+
+LOADS_MODELS = {"train", "run", "evaluate", "convert", "generate", "publish"}
 
 
 def _fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -144,14 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     # urllib3 logs a long line per retry; each song that still fails gets one line of its own.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
+    if args.command in LOADS_MODELS:
+        route_library_logs()  # each hub retry or warning printed once, not twice
     # With several training processes (accelerate launch), only process 0 reports.
     progress = Progress(json_lines=getattr(args, "progress", "bar") == "json",
                         enabled=distributed.is_main())
     try:
         return args.handler(args, Settings.from_env(os.environ), progress)
     except (TrainingError, ConfigError, RegistryError) as e:
-        progress.emit("error", message=str(e))
-        print(f"error: {e}", file=sys.stderr)
+        message = " ".join(str(e).split())  # one line, even when a library's words are not
+        progress.emit("error", message=message)
+        print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: everything finished so far is kept", file=sys.stderr)
