@@ -106,25 +106,18 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
               corpus_dir: Path | None = None) -> dict[str, Any] | None:
     """Start (or resume) a run, train and evaluate it; return its manifest (None in the other
     processes of a multi-process run)."""
-    from model.backends import locate
     from training.options import TrainOptions
+    from training.runs import resume_run, train_new_run
 
     registry = _registry(settings)
     if args.resume:
-        from training.runs import read_options, resume_run
-
         run_dir = distributed.from_main(lambda: _run_to_resume(registry, args.resume))
-        locate(read_options(run_dir).base_model)  # offline: one line in seconds, not a minute
         progress.say(f"resuming run {run_dir.name}")
         manifest = resume_run(run_dir, progress)
     else:
         artist = args.artist or settings.artist
         corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
         options = TrainOptions.from_args(args, base_model=settings.base_model)
-        # Before torch is imported and a run folder made: offline, one line in seconds.
-        locate(options.base_model)
-        from training.runs import train_new_run
-
         manifest = train_new_run(registry, corpus_dir, options, progress)
     if manifest is not None:
         m = manifest["metrics"]
@@ -206,8 +199,8 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress
     from training.publish import publish
 
     result = publish(_registry(settings), args.run, force=args.force)
-    before = (f"{result.previous_perplexity:.2f} ({result.previous.id}) -> "
-              if result.previous else "")
+    before = (f"{result.previous_perplexity:.2f} ({result.against}) -> "
+              if result.previous_perplexity is not None else "")
     progress.say(f"published {result.run.id}: validation perplexity {before}"
                  f"{result.perplexity:.2f} per {result.per}; {result.converted}")
     progress.emit("publish", run=result.run.id, perplexity=round(result.perplexity, 2),
