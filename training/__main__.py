@@ -20,7 +20,7 @@ from training.errors import TrainingError
 from training.options import add_flags
 from training.progress import Progress
 
-LOADS_MODELS = {"train", "run", "evaluate", "convert", "generate", "publish"}
+LOADS_MODELS = {"train", "run", "evaluate", "convert", "generate", "publish", "make-base"}
 
 
 def _fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", help="a run folder, local folder or hub id to use instead")
     generate.add_argument("--backend", choices=CHOICES, default="auto",
                           help="what runs the model (default auto: CTranslate2 where converted)")
+
+    make_base = add("make-base", commands.cmd_make_base)
+    make_base.add_argument("--out", type=Path,
+                           help="folder to write (default: $SWIFTAI_HOME/base/smollm2-135m)")
 
     run = add("run", commands.cmd_run)
     run.add_argument("--artist", help="artist (default: SWIFTAI_ARTIST)")

