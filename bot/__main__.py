@@ -57,6 +57,8 @@ async def serve(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
+        reloads: set[asyncio.Task[None]] = set()  # held here: the loop keeps only weak refs
+        loop.add_signal_handler(signal.SIGHUP, lambda: _start_reload(app, reloads))
         waits.add(asyncio.create_task(stopping.wait()))
         if settings.discord_token:
             # Discord unreachable is retried in the background; the web page serves meanwhile.
@@ -91,6 +93,24 @@ async def serve(settings: Settings) -> int:
         await app.close()
     log.info("stopped")
     return 0
+
+
+def _start_reload(app: App, reloads: set[asyncio.Task[None]]) -> None:
+    """On SIGHUP (systemctl reload): serve the published model anew, as /reload does."""
+    task = asyncio.create_task(_reload(app))
+    reloads.add(task)
+    task.add_done_callback(reloads.discard)
+
+
+async def _reload(app: App) -> None:
+    log.info("SIGHUP: loading the published model again")
+    try:
+        served = await app.reload()
+    except Exception as e:  # whatever the loader raised, the old model keeps serving: one line
+        log.error("SIGHUP: could not reload (%s: %s); still serving the old model",
+                  type(e).__name__, " ".join(str(e).split())[:300])
+        return
+    log.info("SIGHUP: now serving %s", served)
 
 
 def load_failure(settings: Settings, app: App, error: BaseException | None) -> str:
