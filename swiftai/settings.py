@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     genius_token: str | None = Field(None, validation_alias="GENIUS_ACCESS_TOKEN", repr=False)
     genius_base_url: str | None = Field(None, validation_alias="GENIUS_BASE_URL")  # a mirror
     # ---- Serving ----
-    serving_backend: str = Field("auto", validation_alias="SERVING_BACKEND")  # one of BACKENDS
+    # SERVING_BACKEND: auto, transformers, ctranslate2 or openai (model.backends.CHOICES)
+    serving_backend: str = Field("auto", validation_alias="SERVING_BACKEND")
     ct2_compute_type: str | None = Field(None, validation_alias="CT2_COMPUTE_TYPE")  # None: auto
     inference_urls: Listed = Field((), validation_alias="INFERENCE_URL")  # openai backend
     inference_api_key: str | None = Field(None, validation_alias="INFERENCE_API_KEY", repr=False)
