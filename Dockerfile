@@ -6,6 +6,8 @@ FROM python:3.11-slim
 
 # CPU wheels by default: the default PyPI torch pulls several GB of CUDA libraries.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# The torch the README and CI install and test.
+ARG TORCH_VERSION=2.13.0
 
 RUN useradd --create-home --uid 10001 swiftai && mkdir /data && chown swiftai /data
 WORKDIR /app
@@ -13,8 +15,10 @@ COPY pyproject.toml README.md ./
 COPY bot bot
 COPY model model
 COPY training training
+COPY swiftai swiftai
 COPY migrations migrations
-RUN pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" torch \
+COPY examples examples
+RUN pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION" \
     && pip install --no-cache-dir -e .
 
 ENV SWIFTAI_HOME=/data WEB_HOST=0.0.0.0 WEB_PORT=8080 HF_HOME=/data/hf-cache \

@@ -16,9 +16,10 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot.errors import CannotStart
 from bot.lock import hold_home
-from bot.settings import ConfigError, Settings
 from bot.store import StoreError
 from model.errors import RegistryError
+from swiftai.logs import route_library_logs
+from swiftai.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -31,16 +32,18 @@ async def serve(settings: Settings) -> int:
     """Serve the web page, and Discord when a token is set, until SIGTERM/SIGINT; then finish
     the songs in progress and close cleanly. A failure to start raises CannotStart, after
     closing whatever was already open."""
-    import discord
-
     from bot.app import App
     from bot.client import SwiftBot, point_at
+    from bot.link import Link, OneLineErrors
     from bot.web import start_web
 
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(OneLineErrors())
     route_library_logs()  # transformers and huggingface_hub are imported by now
     hold_home(settings.home, settings.shard_ids)  # held until the process exits
     app = await App.open(settings, start_worker=False)  # loading starts once we can listen
-    runner = bot = None
+    runner = link = None
+    waits: set[asyncio.Task[object]] = set()
     try:
         try:
             runner, port = await start_web(app, settings.web_host, settings.web_port)
@@ -54,20 +57,16 @@ async def serve(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
-        waits = {asyncio.create_task(stopping.wait())}
+        reloads: set[asyncio.Task[None]] = set()  # held here: the loop keeps only weak refs
+        loop.add_signal_handler(signal.SIGHUP, lambda: _start_reload(app, reloads))
+        waits.add(asyncio.create_task(stopping.wait()))
         if settings.discord_token:
+            # Discord unreachable is retried in the background; the web page serves meanwhile.
             point_at(settings.discord_api_base, settings.discord_gateway_url)
-            bot = SwiftBot(app)
-            try:
-                await bot.login(settings.discord_token)
-            except discord.LoginFailure as e:
-                raise CannotStart(f"Discord refused DISCORD_TOKEN ({e}); copy the token again "
-                                  "from the Developer Portal (your application -> Bot -> Reset "
-                                  "Token)") from e
-            waits.add(asyncio.create_task(bot.connect()))
+            link = Link(lambda: SwiftBot(app), settings.discord_token, app.discord)
+            waits.add(asyncio.create_task(link.run()))
         else:
             log.info("no DISCORD_TOKEN: serving the web page only")
-        # Last: a failure above then never waits for a load to end (it cannot be interrupted).
         app.start()
         loading = asyncio.create_task(app.worker.ready())
         waits.add(loading)
@@ -75,11 +74,11 @@ async def serve(settings: Settings) -> int:
             done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if loading in done and loading.exception() is not None:
                 raise CannotStart(load_failure(settings, app, loading.exception()))
-            if loading in done and waits:
-                continue  # loaded: keep serving until a stop signal
-            for task in done:
-                task.result()  # a gateway connection that ended on its own says why here
-            break
+            for task in done - {loading}:
+                task.result()  # a token Discord refused says so here (CannotStart)
+            if done - {loading}:
+                break  # a stop signal
+            # loaded: keep serving until a stop signal
         log.info("shutting down: finishing songs in progress")
     finally:
         # Still listening and connected while draining: every answer reaches its person, and
@@ -87,11 +86,31 @@ async def serve(settings: Settings) -> int:
         await app.drain(STOP_TIMEOUT)
         if runner is not None:
             await runner.cleanup()
-        if bot is not None:
-            await bot.close()
+        if link is not None:
+            await link.close()
+        for task in waits:
+            task.cancel()  # a retry waiting its turn
         await app.close()
     log.info("stopped")
     return 0
+
+
+def _start_reload(app: App, reloads: set[asyncio.Task[None]]) -> None:
+    """On SIGHUP (systemctl reload): serve the published model anew, as /reload does."""
+    task = asyncio.create_task(_reload(app))
+    reloads.add(task)
+    task.add_done_callback(reloads.discard)
+
+
+async def _reload(app: App) -> None:
+    log.info("SIGHUP: loading the published model again")
+    try:
+        served = await app.reload()
+    except Exception as e:  # whatever the loader raised, the old model keeps serving: one line
+        log.error("SIGHUP: could not reload (%s: %s); still serving the old model",
+                  type(e).__name__, " ".join(str(e).split())[:300])
+        return
+    log.info("SIGHUP: now serving %s", served)
 
 
 def load_failure(settings: Settings, app: App, error: BaseException | None) -> str:
@@ -105,23 +124,6 @@ def load_failure(settings: Settings, app: App, error: BaseException | None) -> s
     return (f"could not load BASE_MODEL={settings.base_model}: {reason}; BASE_MODEL may be a "
             "hub id (reachable from here) or a local folder saved with save_pretrained; or "
             "publish a fine-tuned run (python -m training run)")
-
-
-def route_library_logs() -> None:
-    """Print transformers' and huggingface_hub's log messages once, through our handler.
-
-    Each library adds a bare handler of its own, and huggingface_hub also passes its records
-    on to ours, so each of its messages (every hub retry, say) was printed twice.
-    """
-    import huggingface_hub.utils.logging  # noqa: F401  (adds its handler on import)
-    import transformers.utils.logging
-
-    transformers.utils.logging.get_logger()  # transformers adds its handler on first use
-    for name in ("transformers", "huggingface_hub"):
-        library = logging.getLogger(name)
-        for handler in list(library.handlers):
-            library.removeHandler(handler)
-        library.propagate = True
 
 
 async def sync_commands(settings: Settings, guild: int | None) -> int:

@@ -87,10 +87,10 @@ class Retrainer:
         self.extra_args = extra_args
         self.state: RetrainState | None = None
 
-    def command(self, refresh: bool) -> list[str]:
+    def command(self, refresh: bool, force: bool = False) -> list[str]:
         """Return the training command line."""
         args = [sys.executable, "-m", "training", "run", "--progress", "json", *self.extra_args]
-        return [*args, "--refresh"] if refresh else args
+        return args + ["--refresh"] * refresh + ["--force"] * force
 
     @contextlib.contextmanager
     def claim(self, started_by: str) -> Iterator[RetrainState]:
@@ -106,8 +106,9 @@ class Retrainer:
 
     async def run(self, user_id: str, refresh: bool,
                   on_progress: Callable[[RetrainState], Awaitable[None]],
-                  serve: Callable[[], Awaitable[str]]) -> RetrainResult:
+                  serve: Callable[[], Awaitable[str]], force: bool = False) -> RetrainResult:
         """In the claimed slot: log the retrain, train and publish, then `serve` the new run.
+        `force` publishes it even when it scores worse than the model it replaces.
 
         Raises RetrainFailed (or ServeFailed) with the reason; the row is marked failed for
         these and for anything else that ends the retrain early.
@@ -117,7 +118,7 @@ class Retrainer:
         retrain_id = await self.store.start_retrain(user_id, refresh)
         ending: dict[str, Any] = {"outcome": "failed", "error": "ended before it finished"}
         try:
-            result = await self._run(state, refresh, on_progress)
+            result = await self._run(state, refresh, on_progress, force)
             ending["run_id"] = result.run_id
             try:
                 served = await serve()
@@ -137,10 +138,11 @@ class Retrainer:
             await self.store.finish_retrain(retrain_id, **ending)
 
     async def _run(self, state: RetrainState, refresh: bool,
-                   on_progress: Callable[[RetrainState], Awaitable[None]]) -> RetrainResult:
+                   on_progress: Callable[[RetrainState], Awaitable[None]],
+                   force: bool) -> RetrainResult:
         env = {**os.environ, "SWIFTAI_HOME": str(self.home), "BASE_MODEL": self.base_model}
         process = await asyncio.create_subprocess_exec(
-            *self.command(refresh), stdout=asyncio.subprocess.PIPE,
+            *self.command(refresh, force), stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env)
         assert process.stdout is not None and process.stderr is not None
         stderr_tail: collections.deque[str] = collections.deque(maxlen=15)

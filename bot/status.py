@@ -36,4 +36,5 @@ async def status_facts(app: App) -> dict[str, Any]:
         "loaded": app.worker.loaded,
         "backend": served.info.backend if served else None,
         "servers": servers() if servers else None,  # the openai backend's inference servers
+        "discord": app.discord.state,  # off (web only), connecting, up or down
     }

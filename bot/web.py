@@ -146,19 +146,21 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    """GET /healthz: 200 once the model is loaded and the log works; 503 and the reason else."""
+    """GET /healthz: 200 once the model is loaded and the log works; 503 and the reason else.
+    `discord` says whether Discord is reachable: the web page works either way."""
     app = request.app[APP_KEY]
+    discord = {"discord": app.discord.state}
     try:
         await app.store.check()
     except StoreUnavailable as e:
-        return _json({"ok": False, "reason": str(e)}, 503, **{"Retry-After": "60"})
+        return _json({"ok": False, "reason": str(e), **discord}, 503, **{"Retry-After": "60"})
     served = app.worker.served
     if served is None:
-        return _json({"ok": False, "reason": "the model is still loading"}, 503)
+        return _json({"ok": False, "reason": "the model is still loading", **discord}, 503)
     offline = served.unavailable()
     if offline:  # a remote backend with no server answering
-        return _json({"ok": False, "reason": offline}, 503, **{"Retry-After": "60"})
-    return _json({"ok": True, "model": served.info.model_id})
+        return _json({"ok": False, "reason": offline, **discord}, 503, **{"Retry-After": "60"})
+    return _json({"ok": True, "model": served.info.model_id, **discord})
 
 
 async def get_page(request: web.Request) -> web.Response:

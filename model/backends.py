@@ -1,9 +1,10 @@
 """Which backend serves a model: one table from a name (SERVING_BACKEND) to a loader.
 
-Callers never import a backend module: they name a backend and a model folder (or hub id), and
-get a `Served` — the backend plus what the writing rules need beside it (the training lyrics'
-n-gram index, for the novelty guard). Backend modules are imported only when chosen, so a
-CTranslate2 process never imports torch.
+Serving callers name a backend and a model folder (or hub id) and get a `Served`: the backend
+plus what the writing rules need beside it (the training lyrics' n-gram index for the novelty
+guard, the artist's style figures and song form). Backend modules are imported only when
+chosen, so a CTranslate2 process never imports torch; training code that needs a model's torch
+weights (scoring, evaluation) imports model.hf itself.
 """
 
 from __future__ import annotations

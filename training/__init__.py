@@ -1,1 +1,1 @@
-"""The `training` CLI: lyrics download, corpus cleaning and (later) fine-tuning."""
+"""The `training` CLI: lyrics download, corpus cleaning, fine-tuning, evaluation, publishing."""

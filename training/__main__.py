@@ -13,11 +13,14 @@ from dotenv import find_dotenv, load_dotenv
 from model.backends import CHOICES
 from model.composer import FORMS
 from model.errors import RegistryError
+from swiftai.logs import route_library_logs
+from swiftai.settings import ConfigError, Settings
 from training import commands, distributed
 from training.errors import TrainingError
 from training.options import add_flags
 from training.progress import Progress
-from training.settings import Settings
+
+LOADS_MODELS = {"train", "run", "evaluate", "convert", "generate", "publish", "make-base"}
 
 
 def _fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--backend", choices=CHOICES, default="auto",
                           help="what runs the model (default auto: CTranslate2 where converted)")
 
+    make_base = add("make-base", commands.cmd_make_base)
+    make_base.add_argument("--out", type=Path,
+                           help="folder to write (default: $SWIFTAI_HOME/base/smollm2-135m)")
+
     run = add("run", commands.cmd_run)
     run.add_argument("--artist", help="artist (default: SWIFTAI_ARTIST)")
     run.add_argument("--skip-fetch", action="store_true", help="use the songs already cached")
@@ -156,14 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     # urllib3 logs a long line per retry; each song that still fails gets one line of its own.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
+    if args.command in LOADS_MODELS:
+        route_library_logs()  # each hub retry or warning printed once, not twice
     # With several training processes (accelerate launch), only process 0 reports.
     progress = Progress(json_lines=getattr(args, "progress", "bar") == "json",
                         enabled=distributed.is_main())
     try:
         return args.handler(args, Settings.from_env(os.environ), progress)
-    except (TrainingError, RegistryError) as e:
-        progress.emit("error", message=str(e))
-        print(f"error: {e}", file=sys.stderr)
+    except (TrainingError, ConfigError, RegistryError) as e:
+        message = " ".join(str(e).split())  # one line, even when a library's words are not
+        progress.emit("error", message=message)
+        print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: everything finished so far is kept", file=sys.stderr)

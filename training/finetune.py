@@ -30,6 +30,8 @@ from transformers import (
 from transformers.trainer_callback import PrinterCallback
 
 from model.backend import context_of
+from model.backends import locate
+from model.errors import RegistryError
 from model.files import write_bytes_atomic, write_json_atomic
 from model.scoring import score_windows
 from model.songtext import album_token
@@ -131,9 +133,10 @@ def load_base(options: TrainOptions, cuda: bool) -> tuple[Any, Any]:
     """
     dtype = _half() if cuda and options.lora else torch.float32
     try:
-        tokenizer = AutoTokenizer.from_pretrained(options.base_model)
-        model = AutoModelForCausalLM.from_pretrained(options.base_model, dtype=dtype)
-    except (OSError, ValueError) as e:
+        source = locate(options.base_model)  # offline: fail in seconds, or use the local cache
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except (OSError, ValueError, RegistryError) as e:
         raise TrainingError(f"cannot load base model {options.base_model!r}: {e}") from e
     if tokenizer.eos_token is None:
         raise TrainingError(f"{options.base_model!r} has no end-of-text token (eos_token), so a "

@@ -31,9 +31,10 @@ class Published:
     run: Run
     previous: Run | None
     perplexity: float  # the new run's, on its validation songs
-    previous_perplexity: float | None  # the previous model's, on the same songs
+    previous_perplexity: float | None  # the model compared with, on the same songs
     per: str  # "token", or "word" when the two tokenizers differ (token counts do not compare)
     converted: str  # what happened to the CTranslate2 conversion, in a few words
+    against: str | None = None  # what it was compared with: "run <id>" or "base model <name>"
 
 
 def point_current(registry: Registry, run: Run) -> None:
@@ -101,6 +102,20 @@ def _score(run: Run, songs: list[dict[str, Any]], block_size: int,
     return score, share
 
 
+def _score_base(name: str, songs: list[dict[str, Any]], block_size: int) -> Score:
+    """Score the base model a run started from (a hub id or folder) on the same songs."""
+    from model.backends import locate
+    from model.hf import TransformersBackend
+
+    try:
+        backend = TransformersBackend.load(locate(name), model_id=name)
+    except Exception as e:  # unreachable, deleted, broken: the comparison cannot be made
+        reason = " ".join(str(e).split())[:300] or type(e).__name__
+        raise RegistryError(f"cannot compare with the base model {name!r}: {reason}; publish "
+                            "--force to publish without the comparison") from e
+    return score_songs(backend.model, backend.tokenizer, backend.info.spec, songs, block_size)
+
+
 def _convert(run: Run) -> str:
     if not ct2_available():
         return "no CTranslate2 conversion (the ctranslate2 package is not installed)"
@@ -112,11 +127,12 @@ def _convert(run: Run) -> str:
 
 
 def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
-    """Make `run_id` the served model, unless it is broken or worse than the current one.
+    """Make `run_id` the served model, unless it is broken or worse than what it replaces.
 
-    Both models are scored on the new run's validation songs, so the comparison is fair even when
-    the corpus changed; per word when their tokenizers differ. `force` skips the comparison,
-    never the load check.
+    It replaces the current model, or (the first publish) the base model the run started from,
+    which the bot serves until then. Both are scored on the new run's validation songs, so the
+    comparison is fair even when the corpus changed; per word when their tokenizers differ.
+    `force` skips the comparison, never the load check.
     """
     run = registry.run(run_id)
     registry.check(run)
@@ -127,27 +143,34 @@ def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
     songs = run.val_songs()
     voted = held_out(run.path)  # a preference-tuned run's held-out votes; none for others
     new, new_share = _score(run, songs, block_size, voted)
-    per, perplexity, previous_perplexity = "token", new.perplexity, None
-    if current is not None:
-        old, old_share = _score(current, songs, block_size, voted)
+    per, perplexity, previous_perplexity, against = "token", new.perplexity, None, None
+    base = (run.manifest or {}).get("base_model")
+    if current is not None or (base and not force):
+        old_share = None
+        if current is not None:
+            old, old_share = _score(current, songs, block_size, voted)
+            against = f"the current model {current.id}"
+        else:
+            old, against = _score_base(base, songs, block_size), f"its base model {base}"
         same_tokens = old.tokens == new.tokens
         per = "token" if same_tokens else "word"
         perplexity = new.perplexity if same_tokens else new.word_perplexity
         previous_perplexity = old.perplexity if same_tokens else old.word_perplexity
         allowed = previous_perplexity * (1 + (PERPLEXITY_SLACK if voted else 0.0))
-        if perplexity > allowed and not force:
+        if not perplexity <= allowed and not force:  # NaN is never better
             slack = f" by more than {PERPLEXITY_SLACK:.0%}" if voted else ""
             raise RegistryError(
                 f"run {run.id} has validation perplexity {perplexity:.2f} per {per}, worse{slack} "
-                f"than the current model {current.id} at {previous_perplexity:.2f} on the same "
-                "songs; publish --force to publish it anyway")
-        refusal = gate(run.id, current.id, (new_share, old_share))
-        if refusal and not force:
-            raise RegistryError(refusal)
+                f"than {against} at {previous_perplexity:.2f} on the same songs; "
+                "publish --force to publish it anyway")
+        if current is not None:
+            refusal = gate(run.id, current.id, (new_share, old_share))
+            if refusal and not force:
+                raise RegistryError(refusal)
     converted = _convert(run)
     write_json_atomic(registry.history_path, [*registry.history(), run.id])
     point_current(registry, run)
-    return Published(run, current, perplexity, previous_perplexity, per, converted)
+    return Published(run, current, perplexity, previous_perplexity, per, converted, against)
 
 
 def prune(registry: Registry, dry_run: bool = False) -> list[tuple[Run, str]]:

@@ -29,7 +29,6 @@ from typing import Any
 
 from model.files import write_bytes_atomic, write_json_atomic
 from training.feedback import FEATURES, Vote
-from training.settings import DEFAULT_MIN_VOTES
 
 RANKING_FILE = "ranking.json"
 # Today's ranking (model/songform.py): likelihood in nats, line width off the artist's (a
@@ -94,7 +93,7 @@ def _held_out(x: Any, y: Any, seed: int) -> float | None:
     return float(cross_val_score(_pipeline(), x, y, cv=split, scoring="roc_auc").mean())
 
 
-def fit(votes: list[Vote], min_votes: int = DEFAULT_MIN_VOTES, seed: int = 0) -> Fit:
+def fit(votes: list[Vote], min_votes: int, seed: int = 0) -> Fit:
     """Fit ranking weights from voted songs; raise TooFewVotes below `min_votes` or when the
     votes are all of one kind."""
     if len(votes) < min_votes:

@@ -44,9 +44,11 @@ class AdminCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="retrain", description="Refresh the lyrics, fine-tune, publish")
-    @app_commands.describe(refresh="list the artist's songs on Genius again (new releases)")
+    @app_commands.describe(refresh="list the artist's songs on Genius again (new releases)",
+                           force="publish even if it scores worse than the model it replaces")
     @admin_only()
-    async def retrain(self, interaction: discord.Interaction, refresh: bool = False) -> None:
+    async def retrain(self, interaction: discord.Interaction, refresh: bool = False,
+                      force: bool = False) -> None:
         app = self.bot.app
         with app.retrainer.claim(interaction.user.name):  # one at a time; says who holds it
             await interaction.response.defer(thinking=True)
@@ -60,14 +62,16 @@ class AdminCog(commands.Cog):
 
             try:
                 result = await app.retrainer.run(str(interaction.user.id), refresh, show,
-                                                 app.reload)
+                                                 app.reload, force=force)
             except ServeFailed as e:
                 await self._say(interaction, f"⚠️ Published `{e.run_id}` but loading it "
                                              f"failed ({e.reason}); the old model keeps serving.")
                 return
             except RetrainFailed as e:
+                hint = ("\nIt scored worse than the model it would replace: `/retrain "
+                        "force:True` publishes it anyway." if "publish --force" in str(e) else "")
                 await self._say(interaction, "❌ Retrain failed; the current model keeps "
-                                             f"serving.\n```\n{str(e)[-1500:]}\n```")
+                                             f"serving.\n```\n{str(e)[-1500:]}\n```{hint}")
                 return
         await self._say(interaction, done_message(
             result, remote=app.settings.serving_backend == "openai"))

@@ -72,6 +72,7 @@ class FakeDiscord:
         self.connected = asyncio.Event()  # set when a shard is ready
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.refuse_token = False  # answer the login with 401, as Discord does a bad token
 
     @property
     def api_base(self) -> str:
@@ -81,13 +82,13 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
         self.port = self._runner.addresses[0][1]
 
     async def close(self) -> None:
@@ -244,6 +245,8 @@ class FakeDiscord:
     def _answer(self, call: Call) -> web.Response:
         method, path, body = call.method, call.path, call.body
         if method == "GET" and path == "/users/@me":
+            if self.refuse_token:
+                return _json({"message": "401: Unauthorized", "code": 0}, 401)
             return _json(BOT_USER)
         if method == "GET" and path == "/gateway/bot":
             return _json({"url": self.gateway_url, "shards": self.shards,

@@ -152,7 +152,7 @@ async def test_a_second_bot_on_the_same_home_exits_naming_the_first(hermetic_env
 def test_library_log_messages_are_printed_once(hermetic_env):
     code = ("import logging\n"
             "logging.basicConfig(level='INFO', format='%(levelname)s %(name)s: %(message)s')\n"
-            "from bot.__main__ import route_library_logs\n"
+            "from swiftai.logs import route_library_logs\n"
             "route_library_logs()\n"
             "logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s')\n"
             "logging.getLogger('transformers.modeling_utils').warning('weights not used')\n")

@@ -74,6 +74,12 @@ async def test_an_error_other_than_a_failed_run_still_frees_the_slot_and_fails_t
     await store.close()
 
 
+def test_a_forced_retrain_asks_training_to_publish_even_a_worse_run(tmp_path):
+    retrainer = Retrainer(tmp_path / "home", "gpt2", None, ("--epochs", "1"))  # type: ignore
+    assert retrainer.command(refresh=False)[-3:] == ["json", "--epochs", "1"]
+    assert retrainer.command(refresh=True, force=True)[-2:] == ["--refresh", "--force"]
+
+
 async def test_a_failed_run_is_logged_with_its_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     store = await Store.open(tmp_path / "db.sqlite")
@@ -92,7 +98,7 @@ async def test_a_failed_run_is_logged_with_its_error(tmp_path, monkeypatch):
 
 async def test_status_describes_the_served_run_even_if_its_files_change_later(tmp_path,
                                                                                tiny_base):
-    from bot.settings import Settings
+    from swiftai.settings import Settings
 
     run = publish_tiny_run(tmp_path / "home", tiny_base)
     settings = Settings.from_env({"SWIFTAI_HOME": str(tmp_path / "home"),

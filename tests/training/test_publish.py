@@ -45,8 +45,36 @@ def test_a_worse_run_is_refused_unless_forced(registry):
     assert registry.current().id == "poor"
 
 
+def worse_than_its_base(registry: Registry) -> str:
+    """A copy of the poor run that says it started from the good run: worse than its base."""
+    shutil.copytree(registry.runs_dir / "poor", registry.runs_dir / "worse")
+    path = registry.runs_dir / "worse" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "base_model": str(registry.runs_dir / "good")}))
+    return "worse"
+
+
+def test_a_first_run_worse_than_its_base_model_is_refused_unless_forced(registry):
+    run = worse_than_its_base(registry)
+    with pytest.raises(RegistryError, match=r"run worse has validation perplexity .* worse "
+                                            r"than its base model .*good at .* on the same songs"):
+        publish(registry, run)
+    assert registry.current() is None and registry.history() == []
+    assert publish(registry, run, force=True).previous_perplexity is None  # not compared
+    assert registry.current().id == run
+
+
+def test_a_first_run_is_compared_with_the_base_model_it_started_from(registry):
+    result = publish(registry, "good")
+    base = registry.run("good").manifest["base_model"]
+    assert result.against == f"its base model {base}" and result.per == "token"
+    assert result.previous_perplexity == pytest.approx(
+        registry.run("good").metrics["base_perplexity"], rel=1e-3)
+    assert result.perplexity < result.previous_perplexity
+
+
 def test_a_corrupt_run_is_refused_and_current_is_untouched(registry):
-    publish(registry, "poor")
+    publish(registry, "poor", force=True)  # worse than its base: only forced
     weights = registry.runs_dir / "good" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(RegistryError, match="run good is corrupt"):
@@ -65,7 +93,7 @@ def test_an_incomplete_run_is_refused(registry):
 
 
 def test_rollback_serves_the_previous_run(registry):
-    publish(registry, "poor")
+    publish(registry, "poor", force=True)  # worse than its base: only forced
     publish(registry, "good")
     assert rollback(registry).id == "poor"
     assert registry.current().id == "poor" and registry.history() == ["poor"]
@@ -74,7 +102,7 @@ def test_rollback_serves_the_previous_run(registry):
 
 
 def test_a_publish_that_crashed_before_the_link_moved_is_ignored(registry):
-    publish(registry, "poor")
+    publish(registry, "poor", force=True)  # worse than its base: only forced
     shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "third")
     publish(registry, "good")
     # A publish of "third" that died after writing history but before moving the link:
@@ -130,3 +158,15 @@ def test_cli_publish_refusal_is_one_line_and_exit_1(registry, hermetic_env):
     assert refused.returncode == 1 and refused.stderr.startswith("error: run poor has validation")
     assert "Traceback" not in refused.stderr
     assert json.loads((hermetic_env / "models" / "history.json").read_text()) == ["good"]
+
+
+def test_cli_refuses_a_first_run_worse_than_its_base_in_one_line(registry, hermetic_env):
+    shutil.move(registry.root, hermetic_env / "models")
+    registry = Registry(hermetic_env / "models")
+    run = worse_than_its_base(registry)
+    refused = cli(hermetic_env, "publish", run)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert refused.stderr.startswith(f"error: run {run} has validation perplexity ")
+    assert f"worse than its base model {registry.runs_dir / 'good'} at " in refused.stderr
+    assert "publish --force" in refused.stderr and registry.current() is None
