@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.errors import RegistryError
+from model.registry import slug
 from training.errors import ConfigError
 
 DEFAULT_ARTIST = "Taylor Swift"
@@ -75,8 +76,7 @@ class Settings:
 
 def slugify(name: str) -> str:
     """Turn an artist name into a folder name: 'Taylor Swift' -> 'taylor-swift'."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    if not slug:
-        raise ConfigError(f"artist name {name!r} has no letters or digits to name a folder with")
-    return slug
+    try:
+        return slug(name)
+    except RegistryError as e:
+        raise ConfigError(str(e)) from None
