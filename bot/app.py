@@ -43,7 +43,7 @@ def base_source(settings: Settings) -> str | Path:
     subprocess (this process never imports torch on that backend).
     """
     cached = cached_base(settings.cache_dir, settings.base_model)
-    if settings.serving_backend == "openai":
+    if backends.is_remote(settings.serving_backend):
         return settings.base_model  # the servers hold the weights
     if has_conversion(cached) or settings.serving_backend != "ctranslate2":
         return cached if has_conversion(cached) else settings.base_model
@@ -62,10 +62,11 @@ def base_source(settings: Settings) -> str | Path:
 def serving_loader(settings: Settings, registry: Registry) -> tuple[Callable[[], Served],
                                                                     Run | None]:
     """Return a loader for the published run (or the base model before any), and that run."""
-    options = backends.Options(compute_type=settings.ct2_compute_type,
-                               urls=settings.inference_urls, api_key=settings.inference_api_key,
-                               model=settings.inference_model,
-                               timeout=settings.inference_timeout)
+    options = [backends.CTranslate2Options(compute_type=settings.ct2_compute_type),
+               backends.OpenAIOptions(urls=settings.inference_urls,
+                                      api_key=settings.inference_api_key,
+                                      model=settings.inference_model,
+                                      timeout=settings.inference_timeout)]
     run = registry.current()
     if run is None:
         return (lambda: backends.load(settings.serving_backend, base_source(settings),

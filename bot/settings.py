@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.backends import CHOICES as BACKENDS
+from model.backends import is_remote
 
 
 class ConfigError(Exception):
@@ -108,8 +109,8 @@ class Settings:
         for url in urls:
             if not re.match(r"https?://[^/\s]+.*/v1$", url):
                 problems.append(f"INFERENCE_URL has {url!r}, not an http(s) URL ending in /v1")
-        if backend == "openai" and not urls:
-            problems.append("SERVING_BACKEND=openai needs INFERENCE_URL (one or more base URLs "
+        if is_remote(backend) and not urls:
+            problems.append(f"SERVING_BACKEND={backend} needs INFERENCE_URL (one or more base URLs "
                             "ending in /v1, comma-separated)")
         try:
             retrain_args = tuple(shlex.split(env.get("RETRAIN_ARGS", "")))

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from model.backend import (
+    Backend,
     Completion,
     GenRequest,
     ModelInfo,
     Sampling,
     context_of,
-        finish_completion,
+    finish_completion,
     in_groups,
     prompt_ids,
     regroup,
@@ -46,7 +47,7 @@ def default_compute_type(device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
-class CTranslate2Backend:
+class CTranslate2Backend(Backend):
     def __init__(self, generator: Any, codec: Any, info: ModelInfo) -> None:
         self.generator = generator
         self.codec = codec  # a tokenizers.Tokenizer

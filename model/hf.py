@@ -27,12 +27,13 @@ from transformers import (
 )
 
 from model.backend import (
+    Backend,
     Completion,
     GenRequest,
     ModelInfo,
     Sampling,
     context_of,
-        finish_completion,
+    finish_completion,
     in_groups,
     prompt_ids,
     regroup,
@@ -91,7 +92,7 @@ def serving_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, device: torch.device) -> None:
         self.model = model
         self.tokenizer = tokenizer  # a transformers tokenizer; `.backend_tokenizer` encodes

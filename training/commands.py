@@ -256,7 +256,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
         source, model_id = current.path, current.id
     if not args.prompt.strip():
         raise TrainingError("the prompt is empty")
-    options = backends.Options(seed=args.seed)
+    options = [backends.TransformersOptions(seed=args.seed),
+               backends.CTranslate2Options(seed=args.seed)]
 
     async def write() -> list[str]:
         worker = Worker(lambda: backends.load(args.backend, source, model_id, options),
