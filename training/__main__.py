@@ -42,6 +42,11 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run (default: the latest one)")
 
 
+def _artist_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--artist", help="whose models: $SWIFTAI_HOME/models/<artist>/ "
+                        "(default: SWIFTAI_ARTIST)")
+
+
 def _progress_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=("bar", "json"), default="bar",
                         help="progress bars, or JSON lines on stdout for programs")
@@ -77,27 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = add("train", commands.cmd_train)
     train.add_argument("--corpus", type=Path, help="corpus folder (default: the artist's)")
-    train.add_argument("--artist", help="whose corpus (default: SWIFTAI_ARTIST)")
+    train.add_argument("--artist", help="whose corpus, and whose registry the run goes to "
+                       "(default: SWIFTAI_ARTIST)")
     _train_options(train)
     _progress_option(train)
 
     evaluate = add("evaluate", commands.cmd_evaluate)
     evaluate.add_argument("run", nargs="?", help="run id (default: the current model)")
+    _artist_option(evaluate)
 
-    add("models", commands.cmd_models)
+    _artist_option(add("models", commands.cmd_models))
 
     prune = add("prune", commands.cmd_prune)
     prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    _artist_option(prune)
 
     publish = add("publish", commands.cmd_publish)
     publish.add_argument("run", help="run id (see `models`)")
     publish.add_argument("--force", action="store_true",
                          help="publish even if its validation perplexity is worse")
+    _artist_option(publish)
     _progress_option(publish)
 
-    add("rollback", commands.cmd_rollback)
+    _artist_option(add("rollback", commands.cmd_rollback))
 
     convert = add("convert", commands.cmd_convert)
+    _artist_option(convert)
     convert.add_argument("run", nargs="?", help="run id (default: the current model)")
     convert.add_argument("--base", action="store_true",
                          help="convert the base model into $SWIFTAI_HOME/cache instead")
@@ -117,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", help="a run folder, local folder or hub id to use instead")
     generate.add_argument("--backend", choices=CHOICES, default="auto",
                           help="what runs the model (default auto: CTranslate2 where converted)")
+    _artist_option(generate)
 
     run = add("run", commands.cmd_run)
     run.add_argument("--artist", help="artist (default: SWIFTAI_ARTIST)")
