@@ -14,7 +14,6 @@ from pathlib import Path
 from bot.cooldown import Cooldowns
 from bot.errors import CannotStart
 from bot.retrain import Retrainer
-from bot.settings import Settings
 from bot.songwriter import Songwriter
 from bot.store import Store
 from model import backends
@@ -24,6 +23,7 @@ from model.ct2 import cached_base, has_conversion
 from model.errors import RegistryError
 from model.registry import Registry, Run
 from model.worker import Worker
+from swiftai.settings import Settings
 
 log = logging.getLogger(__name__)
 ANSWER_TIMEOUT = 10.0  # seconds to tell everyone left "shutting down" once the stop timeout ran out

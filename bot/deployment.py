@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.retrain import Retrainer
-from bot.settings import Settings
 from bot.store import Store
 from model import backends
 from model.backend import Served
@@ -26,6 +25,7 @@ from model.ct2 import cached_base, has_conversion
 from model.errors import RegistryError
 from model.registry import Registry, Run, artist_registry, slug
 from model.worker import Worker
+from swiftai.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from dotenv import find_dotenv, load_dotenv
 from model.backends import CHOICES
 from model.composer import FORMS
 from model.errors import RegistryError
+from swiftai.settings import ConfigError, Settings
 from training import commands, distributed
 from training.errors import TrainingError
 from training.options import add_flags
 from training.progress import Progress
-from training.settings import Settings
 
 
 def _fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                         enabled=distributed.is_main())
     try:
         return args.handler(args, Settings.from_env(os.environ), progress)
-    except (TrainingError, RegistryError) as e:
+    except (TrainingError, ConfigError, RegistryError) as e:
         progress.emit("error", message=str(e))
         print(f"error: {e}", file=sys.stderr)
         return 1

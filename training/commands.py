@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import RegistryError
+from swiftai.settings import Settings
 from training import distributed
 from training.corpus import build_corpus, write_corpus
 from training.errors import TrainingError
 from training.genius import FetchOptions, FetchReport, fetch_artist, make_client
 from training.lyric_files import import_songs, read_songs
 from training.progress import Progress
-from training.settings import Settings
 from training.songs import SongCache
 
 
@@ -102,7 +102,7 @@ def _registry(settings: Settings, args: argparse.Namespace) -> Any:
     from model.registry import artist_registry, move_single_artist_home
 
     artist = getattr(args, "artist", None) or settings.artist
-    moved = move_single_artist_home(settings.models_dir, [settings.artist])
+    moved = move_single_artist_home(settings.models_dir, [settings.artist, *settings.artists])
     if moved is not None:
         print(f"moved the single-artist model registry to {moved}", file=sys.stderr)
     return artist_registry(settings.models_dir, artist)
