@@ -13,6 +13,7 @@ COPY pyproject.toml README.md ./
 COPY bot bot
 COPY model model
 COPY training training
+COPY swiftai swiftai
 COPY migrations migrations
 RUN pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" torch \
     && pip install --no-cache-dir -e .

@@ -75,7 +75,7 @@ async def burst(worker: Worker, count: int) -> tuple[float, list[float]]:
 async def through_worker(backend: str, folder: Path, sizes: list[int], repeats: int,
                          compute_type: str | None) -> dict[str, float]:
     """Time bursts of each size, and single requests, through the worker on `backend`."""
-    options = backends.Options(compute_type=compute_type)
+    options = [backends.CTranslate2Options(compute_type=compute_type)]
     worker = Worker(lambda: backends.load(backend, folder, "bench", options),
                     max_batch=max(sizes), batch_window_ms=15, queue_size=max(64, *sizes))
     worker.start()
@@ -146,7 +146,7 @@ def read_bandwidth(threads: int) -> float:
 def decode_per_token(folder: Path) -> float:
     """Seconds per generated token at batch 1 on CTranslate2 in fp32, prompt work excluded."""
     backend = backends.load("ctranslate2", folder, "bench",
-                            backends.Options(compute_type="float32")).backend
+                            [backends.CTranslate2Options(compute_type="float32")]).backend
     backend.generate([fixed(PROMPTS[0], 8)])  # warm up
 
     def timed(tokens: int) -> float:

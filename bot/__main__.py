@@ -16,9 +16,9 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot.errors import CannotStart
 from bot.lock import hold_home
-from bot.settings import ConfigError, Settings
 from bot.store import StoreError
 from model.errors import RegistryError
+from swiftai.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.app import App

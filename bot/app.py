@@ -14,7 +14,6 @@ from pathlib import Path
 from bot.cooldown import Cooldowns
 from bot.errors import CannotStart
 from bot.retrain import Retrainer
-from bot.settings import Settings
 from bot.songwriter import Songwriter
 from bot.store import Store
 from model import backends
@@ -24,6 +23,7 @@ from model.ct2 import cached_base, has_conversion
 from model.errors import RegistryError
 from model.registry import Registry, Run
 from model.worker import Worker
+from swiftai.settings import Settings
 
 log = logging.getLogger(__name__)
 ANSWER_TIMEOUT = 10.0  # seconds to tell everyone left "shutting down" once the stop timeout ran out
@@ -43,7 +43,7 @@ def base_source(settings: Settings) -> str | Path:
     subprocess (this process never imports torch on that backend).
     """
     cached = cached_base(settings.cache_dir, settings.base_model)
-    if settings.serving_backend == "openai":
+    if backends.is_remote(settings.serving_backend):
         return settings.base_model  # the servers hold the weights
     if has_conversion(cached) or settings.serving_backend != "ctranslate2":
         return cached if has_conversion(cached) else settings.base_model
@@ -62,10 +62,11 @@ def base_source(settings: Settings) -> str | Path:
 def serving_loader(settings: Settings, registry: Registry) -> tuple[Callable[[], Served],
                                                                     Run | None]:
     """Return a loader for the published run (or the base model before any), and that run."""
-    options = backends.Options(compute_type=settings.ct2_compute_type,
-                               urls=settings.inference_urls, api_key=settings.inference_api_key,
-                               model=settings.inference_model,
-                               timeout=settings.inference_timeout)
+    options = [backends.CTranslate2Options(compute_type=settings.ct2_compute_type),
+               backends.OpenAIOptions(urls=settings.inference_urls,
+                                      api_key=settings.inference_api_key,
+                                      model=settings.inference_model,
+                                      timeout=settings.inference_timeout)]
     run = registry.current()
     if run is None:
         return (lambda: backends.load(settings.serving_backend, base_source(settings),

@@ -7,7 +7,7 @@ import binascii
 
 import discord
 
-from bot.settings import ConfigError, Settings
+from swiftai.settings import ConfigError, Settings
 
 # Slash command answers, their edits and the buttons' updates go through the interaction's own
 # webhook, which needs no channel permission. Only /retrain posts in the channel itself: its

@@ -15,7 +15,6 @@ async def status_facts(app: App) -> dict[str, Any]:
     stats = app.worker.stats()
     run = app.run
     served = app.worker.served
-    servers = getattr(served.backend, "status", None) if served else None
     today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
     manifest = (run.manifest or {}) if run else {}
     counts = (manifest.get("corpus") or {}).get("counts") or {}
@@ -35,5 +34,5 @@ async def status_facts(app: App) -> dict[str, Any]:
         "uptime_s": time.time() - app.started_at,
         "loaded": app.worker.loaded,
         "backend": served.info.backend if served else None,
-        "servers": servers() if servers else None,  # the openai backend's inference servers
+        "servers": served.backend.status() if served else None,  # a remote one's servers
     }

@@ -27,6 +27,7 @@ from transformers import (
 )
 
 from model.backend import (
+    Backend,
     Completion,
     GenRequest,
     ModelInfo,
@@ -93,7 +94,7 @@ def serving_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, device: torch.device) -> None:
         self.model = model
         self.tokenizer = tokenizer  # a transformers tokenizer; `.backend_tokenizer` encodes

@@ -17,6 +17,17 @@ EXAMPLE_EXPORT = ROOT / "examples" / "Lyrics_JuniperVale.json"
 SECOND_EXPORT = ROOT / "examples" / "Lyrics_MarlowReyes.json"
 
 
+DEFAULT_ARTIST = "Taylor Swift"  # whose models a command touches when SWIFTAI_ARTIST is unset
+
+
+def artist_models(home: Path, artist: str = DEFAULT_ARTIST) -> Path:
+    """Return an artist's registry folder in `home` (`models/<slug>`), its parent made."""
+    from model.registry import slug
+
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    return home / "models" / slug(artist)
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point SWIFTAI_HOME at a temp dir and drop settings that would reach the real world."""

@@ -13,11 +13,11 @@ from dotenv import find_dotenv, load_dotenv
 from model.backends import CHOICES
 from model.composer import FORMS
 from model.errors import RegistryError
+from swiftai.settings import ConfigError, Settings
 from training import commands, distributed
 from training.errors import TrainingError
 from training.options import add_flags
 from training.progress import Progress
-from training.settings import Settings
 
 
 def _fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,11 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     add_flags(parser)  # one per TrainOptions field, with its help and default
     parser.add_argument("--resume", nargs="?", const="latest", metavar="RUN",
                         help="continue an interrupted run (default: the latest one)")
+
+
+def _artist_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--artist", help="whose models: $SWIFTAI_HOME/models/<artist>/ "
+                        "(default: SWIFTAI_ARTIST)")
 
 
 def _progress_option(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = add("train", commands.cmd_train)
     train.add_argument("--corpus", type=Path, help="corpus folder (default: the artist's)")
-    train.add_argument("--artist", help="whose corpus (default: SWIFTAI_ARTIST)")
+    train.add_argument("--artist", help="whose corpus, and whose registry the run goes to "
+                       "(default: SWIFTAI_ARTIST)")
     _train_options(train)
     _progress_option(train)
 
@@ -86,21 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--eval-songs", type=int, metavar="N",
                           help="validation openings to write whole songs from (default: the "
                           "run's, 8)")
+    _artist_option(evaluate)
 
-    add("models", commands.cmd_models)
+    _artist_option(add("models", commands.cmd_models))
 
     prune = add("prune", commands.cmd_prune)
     prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    _artist_option(prune)
 
     publish = add("publish", commands.cmd_publish)
     publish.add_argument("run", help="run id (see `models`)")
     publish.add_argument("--force", action="store_true",
                          help="publish even if its validation perplexity is worse")
+    _artist_option(publish)
     _progress_option(publish)
 
-    add("rollback", commands.cmd_rollback)
+    _artist_option(add("rollback", commands.cmd_rollback))
 
     convert = add("convert", commands.cmd_convert)
+    _artist_option(convert)
     convert.add_argument("run", nargs="?", help="run id (default: the current model)")
     convert.add_argument("--base", action="store_true",
                          help="convert the base model into $SWIFTAI_HOME/cache instead")
@@ -120,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", help="a run folder, local folder or hub id to use instead")
     generate.add_argument("--backend", choices=CHOICES, default="auto",
                           help="what runs the model (default auto: CTranslate2 where converted)")
+    _artist_option(generate)
 
     run = add("run", commands.cmd_run)
     run.add_argument("--artist", help="artist (default: SWIFTAI_ARTIST)")
@@ -152,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                         enabled=distributed.is_main())
     try:
         return args.handler(args, Settings.from_env(os.environ), progress)
-    except (TrainingError, RegistryError) as e:
+    except (TrainingError, ConfigError, RegistryError) as e:
         progress.emit("error", message=str(e))
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -3,7 +3,3 @@
 
 class TrainingError(Exception):
     """A problem the user can fix: bad input, missing data, missing settings."""
-
-
-class ConfigError(TrainingError):
-    """One or more settings are missing or invalid."""

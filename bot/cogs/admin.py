@@ -69,8 +69,9 @@ class AdminCog(commands.Cog):
                 await self._say(interaction, "❌ Retrain failed; the current model keeps "
                                              f"serving.\n```\n{str(e)[-1500:]}\n```")
                 return
+        served = app.worker.served
         await self._say(interaction, done_message(
-            result, remote=app.settings.serving_backend == "openai"))
+            result, remote=served is not None and served.backend.remote))
 
     @app_commands.command(name="reload", description="Load the published model again")
     @admin_only()

@@ -16,8 +16,8 @@ import pytest
 
 from bot.app import App
 from bot.client import SwiftBot, point_at
-from bot.settings import Settings
 from bot.web import start_web
+from swiftai.settings import Settings
 from tests.bot.fake_discord import FakeDiscord
 
 ADMIN_ID = 42

@@ -15,7 +15,8 @@ def test_missing_and_invalid_settings_are_listed_in_one_line(hermetic_env):
     result = run_cli("bot", env={"ADMIN_USER_IDS": "12,abc", "QUEUE_SIZE": "many"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     line = result.stderr.strip()
-    assert "ADMIN_USER_IDS has 'abc'" in line and "QUEUE_SIZE='many' is not a int" in line
+    assert "ADMIN_USER_IDS='12,abc' has 'abc'" in line
+    assert "QUEUE_SIZE='many' is not a whole number" in line
 
 
 async def test_sigterm_stops_the_bot_cleanly(hermetic_env, tiny_base):

@@ -92,7 +92,7 @@ async def test_a_failed_run_is_logged_with_its_error(tmp_path, monkeypatch):
 
 async def test_status_describes_the_served_run_even_if_its_files_change_later(tmp_path,
                                                                                tiny_base):
-    from bot.settings import Settings
+    from swiftai.settings import Settings
 
     run = publish_tiny_run(tmp_path / "home", tiny_base)
     settings = Settings.from_env({"SWIFTAI_HOME": str(tmp_path / "home"),

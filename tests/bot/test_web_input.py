@@ -14,8 +14,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from bot.asks import EXCERPT_CHARS
-from bot.settings import Settings
 from bot.web import start_web
+from swiftai.settings import Settings
 from tests.bot.conftest import call, open_app
 
 

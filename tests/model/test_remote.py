@@ -143,7 +143,9 @@ def test_with_every_server_down_requests_are_refused_at_once_until_one_returns(s
 
 def test_the_backend_table_builds_it_and_it_loads_no_weights(servers, tiny_albums):
     fake = servers()
-    options = backends.Options(urls=(fake.url,), timeout=5.0)
-    served = backends.load("openai", tiny_albums, "ignored", options)
-    assert served.info.backend == "openai" and served.info.model_id == "swiftai"
+    options = [backends.OpenAIOptions(urls=(fake.url,), timeout=5.0)]
+    served = backends.load("openai", tiny_albums, "20260101-000000-abcdef", options)
+    # The log names the run the servers serve, not the servers' own name for it.
+    assert served.info.backend == "openai" and served.info.model_id == "20260101-000000-abcdef"
+    assert served.backend.remote and backends.is_remote("openai")
     served.close()

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
+from swiftai.settings import Settings
 from tests.conftest import EXAMPLE_EXPORT
 from training.errors import TrainingError
 from training.lyric_files import import_songs, read_export, read_songs
-from training.settings import Settings
 from training.songs import SongCache
 
 

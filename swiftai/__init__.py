@@ -1,0 +1,1 @@
+"""Code both `python -m bot` and `python -m training` share: the settings."""
