@@ -31,9 +31,11 @@ class Harness:
     connection: asyncio.Task[None]
 
     async def song(self, token: str) -> dict:
-        """Wait for the lyrics of interaction `token`; return the edited original message."""
+        """Wait for the lyrics of interaction `token` (the edit that adds the buttons, after any
+        edits of the song as it grew); return the edited original message."""
         call = await self.fake.wait_for(
-            lambda c: c.token == token and c.method == "PATCH" and bool(c.body.get("embeds")))
+            lambda c: c.token == token and c.method == "PATCH" and bool(c.body.get("embeds"))
+            and bool(c.body.get("components")))
         return call.body
 
     async def reply(self, token: str) -> dict:

@@ -1,9 +1,14 @@
 """/lyrics end to end through discord.py and the fake Discord."""
 
 import asyncio
+import itertools
 import re
 
+import pytest
+
 from bot.store import Store
+from tests.bot.test_web import fill_the_disk
+from tests.model.fake_openai import FakeInference
 
 NO_PINGS = {"parse": []}
 
@@ -42,6 +47,51 @@ async def test_a_whole_song_comes_in_labelled_sections_and_again_keeps_the_form(
     again = custom_ids(h.fake.messages[token])[0]
     await h.song(await h.fake.click(again, h.fake.messages[token]))
     assert (await h.app.store.generation(2)).form == "song"
+
+
+@pytest.fixture
+def inference():
+    """An inference server that answers at once (a song from the tiny model on transformers
+    takes a minute on a loaded 2-core machine): the batch window then paces the song."""
+    fake = FakeInference().start()
+    yield fake
+    fake.close()
+
+
+async def test_a_song_grows_in_edits_a_second_apart_then_gets_its_buttons(start_bot, inference):
+    # every line step waits 150 ms for company: a song of a few seconds
+    h = await start_bot(BATCH_WINDOW_MS="150", SERVING_BACKEND="openai",
+                        INFERENCE_URL=inference.url)
+    token = await h.fake.command("lyrics", {"prompt": "Harbor lights", "form": "song"})
+    song = await h.song(token)
+    edits = [c for c in h.fake.calls_for(token) if c.method == "PATCH"]
+    assert edits[-1].body == song
+    drafts = [e.body for e in edits[:-1]]
+    assert len(drafts) >= 2, [e.body for e in edits]
+    assert min(b.at - a.at for a, b in itertools.pairwise(edits)) >= 1.0
+    final = song["embeds"][0]["description"]
+    for draft in drafts:
+        assert "components" not in draft and draft["allowed_mentions"] == NO_PINGS
+        assert draft["embeds"][0]["footer"]["text"] == "✍️ writing…"
+        assert final.startswith(draft["embeds"][0]["description"])  # only ever grew
+    texts = [d["embeds"][0]["description"] for d in drafts]
+    assert texts == sorted(texts, key=len) and len(texts[0]) < len(final)
+    assert texts[0].startswith("[Verse 1]\nHarbor lights")
+    assert song["embeds"][0]["footer"]["text"].endswith("#1") and song["components"]
+    async with h.app.store.db.execute("SELECT status, output FROM generations") as cursor:
+        assert [tuple(r) for r in await cursor.fetchall()] == [("ok", final)]  # logged once
+
+
+async def test_an_error_after_the_song_began_ends_in_the_error_reply(start_bot, inference):
+    h = await start_bot(BATCH_WINDOW_MS="150", SERVING_BACKEND="openai",
+                        INFERENCE_URL=inference.url)
+    await fill_the_disk(h.app)  # the song is written, but cannot be logged at the end
+    token = await h.fake.command("lyrics", {"prompt": "Harbor lights", "form": "song"})
+    last = await h.fake.wait_for(lambda c: c.token == token and c.method == "PATCH"
+                                 and "cannot save songs" in (c.body.get("content") or ""))
+    edits = [c for c in h.fake.calls_for(token) if c.method == "PATCH"]
+    assert edits[-1] == last and last.body["embeds"] == [] and last.body["components"] == []
+    assert any(e.body.get("embeds") for e in edits[:-1])  # it had shown the song growing
 
 
 async def test_bad_prompts_get_a_private_explanation_and_are_logged(start_bot):
