@@ -10,13 +10,16 @@ forces 64 new tokens so every variant does the same work. Prints `name: value (t
 Figures (transformers): concurrent speedup over the sequential `pipeline()`, single-request
 overhead over a bare `generate`, event-loop lag. Figures (ctranslate2): concurrent speedup at N
 and 2N, batch-1 fp32 decode time over the memory-bandwidth floor, int8's NLL increase over fp32
-(meaningful only with a pretrained `--model`), and peak RSS of a serving process per backend.
+(meaningful only with a pretrained `--model`), peak RSS of a serving process per backend, and
+the resident memory each extra artist adds (its own worker and int8 model, as the bot serves
+several artists; `--artists-only` measures just that).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -192,6 +195,10 @@ def serving(backend: str, folder: Path, sizes: list[int], repeats: int,
 
 def child(backend: str, folder: Path, sizes: list[int], repeats: int,
           compute_type: str | None) -> None:
+    if backend == "artists":  # several artists' folders, comma-separated
+        folders = [Path(f) for f in str(folder).split(",")]
+        print(json.dumps({"resident_mb": asyncio.run(artists_resident(folders, compute_type))}))
+        return
     figures = asyncio.run(through_worker(backend, folder, sizes, repeats, compute_type))
     if backend == "ctranslate2" and not compute_type:
         figures["decode_s"] = decode_per_token(folder)
@@ -199,6 +206,64 @@ def child(backend: str, folder: Path, sizes: list[int], repeats: int,
     status = Path("/proc/self/status").read_text()
     peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
     print(json.dumps({**figures, "peak_rss_mb": peak_kb / 1024, "torch": "torch" in sys.modules}))
+
+
+def resident_mb() -> tuple[float, float]:
+    """Return this process's resident memory now, in MiB: all of it (VmRSS), and the part
+    that is its own (RssAnon; the rest is file pages the kernel can drop and share)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
+                  .splitlines() if ":" in line)
+    return tuple(int(status[key].split()[0]) / 1024 for key in ("VmRSS", "RssAnon"))
+
+
+async def artists_resident(folders: list[Path],
+                           compute_type: str | None) -> list[tuple[float, float]]:
+    """Serve one artist per folder as the bot does (a worker and a model each, loaded one after
+    another, each answering a song); return the resident memory after each one."""
+    options = [backends.CTranslate2Options(compute_type=compute_type)]
+    workers, resident = [], []
+    for number, folder in enumerate(folders):
+        worker = Worker(lambda f=folder, n=number: backends.load("ctranslate2", f, f"artist{n}",
+                                                                 options), max_batch=4)
+        worker.start()
+        await worker.ready()
+        await worker.submit(fixed(PROMPTS[0], 16))
+        workers.append(worker)
+        resident.append(resident_mb())
+    for worker in workers:
+        await worker.close()
+    return resident
+
+
+def per_artist(folder: Path, into: Path, count: int,
+               compute_type: str | None) -> list[list[float]]:
+    """Give `count` artists a run folder each, converted as `publish` converts (float16 on
+    disk), and measure their resident memory in a fresh torch-free process."""
+    from training.convert import convert_folder
+
+    folders = []
+    for number in range(count):
+        copy = into / f"artist{number}"
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("ct2"))
+        convert_folder(copy)
+        folders.append(copy)
+    done = subprocess.run([sys.executable, __file__, "--child", "artists", "--model",
+                           ",".join(map(str, folders)), "--sizes", "0",
+                           *(["--compute-type", compute_type] if compute_type else [])],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["resident_mb"]
+
+
+def print_per_artist(folder: Path, into: Path, count: int, compute_type: str | None) -> None:
+    resident = per_artist(folder, into, count, compute_type)
+    kind = compute_type or "int8 on CPU"
+    print(f"# resident MiB (all, own) with 1..{count} artists on ctranslate2 {kind}: "
+          + ", ".join(f"{rss:.0f}/{anon:.0f}" for rss, anon in resident))
+    stored = (into / "artist0" / "ct2" / "model.bin").stat().st_size / 2**20
+    for index, name in ((0, "rss"), (1, "anon")):
+        steps = [b[index] - a[index] for a, b in itertools.pairwise(resident)]
+        print(f"{name}_per_extra_artist_mb[ctranslate2]: {statistics.mean(steps):.0f} (report; "
+              f"weights {stored:.0f} MiB on disk in float16)")
 
 
 def convert_copy(source: Path, into: Path) -> Path:
@@ -220,6 +285,10 @@ def main(args: argparse.Namespace) -> None:
         name = args.model.name if args.model else "GPT-2 124M (random weights)"
         print(f"# {name}, {NEW_TOKENS} new tokens, {device}, backend {args.backend}")
         n = args.concurrency
+        if args.artists_only:
+            print_per_artist(convert_copy(folder, Path(tmp)), Path(tmp), args.artists,
+                             args.compute_type)
+            return
         if args.backend == "ctranslate2":
             folder = convert_copy(folder, Path(tmp))
             figures = serving("ctranslate2", folder, [n, 2 * n], args.repeats, args.compute_type)
@@ -250,6 +319,7 @@ def main(args: argparse.Namespace) -> None:
             print(f"peak_rss_mb[transformers]: {other['peak_rss_mb']:.0f} (report)")
             print(f"peak_rss_mb[ctranslate2]: {figures['peak_rss_mb']:.0f} (report; torch "
                   f"{'loaded' if figures['torch'] else 'never imported'})")
+            print_per_artist(folder, Path(tmp), args.artists, args.compute_type)
         else:
             bare_s = bare_generate(folder, args.repeats)
             print(f"concurrent{n}_speedup: {pipeline_s / figures[f'burst{n}']:.2f}x "
@@ -268,6 +338,10 @@ if __name__ == "__main__":
     parser.add_argument("--compute-type", help="CTranslate2 compute type (default: int8 on CPU)")
     parser.add_argument("--baseline-sample", type=int,
                         help="time only this many sequential requests and scale (GPU runs)")
+    parser.add_argument("--artists", type=int, default=3,
+                        help="artists served side by side for the memory figure (default 3)")
+    parser.add_argument("--artists-only", action="store_true",
+                        help="measure only the memory each extra artist adds (ctranslate2)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sizes", help=argparse.SUPPRESS)
     args = parser.parse_args()

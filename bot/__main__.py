@@ -7,10 +7,10 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -19,9 +19,6 @@ from bot.lock import hold_home
 from bot.store import StoreError
 from model.errors import RegistryError
 from swiftai.settings import ConfigError, Settings
-
-if TYPE_CHECKING:
-    from bot.app import App
 
 log = logging.getLogger("bot")
 STOP_TIMEOUT = 30.0  # seconds songs in progress get to finish on SIGTERM (docker stop -t 45)
@@ -69,12 +66,12 @@ async def serve(settings: Settings) -> int:
             log.info("no DISCORD_TOKEN: serving the web page only")
         # Last: a failure above then never waits for a load to end (it cannot be interrupted).
         app.start()
-        loading = asyncio.create_task(app.worker.ready())
+        loading = asyncio.create_task(app.ready())
         waits.add(loading)
         while True:
             done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if loading in done and loading.exception() is not None:
-                raise CannotStart(load_failure(settings, app, loading.exception()))
+                raise CannotStart(load_failure(settings, loading.exception()))
             if loading in done and waits:
                 continue  # loaded: keep serving until a stop signal
             for task in done:
@@ -94,17 +91,24 @@ async def serve(settings: Settings) -> int:
     return 0
 
 
-def load_failure(settings: Settings, app: App, error: BaseException | None) -> str:
-    """Say in one line which model did not load, why, and what to do."""
+def load_failure(settings: Settings, failure: BaseException | None) -> str:
+    """Say in one line whose model did not load (a LoadFailed), why, and what to do."""
+    from bot.app import LoadFailed
+
+    assert isinstance(failure, LoadFailed), failure
+    deployment, error = failure.deployment, failure.error
     reason = " ".join(str(error).split())[:300] or type(error).__name__
-    if app.run is not None:
-        return (f"could not load the published run {app.run.id} ({app.run.path}): {reason}; "
-                "roll back (python -m training rollback) or publish another run")
+    artist = shlex.quote(deployment.artist)
+    if deployment.run is not None:
+        run = deployment.run
+        return (f"could not load the published run {run.id} of {deployment.artist} "
+                f"({run.path}): {reason}; roll back (python -m training rollback --artist "
+                f"{artist}) or publish another run")
     if isinstance(error, RegistryError):  # the engine's own words already say what to do
         return f"could not load BASE_MODEL={settings.base_model}: {reason}"
     return (f"could not load BASE_MODEL={settings.base_model}: {reason}; BASE_MODEL may be a "
             "hub id (reachable from here) or a local folder saved with save_pretrained; or "
-            "publish a fine-tuned run (python -m training run)")
+            f"publish a fine-tuned run (python -m training run --artist {artist})")
 
 
 def route_library_logs() -> None:

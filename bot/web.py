@@ -83,7 +83,8 @@ def _unavailable(error: BaseException) -> web.Response:
 
 def _song(written: Written) -> dict[str, Any]:
     return {"id": written.generation_id, "text": written.result.text,
-            "model": written.result.model_id, "copied_words": written.result.copied_words}
+            "artist": written.ask.artist, "model": written.result.model_id,
+            "copied_words": written.result.copied_words}
 
 
 async def _write(request: web.Request, fields: Mapping[str, Any],
@@ -158,7 +159,7 @@ async def _stream(request: web.Request, body: Mapping[str, Any]) -> web.StreamRe
 
 
 async def post_lyrics(request: web.Request) -> web.StreamResponse:
-    """POST /api/lyrics {prompt, album?, temperature?, lines?, form?, n?, stream?}."""
+    """POST /api/lyrics {prompt, artist?, album?, temperature?, lines?, form?, n?, stream?}."""
     # Only JSON: a form or text/plain POST is a "simple" request any web page can make a
     # visitor's browser send (spending our GPU); application/json needs our consent (CORS).
     if request.content_type != "application/json":
@@ -179,10 +180,12 @@ async def post_lyrics(request: web.Request) -> web.StreamResponse:
 
 
 async def get_songwrite(request: web.Request) -> web.Response:
-    """GET /api/songwrite?prompt=&length=&num=&temp= for the seed's users (length = lines)."""
+    """GET /api/songwrite?prompt=&length=&num=&temp=&artist= for the seed's users (length =
+    lines)."""
     q = request.query
     result = await _write(request, {"prompt": q.get("prompt"), "lines": q.get("length"),
-                                    "n": q.get("num"), "temperature": q.get("temp")},
+                                    "n": q.get("num"), "temperature": q.get("temp"),
+                                    "artist": q.get("artist")},
                           names={"lines": "length", "n": "num", "temperature": "temp"})
     if isinstance(result, web.Response):
         return result
@@ -203,25 +206,34 @@ async def get_recent(request: web.Request) -> web.Response:
 
 
 async def get_status(request: web.Request) -> web.Response:
-    """GET /api/status: what /status shows, plus the albums for the page."""
+    """GET /api/status?artist=: what /status shows (default: the first artist), the albums for
+    the page, and every artist served with its run in `artists`."""
     app = request.app[APP_KEY]
-    return _json({**await status_facts(app), "albums": app.composer.albums})
+    try:
+        return _json(await status_facts(app, request.query.get("artist") or None))
+    except UserError as e:  # an artist not served
+        return _error(str(e), 400)
 
 
 async def get_health(request: web.Request) -> web.Response:
-    """GET /healthz: 200 once the model is loaded and the log works; 503 and the reason else."""
+    """GET /healthz: 200 once every artist's model is loaded and the log works; 503 and the
+    reason else. `model` is the first artist's, `models` every artist's."""
     app = request.app[APP_KEY]
     try:
         await app.store.check()
     except StoreUnavailable as e:
         return _json({"ok": False, "reason": str(e)}, 503, **{"Retry-After": "60"})
-    served = app.worker.served
-    if served is None:
-        return _json({"ok": False, "reason": "the model is still loading"}, 503)
-    offline = served.unavailable()
-    if offline:  # a remote backend with no server answering
-        return _json({"ok": False, "reason": offline}, 503, **{"Retry-After": "60"})
-    return _json({"ok": True, "model": served.info.model_id})
+    models = {}
+    for artist, deployment in app.deployments.items():
+        served = deployment.worker.served
+        if served is None:
+            return _json({"ok": False, "reason": f"the model of {artist} is still loading"},
+                         503)
+        offline = served.unavailable()
+        if offline:  # a remote backend with no server answering
+            return _json({"ok": False, "reason": offline}, 503, **{"Retry-After": "60"})
+        models[artist] = served.info.model_id
+    return _json({"ok": True, "model": models[app.default.artist], "models": models})
 
 
 async def get_page(request: web.Request) -> web.Response:

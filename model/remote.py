@@ -92,7 +92,7 @@ class OpenAIBackend(Backend):
 
     def unavailable(self) -> str | None:
         """Say why no request can be served now, or None when a server is up."""
-        if any(s.up for s in self.servers):
+        if self._serving():
             return None
         return "the songwriter is offline (no inference server answers); try again in a minute"
 
@@ -145,8 +145,14 @@ class OpenAIBackend(Backend):
                 server.up, server.error, last = False, _reason(e), e
         raise Offline(self.unavailable() or "every inference server failed") from last
 
+    def _serving(self) -> list[Server]:
+        """Return the servers up that serve our model. One that lists its models but not ours
+        serves another artist (a merged model per artist, one server each): it gets nothing."""
+        return [s for s in self.servers if s.up and
+                (self.model is None or not s.models or self.model in s.models)]
+
     def _next_server(self) -> Server | None:
-        up = [s for s in self.servers if s.up]
+        up = self._serving()
         return up[next(self._turn) % len(up)] if up else None
 
     def _ask(self, server: Server, request: GenRequest) -> list[Completion]:

@@ -64,6 +64,16 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_second(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny GPT-2 (other random weights) on the same tokenizer data: another artist's."""
+    from tests.tiny_model import make_tiny_gpt2
+
+    songs = json.loads(EXAMPLE_EXPORT.read_text(encoding="utf-8"))["songs"]
+    return make_tiny_gpt2(tmp_path_factory.mktemp("tiny-second"), [s["lyrics"] for s in songs],
+                          seed=1)
+
+
+@pytest.fixture(scope="session")
 def example_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture artist's corpus, built by the real corpus code."""
     from training.corpus import build_corpus, write_corpus

@@ -91,3 +91,15 @@ def test_artist_settings_that_cannot_work_are_refused(env, message):
     with pytest.raises(ConfigError, match="invalid settings: ") as caught:
         Settings.from_env(env)
     assert message in str(caught.value)
+
+
+def test_the_two_artist_compose_file_is_a_valid_configuration():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text(encoding="utf-8"))
+    environment = compose["services"]["bot"]["environment"]
+    settings = Settings.from_env({k: str(v) for k, v in environment.items()})
+    assert settings.artists == ("Juniper Vale", "Marlow Reyes")
+    lora = compose["services"]["vllm"]["command"]
+    served = {m.split("=")[0] for m in lora[lora.index("--lora-modules") + 1:]}
+    assert set(settings.inference_models.values()) == served

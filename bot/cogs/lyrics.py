@@ -13,8 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.artists import artist_choices, artist_for
 from bot.asks import ALBUM_MAX_CHARS, FORMS, HISTORY, LINES, TEMPERATURE, Who
 from bot.draft import Draft
+from bot.errors import UserError
 from bot.replies import NO_PINGS, reply, report_error
 from bot.songwriter import Songwriter, Written
 from bot.store import Votes
@@ -41,10 +43,11 @@ def title_of(prompt: str) -> str:
 
 
 def song_embed(written: Written) -> discord.Embed:
-    """Show lyrics: the prompt as title, model and generation id in the footer."""
+    """Show lyrics: the prompt as title; artist, model and generation id in the footer."""
     embed = discord.Embed(title=title_of(written.ask.prompt), description=written.result.text,
                           color=0x9B59B6)
-    embed.set_footer(text=f"{written.result.model_id} · #{written.generation_id}")
+    embed.set_footer(text=f"{written.ask.artist} · {written.result.model_id} · "
+                          f"#{written.generation_id}"[:2048])
     return embed
 
 
@@ -68,6 +71,8 @@ async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction,
                        fields: dict[str, object]) -> None:
     """Queue (refusals answer privately at once), defer, show the position, post the song."""
     songwriter = bot.app.songwriter
+    fields = {**fields, "artist": await artist_for(bot.app, interaction.guild_id,
+                                                   fields.get("artist"))}  # type: ignore[arg-type]
     async with songwriter.serving():
         await _write(songwriter, interaction, fields)
 
@@ -147,7 +152,8 @@ class AgainButton(discord.ui.DynamicItem[discord.ui.Button], template=r"swiftai:
                 return
             await write_lyrics(bot, interaction, {"prompt": old.prompt, "album": old.album,
                                                   "temperature": old.temperature,
-                                                  "lines": old.lines, "form": old.form})
+                                                  "lines": old.lines, "form": old.form,
+                                                  "artist": old.artist})
         except Exception as e:
             await report_error(interaction, e)
 
@@ -186,6 +192,7 @@ class LyricsCog(commands.Cog):
 
     @app_commands.command(name="lyrics", description="Write a song from its first line")
     @app_commands.describe(prompt="the first line of the song",
+                           artist="whose style (default: this server's artist)",
                            album="write in the style of this album",
                            temperature=f"{TEMPERATURE[0]} (safe) to {TEMPERATURE[1]} (wild); "
                                        "default 0.9",
@@ -197,15 +204,27 @@ class LyricsCog(commands.Cog):
                      temperature: app_commands.Range[float, TEMPERATURE[0],
                                                      TEMPERATURE[1]] | None = None,
                      lines: app_commands.Range[int, LINES[0], LINES[1]] | None = None,
-                     form: str | None = None) -> None:
+                     form: str | None = None,
+                     artist: app_commands.Range[str, 1, 100] | None = None) -> None:
         await write_lyrics(self.bot, interaction, {"prompt": prompt, "album": album,
                                                    "temperature": temperature, "lines": lines,
-                                                   "form": form})
+                                                   "form": form, "artist": artist})
+
+    @lyrics.autocomplete("artist")
+    async def artist_autocomplete(self, interaction: discord.Interaction,
+                                  current: str) -> list[app_commands.Choice[str]]:
+        return artist_choices(self.bot.app, current)
 
     @lyrics.autocomplete("album")
     async def album_choices(self, interaction: discord.Interaction,
                             current: str) -> list[app_commands.Choice[str]]:
-        albums = self.bot.app.composer.albums
+        app = self.bot.app
+        chosen = await artist_for(app, interaction.guild_id,
+                                  interaction.namespace.artist)  # None when not typed yet
+        try:
+            albums = app.deployment(chosen).composer.albums
+        except UserError:  # an artist not served: it has no albums to offer
+            return []
         matches = [a for a in albums if current.casefold() in a.casefold()]
         return [app_commands.Choice(name=a[:100], value=a[:100]) for a in matches[:25]]
 

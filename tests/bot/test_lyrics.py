@@ -32,7 +32,7 @@ async def test_lyrics_defers_at_once_then_posts_the_song_without_pings(start_bot
     assert [c.split(":")[1] for c in custom_ids(song)] == ["again", "vote", "vote"]
     row = await h.app.store.generation(1)
     assert (row.status, row.source, row.user_id, row.model_id) == (
-        "ok", "discord", "1", h.app.worker.stats().model_id)
+        "ok", "discord", "1", h.app.default.worker.stats().model_id)
     assert row.output == embed["description"] and row.copied_words is not None
     assert all(c.body.get("allowed_mentions", NO_PINGS) == NO_PINGS for c in h.fake.calls
                if c.method in ("PATCH", "POST") and "webhooks" in c.path)
@@ -145,7 +145,7 @@ async def test_a_full_queue_answers_busy_and_is_logged(start_bot):
     answer = await h.reply(await h.fake.command("lyrics", {"prompt": "second"}, user_id=2))
     assert answer["data"]["flags"] == 64 and "busy" in answer["data"]["content"]
     assert (await h.app.store.generation(1)).status == "busy"
-    h.app.worker.start()
+    h.app.default.worker.start()
     assert (await h.song(first))["embeds"]
 
 
@@ -155,7 +155,7 @@ async def test_waiting_requests_see_their_queue_position(start_bot):
     second = await h.fake.command("lyrics", {"prompt": "second"}, user_id=2)
     shown = await h.fake.wait_for(lambda c: c.token == second and c.method == "PATCH")
     assert shown.body["content"] == "⏳ In the queue: #2"
-    h.app.worker.start()
+    h.app.default.worker.start()
     assert (await h.song(first))["embeds"] and (await h.song(second))["embeds"]
 
 
@@ -240,7 +240,7 @@ async def test_shutdown_finishes_a_song_in_flight(start_bot, tmp_path):
     await h.fake.wait_for(lambda c: c.token == token and c.body.get("type") == 5)
     closing = asyncio.create_task(h.app.close(timeout=30))
     await asyncio.sleep(0)  # let close() stop intake first: the song is then truly in flight
-    h.app.worker.start()
+    h.app.default.worker.start()
     await closing
     assert (await h.song(token))["embeds"]
     store = await Store.open(tmp_path / "home" / "swiftai.db")

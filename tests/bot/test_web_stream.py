@@ -84,6 +84,7 @@ async def test_an_error_after_the_stream_began_is_its_last_line(paced_web):
     ({"prompt": "   ", "stream": True}, 400, "empty"),
     ({"prompt": "hi", "stream": "yes"}, 400, "stream must be true or false"),
     ({"prompt": "hi", "album": "Nope", "stream": True}, 400, "unknown album"),
+    ({"prompt": "hi", "artist": "Nobody", "stream": True}, 400, "unknown artist 'Nobody'"),
 ])
 async def test_errors_known_before_writing_stay_http_errors(serve_web, body, status, message):
     base, _ = await serve_web()
@@ -95,10 +96,10 @@ async def test_errors_known_before_writing_stay_http_errors(serve_web, body, sta
 async def test_a_busy_queue_is_a_503_before_any_stream(serve_web):
     base, app = await serve_web(start_worker=False, QUEUE_SIZE="1")
     first = asyncio.create_task(call("POST", f"{base}/api/lyrics", json={"prompt": "first"}))
-    while app.worker.stats().queue_depth == 0:
+    while app.default.worker.stats().queue_depth == 0:
         await asyncio.sleep(0.01)  # the first request is queued: the queue is full
     status, data, headers = await call("POST", f"{base}/api/lyrics",
                                        json={"prompt": "second", "stream": True})
     assert status == 503 and "busy" in data["error"] and headers["Retry-After"] == "5"
-    app.worker.start()
+    app.default.worker.start()
     assert (await first)[0] == 200
