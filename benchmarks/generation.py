@@ -12,7 +12,8 @@ overhead over a bare `generate`, event-loop lag. Figures (ctranslate2): concurre
 and 2N, batch-1 fp32 decode time over the memory-bandwidth floor, int8's NLL increase over fp32
 (meaningful only with a pretrained `--model`), peak RSS of a serving process per backend, and
 the resident memory each extra artist adds (its own worker and int8 model, as the bot serves
-several artists; `--artists-only` measures just that).
+several artists; `--artists-only` measures just that), and in song mode the time to the first
+written line against the whole song (what a streamed reply saves; `--song-only` for just that).
 """
 
 from __future__ import annotations
@@ -193,8 +194,38 @@ def serving(backend: str, folder: Path, sizes: list[int], repeats: int,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+async def song_times(folder: Path, songs: int, compute_type: str | None) -> list[list[float]]:
+    """Write `songs` songs one after another through the worker and composer, as the bot does;
+    return for each the seconds to its first written line (the user's own line is shown at
+    once and does not count) and to the whole song."""
+    from model.composer import Composer, LineEvent, Request
+
+    options = [backends.CTranslate2Options(compute_type=compute_type or "int8")]
+    worker = Worker(lambda: backends.load("ctranslate2", folder, "gpt2-124m", options))
+    worker.start()
+    await worker.ready()
+    times = []
+    try:
+        for prompt in prompts(songs):
+            start = time.perf_counter()
+            writing = Composer(worker).start(Request(prompt, form="song"))
+            first = None
+            async for event in writing.events():
+                if first is None and isinstance(event, LineEvent) and event.text != prompt:
+                    first = time.perf_counter() - start
+            await writing
+            whole = time.perf_counter() - start
+            times.append([first if first is not None else whole, whole])
+    finally:
+        await worker.close()
+    return times
+
+
 def child(backend: str, folder: Path, sizes: list[int], repeats: int,
           compute_type: str | None) -> None:
+    if backend == "song":  # time to the first line and to the whole song, on ctranslate2
+        print(json.dumps({"songs": asyncio.run(song_times(folder, repeats, compute_type))}))
+        return
     if backend == "artists":  # several artists' folders, comma-separated
         folders = [Path(f) for f in str(folder).split(",")]
         print(json.dumps({"resident_mb": asyncio.run(artists_resident(folders, compute_type))}))
@@ -266,6 +297,23 @@ def print_per_artist(folder: Path, into: Path, count: int, compute_type: str | N
               f"weights {stored:.0f} MiB on disk in float16)")
 
 
+def print_song_times(folder: Path, songs: int, compute_type: str | None) -> None:
+    """Print the time to the first line and to the whole song in song mode (a fresh process
+    without torch, as the bot serves on CTranslate2)."""
+    done = subprocess.run([sys.executable, __file__, "--child", "song", "--model", str(folder),
+                           "--sizes", "1", "--repeats", str(songs),
+                           *(["--compute-type", compute_type] if compute_type else [])],
+                          capture_output=True, text=True, check=True)
+    times = json.loads(done.stdout.strip().splitlines()[-1])["songs"]
+    first = statistics.median(t[0] for t in times)
+    whole = statistics.median(t[1] for t in times)
+    print(f"# song mode on ctranslate2 {compute_type or 'int8'}, median of {len(times)} songs "
+          f"written one at a time: {', '.join(f'{a:.2f}/{b:.2f}s' for a, b in times)}")
+    print(f"song_first_line_s: {first:.2f} (report; what a streamed reply waits for)")
+    print(f"song_whole_s: {whole:.2f} (report; what an unstreamed reply waits for)")
+    print(f"song_first_line_share: {first / whole:.2f} (report)")
+
+
 def convert_copy(source: Path, into: Path) -> Path:
     """Copy a model folder and convert it in float32 (so int8 and fp32 both load from it)."""
     from training.convert import convert_folder
@@ -288,6 +336,9 @@ def main(args: argparse.Namespace) -> None:
         if args.artists_only:
             print_per_artist(convert_copy(folder, Path(tmp)), Path(tmp), args.artists,
                              args.compute_type)
+            return
+        if args.song_only:
+            print_song_times(convert_copy(folder, Path(tmp)), args.songs, args.compute_type)
             return
         if args.backend == "ctranslate2":
             folder = convert_copy(folder, Path(tmp))
@@ -320,6 +371,7 @@ def main(args: argparse.Namespace) -> None:
             print(f"peak_rss_mb[ctranslate2]: {figures['peak_rss_mb']:.0f} (report; torch "
                   f"{'loaded' if figures['torch'] else 'never imported'})")
             print_per_artist(folder, Path(tmp), args.artists, args.compute_type)
+            print_song_times(folder, args.songs, args.compute_type)
         else:
             bare_s = bare_generate(folder, args.repeats)
             print(f"concurrent{n}_speedup: {pipeline_s / figures[f'burst{n}']:.2f}x "
@@ -340,6 +392,10 @@ if __name__ == "__main__":
                         help="time only this many sequential requests and scale (GPU runs)")
     parser.add_argument("--artists", type=int, default=3,
                         help="artists served side by side for the memory figure (default 3)")
+    parser.add_argument("--songs", type=int, default=3,
+                        help="songs written for the time to first line (default 3)")
+    parser.add_argument("--song-only", action="store_true",
+                        help="measure only the time to the first line and the whole song")
     parser.add_argument("--artists-only", action="store_true",
                         help="measure only the memory each extra artist adds (ctranslate2)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
