@@ -9,7 +9,7 @@ written at once. Without `--model` it builds GPT-2 124M with random weights (the
 and no rhyme ever comes, the worst case).
 
     python benchmarks/songs.py [--model DIR] [--corpus DIR] [--backend ctranslate2|transformers]
-                               [--songs 8] [--candidates K]
+                               [--songs 8] [--candidates K] [--show] [--skip-speed]
 
 `--corpus` is a folder written by `python -m training corpus`; without it, the example artist's
 songs (the last 4 as validation). `--model` is a run folder or any save_pretrained folder.
@@ -123,12 +123,16 @@ def main(args: argparse.Namespace) -> None:
         load = os.getloadavg()[0]
         print(f"# {name} on {args.backend}, {os.cpu_count()} cores, load {load:.1f}, "
               f"k={args.candidates}, {len(train)} training songs")
-        sample = openings[:args.songs]
+        # A corpus with fewer validation songs than --songs: its openings again, new songs.
+        sample = [openings[i % len(openings)] for i in range(args.songs)]
         songs, elapsed = asyncio.run(write(served, sample, args.candidates))
-        print(f"# {len(songs)} songs from validation openings in {elapsed:.1f}s")
+        print(f"# {len(songs)} songs from {len(set(sample))} validation openings in "
+              f"{elapsed:.1f}s")
         table(artist, songs, CopyIndex(train), form)
         if args.show:
             print("\n" + songs[0] + "\n")
+        if args.skip_speed:
+            return
         singles = [asyncio.run(write(served, [line], args.candidates))[1]
                    for line in openings[:2]]
         single = sum(singles) / len(singles)
@@ -149,4 +153,5 @@ if __name__ == "__main__":
     parser.add_argument("--songs", type=int, default=8, help="validation openings to write from")
     parser.add_argument("--candidates", type=int, default=CANDIDATES, help="k per line")
     parser.add_argument("--show", action="store_true", help="print the first song")
+    parser.add_argument("--skip-speed", action="store_true", help="figures only, no timings")
     main(parser.parse_args())

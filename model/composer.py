@@ -360,19 +360,25 @@ class Writing:
                                   served.copy_index, context)
             usable = [o for o in options if o.usable]
             rhymed = any(o.features["rhyme"] > 0 for o in usable)
+            if not any(o.finished for o in usable) and attempt < NOVELTY_RETRIES:
+                continue  # every line ran into its budget: prose, not a line; ask again
             if usable and (partner is None or rhymed or attempt >= RHYME_RETRIES):
                 break
         weights = weights_of(served)
+        chosen: Candidate | None = None
         if usable and partner and not rhymed:
             ending = await self._reend(slot, served, sections, label, lines, partner,
                                        best(options, weights), earlier, context, tally)
             if ending is not None:
                 options.append(ending)
+                # The plan says this line rhymes: the re-ended line is kept, not weighed
+                # against lines that do not rhyme (a likelier repeat would always win).
+                chosen = ending if ending.usable and ending.features["rhyme"] > 0 else None
         if not any(o.usable for o in options):
             tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
                                         -1))
             return None
-        chosen = best(options, weights)
+        chosen = chosen or best(options, weights)
         tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
                                     options.index(chosen)))
         tally.copies.append(chosen.copied)

@@ -131,13 +131,15 @@ class RhymeBook:
     end_words: Mapping[str, int]  # how often the artist ends a line with each word
 
     def reendings(self, partner: str, limit: int = REENDINGS) -> list[str]:
-        """Return words that rhyme with `partner`, the artist's own end words first."""
+        """Return words that rhyme with `partner`: strict rhymes first (the artist's own end
+        words before the dictionary's), then the artist's near rhymes."""
         import pronouncing
 
         theirs = sorted((w for w in self.end_words if quality(w, partner) > 0),
                         key=lambda w: -self.end_words[w])
-        strict = [w for w in pronouncing.rhymes(partner) if w.isalpha() and w not in theirs]
-        return (theirs + strict)[:limit]
+        strict = [w for w in theirs if quality(w, partner) == 1.0]
+        strict += [w for w in pronouncing.rhymes(partner) if w.isalpha() and w not in theirs]
+        return (strict + [w for w in theirs if w not in strict])[:limit]
 
 
 def rhyme_book(texts: Iterable[str]) -> RhymeBook:

@@ -21,7 +21,6 @@ DEFAULT_FORM = ("Verse 1", "Chorus", "Verse 2", "Chorus", "Bridge", "Chorus")
 REFRAINS = frozenset({"Chorus", "Pre-Chorus", "Post-Chorus"})  # written once, then repeated
 WRITABLE = frozenset({"Verse", "Bridge", "Outro", *REFRAINS})  # others (Intro, Interlude) skipped
 MAX_SECTIONS = 8
-SECTION_STOPS = ("\n[",)  # a section ends at the next header; it is cut to its lines
 
 LINE_SLACK = 1.3  # a line may run 30% past the artist's p90 words before its budget ends it
 TOKENS_PER_WORD = 1.5  # BPE tokens per lyric word, punctuation included (GPT-2, SmolLM2)
@@ -59,11 +58,6 @@ def section_lines(label: str, style: Style) -> int:
     """Return how many lines to write for a section: the artist's usual stanza, shorter bridges."""
     stanza = min(8, max(2, round(style.stanza_lines)))
     return max(2, stanza // 2) if kind(label) in ("Bridge", "Outro", "Pre-Chorus") else stanza
-
-
-def token_budget(lines: int, style: Style) -> int:
-    """Return enough new tokens for `lines` lines of the artist's longer lines, and a margin."""
-    return min(200, math.ceil(lines * (style.words_per_line_p90 + 2) * TOKENS_PER_WORD) + 8)
 
 
 def line_budget(style: Style) -> int:
