@@ -10,13 +10,17 @@ forces 64 new tokens so every variant does the same work. Prints `name: value (t
 Figures (transformers): concurrent speedup over the sequential `pipeline()`, single-request
 overhead over a bare `generate`, event-loop lag. Figures (ctranslate2): concurrent speedup at N
 and 2N, batch-1 fp32 decode time over the memory-bandwidth floor, int8's NLL increase over fp32
-(meaningful only with a pretrained `--model`), and peak RSS of a serving process per backend.
+(meaningful only with a pretrained `--model`), peak RSS of a serving process per backend, and
+the resident memory each extra artist adds (its own worker and int8 model, as the bot serves
+several artists; `--artists-only` measures just that), and in song mode the time to the first
+written line against the whole song (what a streamed reply saves; `--song-only` for just that).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -75,7 +79,7 @@ async def burst(worker: Worker, count: int) -> tuple[float, list[float]]:
 async def through_worker(backend: str, folder: Path, sizes: list[int], repeats: int,
                          compute_type: str | None) -> dict[str, float]:
     """Time bursts of each size, and single requests, through the worker on `backend`."""
-    options = backends.Options(compute_type=compute_type)
+    options = [backends.CTranslate2Options(compute_type=compute_type)]
     worker = Worker(lambda: backends.load(backend, folder, "bench", options),
                     max_batch=max(sizes), batch_window_ms=15, queue_size=max(64, *sizes))
     worker.start()
@@ -146,7 +150,7 @@ def read_bandwidth(threads: int) -> float:
 def decode_per_token(folder: Path) -> float:
     """Seconds per generated token at batch 1 on CTranslate2 in fp32, prompt work excluded."""
     backend = backends.load("ctranslate2", folder, "bench",
-                            backends.Options(compute_type="float32")).backend
+                            [backends.CTranslate2Options(compute_type="float32")]).backend
     backend.generate([fixed(PROMPTS[0], 8)])  # warm up
 
     def timed(tokens: int) -> float:
@@ -190,8 +194,42 @@ def serving(backend: str, folder: Path, sizes: list[int], repeats: int,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+async def song_times(folder: Path, songs: int, compute_type: str | None) -> list[list[float]]:
+    """Write `songs` songs one after another through the worker and composer, as the bot does;
+    return for each the seconds to its first written line (the user's own line is shown at
+    once and does not count) and to the whole song."""
+    from model.composer import Composer, LineEvent, Request
+
+    options = [backends.CTranslate2Options(compute_type=compute_type or "int8")]
+    worker = Worker(lambda: backends.load("ctranslate2", folder, "gpt2-124m", options))
+    worker.start()
+    await worker.ready()
+    times = []
+    try:
+        for prompt in prompts(songs):
+            start = time.perf_counter()
+            writing = Composer(worker).start(Request(prompt, form="song"))
+            first = None
+            async for event in writing.events():
+                if first is None and isinstance(event, LineEvent) and event.text != prompt:
+                    first = time.perf_counter() - start
+            await writing
+            whole = time.perf_counter() - start
+            times.append([first if first is not None else whole, whole])
+    finally:
+        await worker.close()
+    return times
+
+
 def child(backend: str, folder: Path, sizes: list[int], repeats: int,
           compute_type: str | None) -> None:
+    if backend == "song":  # time to the first line and to the whole song, on ctranslate2
+        print(json.dumps({"songs": asyncio.run(song_times(folder, repeats, compute_type))}))
+        return
+    if backend == "artists":  # several artists' folders, comma-separated
+        folders = [Path(f) for f in str(folder).split(",")]
+        print(json.dumps({"resident_mb": asyncio.run(artists_resident(folders, compute_type))}))
+        return
     figures = asyncio.run(through_worker(backend, folder, sizes, repeats, compute_type))
     if backend == "ctranslate2" and not compute_type:
         figures["decode_s"] = decode_per_token(folder)
@@ -199,6 +237,81 @@ def child(backend: str, folder: Path, sizes: list[int], repeats: int,
     status = Path("/proc/self/status").read_text()
     peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
     print(json.dumps({**figures, "peak_rss_mb": peak_kb / 1024, "torch": "torch" in sys.modules}))
+
+
+def resident_mb() -> tuple[float, float]:
+    """Return this process's resident memory now, in MiB: all of it (VmRSS), and the part
+    that is its own (RssAnon; the rest is file pages the kernel can drop and share)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
+                  .splitlines() if ":" in line)
+    return tuple(int(status[key].split()[0]) / 1024 for key in ("VmRSS", "RssAnon"))
+
+
+async def artists_resident(folders: list[Path],
+                           compute_type: str | None) -> list[tuple[float, float]]:
+    """Serve one artist per folder as the bot does (a worker and a model each, loaded one after
+    another, each answering a song); return the resident memory after each one."""
+    options = [backends.CTranslate2Options(compute_type=compute_type)]
+    workers, resident = [], []
+    for number, folder in enumerate(folders):
+        worker = Worker(lambda f=folder, n=number: backends.load("ctranslate2", f, f"artist{n}",
+                                                                 options), max_batch=4)
+        worker.start()
+        await worker.ready()
+        await worker.submit(fixed(PROMPTS[0], 16))
+        workers.append(worker)
+        resident.append(resident_mb())
+    for worker in workers:
+        await worker.close()
+    return resident
+
+
+def per_artist(folder: Path, into: Path, count: int,
+               compute_type: str | None) -> list[list[float]]:
+    """Give `count` artists a run folder each, converted as `publish` converts (float16 on
+    disk), and measure their resident memory in a fresh torch-free process."""
+    from training.convert import convert_folder
+
+    folders = []
+    for number in range(count):
+        copy = into / f"artist{number}"
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("ct2"))
+        convert_folder(copy)
+        folders.append(copy)
+    done = subprocess.run([sys.executable, __file__, "--child", "artists", "--model",
+                           ",".join(map(str, folders)), "--sizes", "0",
+                           *(["--compute-type", compute_type] if compute_type else [])],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["resident_mb"]
+
+
+def print_per_artist(folder: Path, into: Path, count: int, compute_type: str | None) -> None:
+    resident = per_artist(folder, into, count, compute_type)
+    kind = compute_type or "int8 on CPU"
+    print(f"# resident MiB (all, own) with 1..{count} artists on ctranslate2 {kind}: "
+          + ", ".join(f"{rss:.0f}/{anon:.0f}" for rss, anon in resident))
+    stored = (into / "artist0" / "ct2" / "model.bin").stat().st_size / 2**20
+    for index, name in ((0, "rss"), (1, "anon")):
+        steps = [b[index] - a[index] for a, b in itertools.pairwise(resident)]
+        print(f"{name}_per_extra_artist_mb[ctranslate2]: {statistics.mean(steps):.0f} (report; "
+              f"weights {stored:.0f} MiB on disk in float16)")
+
+
+def print_song_times(folder: Path, songs: int, compute_type: str | None) -> None:
+    """Print the time to the first line and to the whole song in song mode (a fresh process
+    without torch, as the bot serves on CTranslate2)."""
+    done = subprocess.run([sys.executable, __file__, "--child", "song", "--model", str(folder),
+                           "--sizes", "1", "--repeats", str(songs),
+                           *(["--compute-type", compute_type] if compute_type else [])],
+                          capture_output=True, text=True, check=True)
+    times = json.loads(done.stdout.strip().splitlines()[-1])["songs"]
+    first = statistics.median(t[0] for t in times)
+    whole = statistics.median(t[1] for t in times)
+    print(f"# song mode on ctranslate2 {compute_type or 'int8'}, median of {len(times)} songs "
+          f"written one at a time: {', '.join(f'{a:.2f}/{b:.2f}s' for a, b in times)}")
+    print(f"song_first_line_s: {first:.2f} (report; what a streamed reply waits for)")
+    print(f"song_whole_s: {whole:.2f} (report; what an unstreamed reply waits for)")
+    print(f"song_first_line_share: {first / whole:.2f} (report)")
 
 
 def convert_copy(source: Path, into: Path) -> Path:
@@ -220,6 +333,13 @@ def main(args: argparse.Namespace) -> None:
         name = args.model.name if args.model else "GPT-2 124M (random weights)"
         print(f"# {name}, {NEW_TOKENS} new tokens, {device}, backend {args.backend}")
         n = args.concurrency
+        if args.artists_only:
+            print_per_artist(convert_copy(folder, Path(tmp)), Path(tmp), args.artists,
+                             args.compute_type)
+            return
+        if args.song_only:
+            print_song_times(convert_copy(folder, Path(tmp)), args.songs, args.compute_type)
+            return
         if args.backend == "ctranslate2":
             folder = convert_copy(folder, Path(tmp))
             figures = serving("ctranslate2", folder, [n, 2 * n], args.repeats, args.compute_type)
@@ -250,6 +370,8 @@ def main(args: argparse.Namespace) -> None:
             print(f"peak_rss_mb[transformers]: {other['peak_rss_mb']:.0f} (report)")
             print(f"peak_rss_mb[ctranslate2]: {figures['peak_rss_mb']:.0f} (report; torch "
                   f"{'loaded' if figures['torch'] else 'never imported'})")
+            print_per_artist(folder, Path(tmp), args.artists, args.compute_type)
+            print_song_times(folder, args.songs, args.compute_type)
         else:
             bare_s = bare_generate(folder, args.repeats)
             print(f"concurrent{n}_speedup: {pipeline_s / figures[f'burst{n}']:.2f}x "
@@ -268,6 +390,14 @@ if __name__ == "__main__":
     parser.add_argument("--compute-type", help="CTranslate2 compute type (default: int8 on CPU)")
     parser.add_argument("--baseline-sample", type=int,
                         help="time only this many sequential requests and scale (GPU runs)")
+    parser.add_argument("--artists", type=int, default=3,
+                        help="artists served side by side for the memory figure (default 3)")
+    parser.add_argument("--songs", type=int, default=3,
+                        help="songs written for the time to first line (default 3)")
+    parser.add_argument("--song-only", action="store_true",
+                        help="measure only the time to the first line and the whole song")
+    parser.add_argument("--artists-only", action="store_true",
+                        help="measure only the memory each extra artist adds (ctranslate2)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sizes", help=argparse.SUPPRESS)
     args = parser.parse_args()

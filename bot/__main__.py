@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -68,12 +69,12 @@ async def serve(settings: Settings) -> int:
         else:
             log.info("no DISCORD_TOKEN: serving the web page only")
         app.start()
-        loading = asyncio.create_task(app.worker.ready())
+        loading = asyncio.create_task(app.ready())
         waits.add(loading)
         while True:
             done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if loading in done and loading.exception() is not None:
-                raise CannotStart(load_failure(settings, app, loading.exception()))
+                raise CannotStart(load_failure(settings, loading.exception()))
             for task in done - {loading}:
                 task.result()  # a token Discord refused says so here (CannotStart)
             if done - {loading}:
@@ -103,27 +104,35 @@ def _start_reload(app: App, reloads: set[asyncio.Task[None]]) -> None:
 
 
 async def _reload(app: App) -> None:
-    log.info("SIGHUP: loading the published model again")
-    try:
-        served = await app.reload()
-    except Exception as e:  # whatever the loader raised, the old model keeps serving: one line
-        log.error("SIGHUP: could not reload (%s: %s); still serving the old model",
-                  type(e).__name__, " ".join(str(e).split())[:300])
-        return
-    log.info("SIGHUP: now serving %s", served)
+    log.info("SIGHUP: loading the published models again")
+    for artist in app.deployments:
+        try:
+            served = await app.reload(artist)
+        except Exception as e:  # whatever the loader raised, the old model keeps serving
+            log.error("SIGHUP: could not reload %s (%s: %s); still serving the old model",
+                      artist, type(e).__name__, " ".join(str(e).split())[:300])
+            continue
+        log.info("SIGHUP: %s now serves %s", artist, served)
 
 
-def load_failure(settings: Settings, app: App, error: BaseException | None) -> str:
-    """Say in one line which model did not load, why, and what to do."""
+def load_failure(settings: Settings, failure: BaseException | None) -> str:
+    """Say in one line whose model did not load (a LoadFailed), why, and what to do."""
+    from bot.app import LoadFailed
+
+    assert isinstance(failure, LoadFailed), failure
+    deployment, error = failure.deployment, failure.error
     reason = " ".join(str(error).split())[:300] or type(error).__name__
-    if app.run is not None:
-        return (f"could not load the published run {app.run.id} ({app.run.path}): {reason}; "
-                "roll back (python -m training rollback) or publish another run")
+    artist = shlex.quote(deployment.artist)
+    if deployment.run is not None:
+        run = deployment.run
+        return (f"could not load the published run {run.id} of {deployment.artist} "
+                f"({run.path}): {reason}; roll back (python -m training rollback --artist "
+                f"{artist}) or publish another run")
     if isinstance(error, RegistryError):  # the engine's own words already say what to do
         return f"could not load BASE_MODEL={settings.base_model}: {reason}"
     return (f"could not load BASE_MODEL={settings.base_model}: {reason}; BASE_MODEL may be a "
             "hub id (reachable from here) or a local folder saved with save_pretrained; or "
-            "publish a fine-tuned run (python -m training run)")
+            f"publish a fine-tuned run (python -m training run --artist {artist})")
 
 
 async def sync_commands(settings: Settings, guild: int | None) -> int:

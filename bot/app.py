@@ -1,139 +1,131 @@
-"""Everything the bot (and the web page) share, built once from the settings."""
+"""Everything the bot (and the web page) share, built once from the settings: the store, one
+Deployment per served artist (keyed by the artist's name, the default first) and the
+songwriter that routes each request to its artist's engine."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bot.cooldown import Cooldowns
-from bot.errors import CannotStart
+from bot.deployment import Deployment
+from bot.errors import CannotStart, UnknownArtist
 from bot.link import LinkState
-from bot.retrain import Retrainer
 from bot.songwriter import Songwriter
 from bot.store import Store
-from model import backends
-from model.backend import Served
-from model.composer import Composer
-from model.ct2 import cached_base, has_conversion
 from model.errors import RegistryError
-from model.registry import Registry, Run
-from model.worker import Worker
+from model.registry import move_single_artist_home
 from swiftai.settings import Settings
 
 log = logging.getLogger(__name__)
 ANSWER_TIMEOUT = 10.0  # seconds to tell everyone left "shutting down" once the stop timeout ran out
 
 
-def public_name(base_model: str) -> str:
-    """Name a base model for the public: a hub id as it is, a local folder by its own name
-    (its path would tell every visitor where our files live)."""
-    path = Path(base_model)
-    return path.name if path.is_absolute() or path.exists() else base_model
+class LoadFailed(Exception):
+    """An artist's model did not load; `deployment` says whose, `error` why."""
 
-
-def base_source(settings: Settings) -> str | Path:
-    """Return what to load the base model from: its cached conversion where the backend uses one.
-
-    With SERVING_BACKEND=ctranslate2 the base model is converted once, by the training CLI in a
-    subprocess (this process never imports torch on that backend).
-    """
-    cached = cached_base(settings.cache_dir, settings.base_model)
-    if settings.serving_backend == "openai":
-        return settings.base_model  # the servers hold the weights
-    if has_conversion(cached) or settings.serving_backend != "ctranslate2":
-        return cached if has_conversion(cached) else settings.base_model
-    log.info("converting the base model %s for CTranslate2 (once)",
-             public_name(settings.base_model))
-    done = subprocess.run(
-        [sys.executable, "-m", "training", "convert", "--base", "--base-model",
-         settings.base_model], capture_output=True, text=True,
-        env={**os.environ, "SWIFTAI_HOME": str(settings.home)})
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise RegistryError(f"converting the base model failed: {lines[-1]}")
-    return cached
-
-
-def serving_loader(settings: Settings, registry: Registry) -> tuple[Callable[[], Served],
-                                                                    Run | None]:
-    """Return a loader for the published run (or the base model before any), and that run."""
-    options = backends.Options(compute_type=settings.ct2_compute_type,
-                               urls=settings.inference_urls, api_key=settings.inference_api_key,
-                               model=settings.inference_model,
-                               timeout=settings.inference_timeout)
-    run = registry.current()
-    if run is None:
-        return (lambda: backends.load(settings.serving_backend, base_source(settings),
-                                      public_name(settings.base_model), options)), None
-    return (lambda: backends.load(settings.serving_backend, run.path, run.id, options)), run
+    def __init__(self, deployment: Deployment, error: BaseException) -> None:
+        super().__init__(f"{deployment.artist}: {error}")
+        self.deployment = deployment
+        self.error = error
 
 
 @dataclass
 class App:
     settings: Settings
     store: Store
-    worker: Worker
-    composer: Composer
-    registry: Registry
+    deployments: dict[str, Deployment]  # by artist, in SWIFTAI_ARTISTS order: the default first
     songwriter: Songwriter
-    retrainer: Retrainer
-    run: Run | None  # the published run being served; None while serving the base model
     started_at: float = field(default_factory=time.time)
     discord: LinkState = field(default_factory=LinkState)  # set by python -m bot's Link
     _closed: bool = False
 
     @classmethod
     async def open(cls, settings: Settings, start_worker: bool = True) -> App:
-        """Migrate and open the store, and start the worker on the published model.
+        """Migrate and open the store, move a single-artist home into place, and start each
+        artist's worker on its published model.
 
-        With start_worker=False the worker takes requests into its queue but serves none until
-        `start()` (for a caller that starts it later), or `worker.start()` (commands that need
-        no model, and tests that hold requests in the queue).
+        With start_worker=False the workers take requests into their queues but serve none
+        until `start()` (for a caller that starts them later), or `worker.start()` (commands
+        that need no model, and tests that hold requests in the queue).
         """
         store = await Store.open(settings.database)
-        registry = Registry(settings.models_dir)
         try:
-            loader, run = serving_loader(settings, registry)
+            moved = move_single_artist_home(settings.models_dir,
+                                            [settings.artist, *settings.artists])
+            if moved is not None:
+                log.info("moved the single-artist model registry to %s", moved)
+            deployments: dict[str, Deployment] = {}
+            for artist in settings.artists:
+                deployments[artist] = Deployment.open(settings, artist, store)
+            if 4 in store.migrated:  # the first start since the log had artists
+                await store.attribute_old_rows(_run_artists(deployments.values()),
+                                               settings.artist)
         except RegistryError as e:
             await store.close()  # its thread would keep the process alive
             raise CannotStart(f"cannot serve the published model: {e}; publish a good run "
-                              "(python -m training publish RUN), roll back (python -m training "
-                              f"rollback), or remove {registry.current_link} to serve "
-                              "BASE_MODEL") from e
-        log.info("serving %s", run.id if run else f"the base model {settings.base_model}")
-        worker = Worker(loader, max_batch=settings.max_batch,
-                        batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
-        composer = Composer(worker, candidates=settings.candidates)
-        songwriter = Songwriter(composer, store, Cooldowns(settings.cooldown_seconds),
+                              "(python -m training publish RUN --artist ARTIST), roll back "
+                              "(python -m training rollback --artist ARTIST), or remove the "
+                              "artist's models/<artist>/current to serve BASE_MODEL") from e
+        for deployment in deployments.values():
+            log.info("%s: serving %s", deployment.artist, deployment.run.id if deployment.run
+                     else f"the base model {settings.base_model}")
+        songwriter = Songwriter(deployments, store, Cooldowns(settings.cooldown_seconds),
                                 settings.prompt_max_chars, settings.request_timeout)
-        retrainer = Retrainer(settings.home, settings.base_model, store, settings.retrain_args)
-        app = cls(settings, store, worker, composer, registry, songwriter, retrainer, run)
+        app = cls(settings, store, deployments, songwriter)
         if start_worker:
             app.start()
         return app
 
-    def start(self) -> None:
-        """Start loading the model; until it is loaded, requests are refused at once."""
-        self.songwriter.refuse_until_loaded = True
-        self.worker.start()
+    @property
+    def default(self) -> Deployment:
+        """Return the first configured artist's deployment (the web's and Discord's default)."""
+        return next(iter(self.deployments.values()))
 
-    async def reload(self) -> str:
-        """Serve the published model (or the base model) anew; return its id."""
-        loader, run = serving_loader(self.settings, self.registry)
-        served = await self.worker.reload(loader)
-        self.run = run
-        return served
+    def deployment(self, artist: str | None) -> Deployment:
+        """Return the deployment of a served artist (None: the default); raise UnknownArtist
+        naming the served ones."""
+        if artist is None:
+            return self.default
+        for name, deployment in self.deployments.items():
+            if artist.casefold() in (name.casefold(), deployment.slug):
+                return deployment
+        raise UnknownArtist(f"unknown artist {artist[:100]!r}; this bot writes as "
+                            f"{', '.join(self.deployments)}")
+
+    def start(self) -> None:
+        """Start loading every artist's model; until one is loaded, its requests are refused."""
+        self.songwriter.refuse_until_loaded = True
+        for deployment in self.deployments.values():
+            deployment.worker.start()
+
+    async def ready(self) -> None:
+        """Wait until every artist's model is loaded; raise LoadFailed for the first that fails."""
+        async def one(deployment: Deployment) -> None:
+            try:
+                await deployment.worker.ready()
+            except Exception as e:
+                raise LoadFailed(deployment, e) from e
+
+        await asyncio.gather(*(one(d) for d in self.deployments.values()))
+
+    @property
+    def loaded(self) -> bool:
+        """Say whether every artist's model is loaded."""
+        return all(d.worker.loaded for d in self.deployments.values())
+
+    async def reload(self, artist: str | None = None) -> str:
+        """Serve an artist's published model (or base model) anew; return its id."""
+        return await self.deployment(artist).reload()
 
     async def drain(self, timeout: float) -> None:
         """Take no new work; let requests in flight finish and be answered for up to
         `timeout`; then answer the rest "shutting down" (logged). The store stays open."""
-        self.worker.stop()
+        for deployment in self.deployments.values():
+            deployment.worker.stop()
         if await self.songwriter.wait_idle(timeout):
             return
         log.warning("shutting down: gave up waiting for songs in progress after %.0f s",
@@ -143,10 +135,24 @@ class App:
             log.warning("some requests were still being answered after %.0f s", ANSWER_TIMEOUT)
 
     async def close(self, timeout: float = 30.0) -> None:
-        """Drain (see above), stop the worker, and close the store last."""
+        """Drain (see above), stop the workers, and close the store last."""
         if self._closed:
             return
         self._closed = True
         await self.drain(timeout)
-        await self.worker.close(timeout=1.0)
+        await asyncio.gather(*(d.worker.close(timeout=1.0) for d in self.deployments.values()))
         await self.store.close()
+
+
+def _run_artists(deployments: Iterable[Deployment]) -> dict[str, str]:
+    """Map each run id in the artists' registries to its artist (for the log's old rows)."""
+    found: dict[str, str] = {}
+    for deployment in deployments:
+        try:
+            runs = deployment.registry.runs()
+        except RegistryError as e:  # a corrupt manifest: its rows keep the default artist
+            log.warning("%s: cannot list runs to attribute old log rows: %s",
+                        deployment.artist, e)
+            continue
+        found.update({run.id: deployment.artist for run in runs})
+    return found

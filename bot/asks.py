@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import PromptRejected
+from model.registry import slug
 
 TEMPERATURE = (0.1, 2.0)  # below, every song is the same; above, words fall apart
 LINES = (1, 40)  # lyric lines a song is cut to
@@ -50,6 +51,7 @@ class Ask:
     temperature: float | None = None
     lines: int | None = None
     form: str = "verse"
+    artist: str | None = None  # one of the served artists, as configured; None only if refused
 
 
 class Refused(PromptRejected):
@@ -123,9 +125,25 @@ def decimal(value: Any, name: str, bounds: tuple[float, float]) -> float | None:
     return number
 
 
+def served_artist(value: Any, artists: Sequence[str], name: str = "artist") -> str:
+    """Return the served artist `value` names (its name in any case, or its slug); the first
+    served artist when it is absent; refuse any other, naming the ones served."""
+    if value is None or value == "":
+        return artists[0]
+    if isinstance(value, str):
+        wanted = value.strip().casefold()
+        for artist in artists:
+            if wanted in (artist.casefold(), slug(artist)):
+                return artist
+    raise PromptRejected(f"unknown {name} {excerpt(value)[:100]!r}; this bot writes as "
+                         f"{', '.join(artists)}")
+
+
 def read_ask(who: Who, fields: Mapping[str, Any], prompt_max_chars: int,
-             names: Mapping[str, str] | None = None) -> tuple[Ask, int]:
-    """Check `fields` (prompt, album?, temperature?, lines?, form?, n?) into an Ask and a count.
+             names: Mapping[str, str] | None = None,
+             artists: Sequence[str] = ("",)) -> tuple[Ask, int]:
+    """Check `fields` (artist?, prompt, album?, temperature?, lines?, form?, n?) into an Ask
+    and a count. `artists` are the served ones, the default first.
 
     `names` maps a field to what the caller calls it (the seed's API says `num` for `n`).
     Raises Refused with the first problem and what may be logged of the request.
@@ -134,6 +152,8 @@ def read_ask(who: Who, fields: Mapping[str, Any], prompt_max_chars: int,
     raw = fields.get("prompt")
     checked: dict[str, Any] = {}
     try:
+        checked["artist"] = served_artist(fields.get("artist"), artists,
+                                          names.get("artist", "artist"))
         if raw is None or raw == "":
             raise PromptRejected(f"{names.get('prompt', 'prompt')} is required: the first line "
                                  "of a song")

@@ -21,6 +21,10 @@ class OnCooldown(UserError):
         self.retry_after = retry_after
 
 
+class UnknownArtist(UserError):
+    """An artist this bot does not serve; the message names the ones it does."""
+
+
 class RetrainRunning(UserError):
     """A retrain is already running."""
 

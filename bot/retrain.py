@@ -1,4 +1,5 @@
-"""Run `python -m training run` as a subprocess, one at a time, following its JSON progress.
+"""Run `python -m training run --artist A` as a subprocess, one at a time per artist, following
+its JSON progress.
 
 The bot never imports `training`: it reads the JSON lines the CLI prints with `--progress json`
 (see training/progress.py) and the exit status. This module alone owns the retrain slot and the
@@ -22,6 +23,7 @@ from typing import Any
 
 from bot.errors import RetrainRunning
 from bot.store import Store
+from model.registry import slug
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +55,18 @@ class RetrainResult:
     served: str | None = None  # the model id the worker serves afterwards
 
 
-def done_message(result: RetrainResult, remote: bool) -> str:
-    """Say how a successful retrain ended, and what the operator does next on remote serving."""
+def done_message(result: RetrainResult, artist: str, remote_model: str | None) -> str:
+    """Say how a successful retrain ended, and on remote serving (`remote_model`: the artist's
+    model name on the servers) what the operator does next."""
     before = f"{result.previous_perplexity:.2f} → " if result.previous_perplexity else ""
     scores = f"validation perplexity {before}{result.perplexity:.2f}"
-    if not remote:
-        return f"✅ Now serving `{result.served}`: {scores}"
-    return (f"✅ Published `{result.run_id}` ({scores}) into `models/current` under "
-            "SWIFTAI_HOME. The inference servers still hold the old weights: restart them on "
-            "that folder (e.g. `vllm serve $SWIFTAI_HOME/models/current --served-model-name "
-            "swiftai`), then /reload.")
+    if remote_model is None:
+        return f"✅ {artist}: now serving `{result.served}`: {scores}"
+    folder = f"$SWIFTAI_HOME/models/{slug(artist)}/current"
+    return (f"✅ {artist}: published `{result.run_id}` ({scores}) into `{folder}`. The "
+            "inference servers still hold the old weights: restart them on it (a LoRA run: "
+            f"`--lora-modules {remote_model}={folder}`; a full run: `vllm serve {folder} "
+            f"--served-model-name {remote_model}`), then `/reload artist:{artist}`.")
 
 
 class RetrainFailed(Exception):
@@ -79,25 +83,33 @@ class ServeFailed(RetrainFailed):
 
 
 class Retrainer:
+    """One artist's retrains: one at a time for that artist; other artists' retrainers are
+    independent (each trains into its own registry)."""
+
     def __init__(self, home: Path, base_model: str, store: Store,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), artist: str | None = None) -> None:
         self.home = home
         self.base_model = base_model
         self.store = store
         self.extra_args = extra_args
+        self.artist = artist  # None: the CLI's default (SWIFTAI_ARTIST)
         self.state: RetrainState | None = None
 
     def command(self, refresh: bool, force: bool = False) -> list[str]:
         """Return the training command line."""
         args = [sys.executable, "-m", "training", "run", "--progress", "json", *self.extra_args]
+        if self.artist is not None:
+            args += ["--artist", self.artist]
         return args + ["--refresh"] * refresh + ["--force"] * force
 
     @contextlib.contextmanager
     def claim(self, started_by: str) -> Iterator[RetrainState]:
-        """Hold the one retrain slot for the block, or say who holds it and how far they are."""
+        """Hold the artist's retrain slot for the block, or say who holds it and how far
+        they are."""
         if self.state is not None:
-            raise RetrainRunning(f"a retrain started by {self.state.started_by} is already "
-                                 f"running: {self.state.describe()}")
+            whose = f" of {self.artist}" if self.artist else ""
+            raise RetrainRunning(f"a retrain{whose} started by {self.state.started_by} is "
+                                 f"already running: {self.state.describe()}")
         self.state = RetrainState(started_by)
         try:
             yield self.state
@@ -115,7 +127,7 @@ class Retrainer:
         """
         state = self.state
         assert state is not None, "claim() first"
-        retrain_id = await self.store.start_retrain(user_id, refresh)
+        retrain_id = await self.store.start_retrain(user_id, refresh, self.artist)
         ending: dict[str, Any] = {"outcome": "failed", "error": "ended before it finished"}
         try:
             result = await self._run(state, refresh, on_progress, force)

@@ -14,14 +14,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.asks import Ask, Refused, Who, read_ask
 from bot.cooldown import Cooldowns
 from bot.errors import NotReady
 from bot.store import Store, StoreUnavailable
-from model.composer import Composer, Request, Result, Writing
+from model.composer import Request, Result, Writing
 from model.errors import Busy, GenerationError, Stopped
+
+if TYPE_CHECKING:
+    from bot.deployment import Deployment
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +41,12 @@ LOADING = "the model is still loading; please try again in a minute"
 
 
 class Songwriter:
-    def __init__(self, composer: Composer, store: Store, cooldowns: Cooldowns,
-                 prompt_max_chars: int, request_timeout: float) -> None:
-        self.composer = composer
+    """Shared by every artist: one cooldown per user and one count of requests in flight;
+    each request goes to the composer of the artist it names (default: the first)."""
+
+    def __init__(self, deployments: Mapping[str, Deployment], store: Store,
+                 cooldowns: Cooldowns, prompt_max_chars: int, request_timeout: float) -> None:
+        self.deployments = deployments
         self.store = store
         self.cooldowns = cooldowns
         self.refusals = Cooldowns(cooldowns.seconds)  # per user, like requests
@@ -84,22 +90,24 @@ class Songwriter:
         """Check and queue the songs one request asks for (one cooldown, one ranked set of
         candidates); raise a UserError (logged) if it cannot be queued, or Busy."""
         try:
-            ask, copies = read_ask(who, fields, self.prompt_max_chars, names)
-            if ask.album and ask.album not in self.composer.albums:
-                known = ", ".join(self.composer.albums) or "none: this model has no album styles"
+            ask, copies = read_ask(who, fields, self.prompt_max_chars, names,
+                                   tuple(self.deployments))
+            composer = self.deployments[ask.artist or ""].composer
+            if ask.album and ask.album not in composer.albums:
+                known = ", ".join(composer.albums) or "none: this model has no album styles"
                 raise Refused(f"unknown album {ask.album!r}; known albums: {known}", ask)
         except Refused as e:
             self.refusals.check(who.user_id)  # a refusal within the cooldown is not logged
             await self._log_failure(e.ask, "rejected", str(e))
             raise
-        if self.refuse_until_loaded and not self.composer.worker.loaded:  # now, not after it
+        if self.refuse_until_loaded and not composer.worker.loaded:  # now, not after it
             await self._log_failure(ask, "busy", LOADING)
             raise NotReady(LOADING)
         self.cooldowns.check(who.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
                           lines=ask.lines, form=ask.form, n=copies)
         try:
-            writing = self.composer.start(request, timeout=self.request_timeout)
+            writing = composer.start(request, timeout=self.request_timeout)
         except Busy as e:  # nothing was queued: all or nothing
             self.cooldowns.forgive(who.user_id)
             await self._log_failure(ask, "busy", str(e))
@@ -121,9 +129,11 @@ class Songwriter:
             await self._log_failure(ask, "error", f"{type(e).__name__}: {e}")
             raise
         written = []
+        deployment = self.deployments[ask.artist or ""]
         for result in results:
             generation_id = await self._log(
                 ask, "ok", output=result.text, model_id=result.model_id,
+                run_id=deployment.run_id_of(result.model_id),
                 copied_words=result.copied_words, queue_ms=result.queue_ms,
                 generate_ms=result.generate_ms)
             log.info("generation %d: %s, %d chars, queue %.0f ms, generate %.0f ms, batch %d",
@@ -171,4 +181,4 @@ class Songwriter:
             source=who.source, user_id=who.user_id, prompt=ask.prompt, status=status,
             user_name=who.user_name, guild_id=who.guild_id, channel_id=who.channel_id,
             album=ask.album, temperature=ask.temperature, lines=ask.lines, form=ask.form,
-            **details)
+            artist=ask.artist, **details)

@@ -33,6 +33,8 @@ class Generation:
     temperature: float | None
     lines: int | None
     form: str  # "verse" or "song"
+    artist: str | None  # the artist asked for (None only in rows logged before there were several)
+    run_id: str | None  # the run that wrote it; None for the base model
     output: str | None
     model_id: str | None
     copied_words: int | None
@@ -93,9 +95,10 @@ class StoreUnavailable(Exception):
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, migrated: tuple[int, ...] = ()) -> None:
         self.db = db
         self.failing: str | None = None  # why the last write failed; None once one succeeds
+        self.migrated = migrated  # the migrations applied when it was opened
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -122,13 +125,13 @@ class Store:
             await db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA busy_timeout = 5000")
-            await migrate(db)
+            applied = await migrate(db)
         except aiosqlite.Error as e:
             await db.close()
             raise StoreError(f"cannot use the database {path}: {e}; if it is damaged, move it "
                              "aside (a new one is created at start) or restore a backup; if "
                              "it is read-only, let this user write it and its folder") from e
-        return cls(db)
+        return cls(db, tuple(applied))
 
     async def close(self) -> None:
         """Close the connection (WAL is checkpointed on close)."""
@@ -223,10 +226,41 @@ class Store:
             (count,) = await cursor.fetchone()  # type: ignore[misc]
         return int(count)
 
-    async def start_retrain(self, user_id: str, refresh: bool) -> int:
+    async def attribute_old_rows(self, run_artists: dict[str, str], default_artist: str) -> int:
+        """Give the rows logged before there were several artists their artist and run: the
+        artist whose registry holds the run that wrote a row, else `default_artist` (whose
+        home it was). Return how many rows were attributed."""
+        count = 0
+        for run_id, artist in run_artists.items():
+            cursor = await self.db.execute(
+                "UPDATE generations SET artist = ?, run_id = ? "
+                "WHERE artist IS NULL AND model_id = ?", (artist, run_id, run_id))
+            count += cursor.rowcount
+        cursor = await self.db.execute(
+            "UPDATE generations SET artist = ? WHERE artist IS NULL", (default_artist,))
+        await self.db.commit()
+        return count + cursor.rowcount
+
+    async def guild_artist(self, guild_id: str) -> str | None:
+        """Return the default artist a server's admins chose, if any."""
+        async with self.db.execute("SELECT artist FROM guild_artists WHERE guild_id = ?",
+                                   (guild_id,)) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def set_guild_artist(self, guild_id: str, artist: str, set_by: str) -> None:
+        """Make `artist` a server's default artist."""
+        await self._write(
+            """INSERT INTO guild_artists (guild_id, artist, set_by) VALUES (?, ?, ?)
+               ON CONFLICT (guild_id) DO UPDATE SET artist = excluded.artist,
+                   set_by = excluded.set_by, set_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+            (guild_id, artist, set_by))
+
+    async def start_retrain(self, user_id: str, refresh: bool, artist: str | None = None) -> int:
         """Log the start of a retrain; return its id."""
         cursor = await self.db.execute(
-            "INSERT INTO retrains (user_id, refresh) VALUES (?, ?)", (user_id, int(refresh)))
+            "INSERT INTO retrains (user_id, refresh, artist) VALUES (?, ?, ?)",
+            (user_id, int(refresh), artist))
         await self.db.commit()
         return int(cursor.lastrowid or 0)
 
@@ -261,6 +295,8 @@ class Store:
         generations = await self.db.execute("DELETE FROM generations WHERE user_id = ?",
                                             (user_id,))
         await self.db.execute("UPDATE retrains SET user_id = 'deleted' WHERE user_id = ?",
+                              (user_id,))
+        await self.db.execute("UPDATE guild_artists SET set_by = 'deleted' WHERE set_by = ?",
                               (user_id,))
         await self.db.commit()
         return generations.rowcount, votes.rowcount

@@ -9,8 +9,10 @@ limit) and 503 (busy, loading, shutting down, the log failing), both with Retry-
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import logging
 import math
 import re
@@ -27,6 +29,7 @@ from bot.errors import OnCooldown, UserError
 from bot.songwriter import Written
 from bot.status import status_facts
 from bot.store import StoreUnavailable
+from model.composer import Event, LineEvent
 from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Offline, Stopped
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ APP_KEY = web.AppKey("swiftai", App)
 MAX_BODY = 16 * 1024  # bytes: a prompt is at most a few hundred characters, even \u-escaped
 MAX_URL = 32 * 1024  # bytes: longer request lines never reach us (aiohttp answers 400 itself)
 RETRY_AFTER = {Busy: 5, DeadlineExceeded: 5, Stopped: 60, Offline: 60}  # seconds; else 30
+NDJSON = "application/x-ndjson"  # a streamed answer: one JSON object a line
 ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" '
         'r="16" fill="#9b59b6"/><path d="M13 8v12.2A4 4 0 1 0 15 24V12h7V8z" fill="#fff"/></svg>')
 
@@ -79,7 +83,8 @@ def _unavailable(error: BaseException) -> web.Response:
 
 def _song(written: Written) -> dict[str, Any]:
     return {"id": written.generation_id, "text": written.result.text,
-            "model": written.result.model_id, "copied_words": written.result.copied_words}
+            "artist": written.ask.artist, "model": written.result.model_id,
+            "copied_words": written.result.copied_words}
 
 
 async def _write(request: web.Request, fields: Mapping[str, Any],
@@ -99,8 +104,62 @@ async def _write(request: web.Request, fields: Mapping[str, Any],
     return {"prompt": songs[0].ask.prompt, "songs": [_song(s) for s in songs]}
 
 
-async def post_lyrics(request: web.Request) -> web.Response:
-    """POST /api/lyrics {prompt, album?, temperature?, lines?, form?, n?}."""
+def event_line(event: Event) -> dict[str, Any]:
+    """Return one streamed event as its NDJSON object."""
+    if isinstance(event, LineEvent):
+        return {"event": "line", "slot": event.slot, "section": event.section,
+                "text": event.text}
+    return {"event": "section", "slot": event.slot, "label": event.label,
+            "lines": list(event.lines)}
+
+
+async def _stream(request: web.Request, body: Mapping[str, Any]) -> web.StreamResponse:
+    """Answer `"stream": true`: NDJSON, a line per event as written, then "done" with the
+    body the plain answer has, or "error". What fails before writing starts (bad input, busy,
+    cooldown) is a plain HTTP error, as without `stream`."""
+    app = request.app[APP_KEY]
+    songwriter = app.songwriter
+    async with songwriter.serving():
+        try:
+            ask, writing = await songwriter.accept(Who("web", f"web:{request.remote}"), body)
+        except OnCooldown as e:
+            return _error(str(e), 429, **{"Retry-After": str(math.ceil(e.retry_after))})
+        except (UserError, BadRequest) as e:
+            return _error(str(e), 400)
+        except (GenerationError, StoreUnavailable) as e:
+            return _unavailable(e)
+        # The song is logged by `finish` (once), whether or not the client stays to read it.
+        finishing = asyncio.ensure_future(songwriter.finish(ask, writing))
+        response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control":
+                                               "no-cache"})
+        await response.prepare(request)
+
+        async def send(line: dict[str, Any]) -> None:
+            await response.write(json.dumps(line).encode() + b"\n")
+
+        try:
+            async for event in writing.events():
+                await send(event_line(event))
+            try:
+                songs = await finishing
+            except (GenerationError, StoreUnavailable) as e:
+                await send({"event": "error", "error": str(e)})
+            except Exception:
+                error_id = secrets.token_hex(4)
+                log.exception("error %s on %s %s", error_id, request.method, request.path)
+                await send({"event": "error", "error": f"something went wrong (id {error_id})"})
+            else:
+                await send({"event": "done", "prompt": songs[0].ask.prompt,
+                            "songs": [_song(s) for s in songs]})
+            await response.write_eof()
+        except ConnectionError:  # the client left: the song is still finished and logged
+            log.info("a streaming client left before its song was finished")
+            await asyncio.wait({finishing})
+        return response
+
+
+async def post_lyrics(request: web.Request) -> web.StreamResponse:
+    """POST /api/lyrics {prompt, artist?, album?, temperature?, lines?, form?, n?, stream?}."""
     # Only JSON: a form or text/plain POST is a "simple" request any web page can make a
     # visitor's browser send (spending our GPU); application/json needs our consent (CORS).
     if request.content_type != "application/json":
@@ -111,15 +170,22 @@ async def post_lyrics(request: web.Request) -> web.Response:
         return _error("the body must be JSON", 400)
     if not isinstance(body, dict):
         return _error("the body must be a JSON object", 400)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        return _error("stream must be true or false", 400)
+    if stream:
+        return await _stream(request, body)
     result = await _write(request, body)
     return result if isinstance(result, web.Response) else _json(result)
 
 
 async def get_songwrite(request: web.Request) -> web.Response:
-    """GET /api/songwrite?prompt=&length=&num=&temp= for the seed's users (length = lines)."""
+    """GET /api/songwrite?prompt=&length=&num=&temp=&artist= for the seed's users (length =
+    lines)."""
     q = request.query
     result = await _write(request, {"prompt": q.get("prompt"), "lines": q.get("length"),
-                                    "n": q.get("num"), "temperature": q.get("temp")},
+                                    "n": q.get("num"), "temperature": q.get("temp"),
+                                    "artist": q.get("artist")},
                           names={"lines": "length", "n": "num", "temperature": "temp"})
     if isinstance(result, web.Response):
         return result
@@ -140,27 +206,37 @@ async def get_recent(request: web.Request) -> web.Response:
 
 
 async def get_status(request: web.Request) -> web.Response:
-    """GET /api/status: what /status shows, plus the albums for the page."""
+    """GET /api/status?artist=: what /status shows (default: the first artist), the albums for
+    the page, and every artist served with its run in `artists`."""
     app = request.app[APP_KEY]
-    return _json({**await status_facts(app), "albums": app.composer.albums})
+    try:
+        return _json(await status_facts(app, request.query.get("artist") or None))
+    except UserError as e:  # an artist not served
+        return _error(str(e), 400)
 
 
 async def get_health(request: web.Request) -> web.Response:
-    """GET /healthz: 200 once the model is loaded and the log works; 503 and the reason else.
-    `discord` says whether Discord is reachable: the web page works either way."""
+    """GET /healthz: 200 once every artist's model is loaded and the log works; 503 and the
+    reason else. `model` is the first artist's, `models` every artist's; `discord` says whether
+    Discord is reachable: the web page works either way."""
     app = request.app[APP_KEY]
     discord = {"discord": app.discord.state}
     try:
         await app.store.check()
     except StoreUnavailable as e:
         return _json({"ok": False, "reason": str(e), **discord}, 503, **{"Retry-After": "60"})
-    served = app.worker.served
-    if served is None:
-        return _json({"ok": False, "reason": "the model is still loading", **discord}, 503)
-    offline = served.unavailable()
-    if offline:  # a remote backend with no server answering
-        return _json({"ok": False, "reason": offline, **discord}, 503, **{"Retry-After": "60"})
-    return _json({"ok": True, "model": served.info.model_id, **discord})
+    models = {}
+    for artist, deployment in app.deployments.items():
+        served = deployment.worker.served
+        if served is None:
+            return _json({"ok": False, "reason": f"the model of {artist} is still loading",
+                          **discord}, 503)
+        offline = served.unavailable()
+        if offline:  # a remote backend with no server answering
+            return _json({"ok": False, "reason": offline, **discord}, 503,
+                         **{"Retry-After": "60"})
+        models[artist] = served.info.model_id
+    return _json({"ok": True, "model": models[app.default.artist], "models": models, **discord})
 
 
 async def get_page(request: web.Request) -> web.Response:

@@ -8,11 +8,12 @@ it cannot serve, so that one bad request never fails a batch.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from model.tokens import TokenSpec
 
@@ -94,18 +95,37 @@ class ModelInfo:
         return list(self.spec.albums) if self.spec else []
 
 
-class Backend(Protocol):
-    """A model that generates, and scores given continuations (`GenRequest.score`). A remote
-    backend may also offer `unavailable() -> str | None` (why nothing can be served now) and
-    `close()` (release threads and connections)."""
+class Backend(abc.ABC):
+    """A model that generates, and scores given continuations (`GenRequest.score`): every
+    backend implements `check` and `generate`, and inherits the optional capabilities below,
+    overriding those it has. Callers ask a backend these questions directly; none probes for a
+    method or checks a backend's name."""
 
     info: ModelInfo
+    # True: the weights live on inference servers, not in this process (a published run is
+    # served once those servers load it; there is nothing to load or convert here).
+    remote: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def check(self, request: GenRequest) -> None:
         """Raise BadRequest if this request cannot be generated (e.g. a prompt too long)."""
 
+    @abc.abstractmethod
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Return `request.k` completions for each request of the batch, in order."""
+
+    def unavailable(self) -> str | None:
+        """Say why nothing can be served right now (a remote one with no server up); None
+        when it can serve."""
+        return None
+
+    def status(self) -> list[dict[str, Any]] | None:
+        """Return the health of what serves the model (a remote one's servers), or None."""
+        return None
+
+    def close(self) -> None:
+        """Release what the backend holds beside its model (threads, connections)."""
+        return None  # most hold nothing beside their model
 
 
 @dataclass(frozen=True)
@@ -126,14 +146,11 @@ class Served:
 
     def unavailable(self) -> str | None:
         """Say why the backend can serve nothing right now (a remote one with no server up)."""
-        check = getattr(self.backend, "unavailable", None)
-        return check() if check else None
+        return self.backend.unavailable()
 
     def close(self) -> None:
         """Release what the backend holds beside its model (threads, connections)."""
-        close = getattr(self.backend, "close", None)
-        if close:
-            close()
+        self.backend.close()
 
 
 def prompt_ids(codec: Any, info: ModelInfo, request: GenRequest) -> list[int]:

@@ -1,4 +1,5 @@
-"""Which backend serves a model: one table from a name (SERVING_BACKEND) to a loader.
+"""Which backend serves a model: one table from a name (SERVING_BACKEND) to a loader, the type
+of its options, and whether it is remote. No code outside this table names a backend.
 
 Serving callers name a backend and a model folder (or hub id) and get a `Served`: the backend
 plus what the writing rules need beside it (the training lyrics' n-gram index for the novelty
@@ -12,9 +13,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from model.backend import Backend, Served
 from model.ct2 import has_conversion
@@ -25,20 +27,28 @@ from model.rhyme import rhyme_book
 from model.songform import common_form
 from model.style import figures
 
-CHOICES = ("auto", "transformers", "ctranslate2", "openai")
+
+@dataclass(frozen=True)
+class TransformersOptions:
+    seed: int | None = None  # seed the sampling, for repeatable output
 
 
 @dataclass(frozen=True)
-class Options:
+class CTranslate2Options:
     compute_type: str | None = None  # CT2_COMPUTE_TYPE; None: int8 on CPU, float16 on CUDA
-    seed: int | None = None  # seed the backend's sampling, for repeatable output
+    seed: int | None = None  # seed the sampling, for repeatable output
+
+
+@dataclass(frozen=True)
+class OpenAIOptions:
     urls: tuple[str, ...] = ()  # INFERENCE_URL: OpenAI-compatible servers, each ending in /v1
     api_key: str | None = None  # INFERENCE_API_KEY
-    model: str | None = None  # INFERENCE_MODEL; None: the first model a server lists
+    model: str | None = None  # the artist's model name on the servers (INFERENCE_MODELS);
+    # None: the first model a server lists
     timeout: float = 120.0  # INFERENCE_TIMEOUT: seconds per remote request, retries apart
 
 
-def _transformers(source: str | Path, model_id: str, options: Options) -> Backend:
+def _transformers(source: str | Path, model_id: str, options: TransformersOptions) -> Backend:
     import torch
 
     from model.hf import TransformersBackend
@@ -48,7 +58,7 @@ def _transformers(source: str | Path, model_id: str, options: Options) -> Backen
     return TransformersBackend.load(source, model_id)
 
 
-def _ctranslate2(source: str | Path, model_id: str, options: Options) -> Backend:
+def _ctranslate2(source: str | Path, model_id: str, options: CTranslate2Options) -> Backend:
     import ctranslate2
 
     from model.ct2 import CTranslate2Backend
@@ -58,19 +68,35 @@ def _ctranslate2(source: str | Path, model_id: str, options: Options) -> Backend
     return CTranslate2Backend.load(Path(source), model_id, compute_type=options.compute_type)
 
 
-def _openai(source: str | Path, model_id: str, options: Options) -> Backend:
+def _openai(source: str | Path, model_id: str, options: OpenAIOptions) -> Backend:
     from model.remote import OpenAIBackend
 
     folder = Path(source) if Path(source).is_dir() else None
     return OpenAIBackend.load(list(options.urls), options.api_key, options.model, folder,
-                              timeout=options.timeout)
+                              timeout=options.timeout, model_id=model_id)
 
 
-LOADERS: dict[str, Callable[[str | Path, str, Options], Backend]] = {
-    "transformers": _transformers,
-    "ctranslate2": _ctranslate2,
-    "openai": _openai,
+@dataclass(frozen=True)
+class Kind:
+    """One backend: its loader, the type of its options, and what callers must know of it
+    before it is loaded."""
+
+    load: Callable[[str | Path, str, Any], Backend]
+    options: type  # the dataclass of its options; its defaults when a caller gives none
+    remote: bool = False  # its weights live on inference servers (Backend.remote says it too)
+
+
+TABLE: dict[str, Kind] = {
+    "transformers": Kind(_transformers, TransformersOptions),
+    "ctranslate2": Kind(_ctranslate2, CTranslate2Options),
+    "openai": Kind(_openai, OpenAIOptions, remote=True),
 }
+CHOICES = ("auto", *TABLE)
+
+
+def is_remote(name: str) -> bool:
+    """Say whether backend `name` serves from inference servers (nothing is loaded here)."""
+    return name in TABLE and TABLE[name].remote
 
 
 def ct2_installed() -> bool:
@@ -142,14 +168,18 @@ def locate(source: str | Path) -> str | Path:
     return text
 
 
-def load(name: str, source: str | Path, model_id: str, options: Options | None = None) -> Served:
+def load(name: str, source: str | Path, model_id: str,
+         options: Iterable[object] = ()) -> Served:
     """Load `source` (a model folder, or a hub id for transformers) with backend `name`.
 
-    On `openai` the weights live on the servers: `source` only lends its tokenizer facts, its
-    sampling defaults and its training lyrics (a run folder), when it is a folder here.
+    `options` may hold the options of several backends (`auto` picks one when it sees the
+    folder): the one of the chosen backend's type is used, else that type's defaults.
+    On a remote backend the weights live on the servers: `source` only lends its tokenizer
+    facts, its sampling defaults and its training lyrics (a run folder), when it is a folder here.
     """
-    if name != "openai":
+    if not is_remote(name):
         source = locate(source)
     folder = Path(source) if Path(source).is_dir() else None
-    backend = LOADERS[resolve(name, folder)](source, model_id, options or Options())
-    return with_lyrics(backend, folder)
+    kind = TABLE[resolve(name, folder)]
+    chosen = next((o for o in options if isinstance(o, kind.options)), None) or kind.options()
+    return with_lyrics(kind.load(source, model_id, chosen), folder)

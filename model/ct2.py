@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from model.backend import (
+    Backend,
     Completion,
     GenRequest,
     ModelInfo,
@@ -49,7 +50,7 @@ def default_compute_type(device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
-class CTranslate2Backend:
+class CTranslate2Backend(Backend):
     def __init__(self, generator: Any, codec: Any, info: ModelInfo) -> None:
         self.generator = generator
         self.codec = codec  # a tokenizers.Tokenizer

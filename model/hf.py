@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from transformers import (
 )
 
 from model.backend import (
+    Backend,
     Completion,
     GenRequest,
     ModelInfo,
@@ -43,6 +45,10 @@ from model.errors import OutOfMemory
 from model.tokens import spec_of
 
 log = logging.getLogger(__name__)
+# from_pretrained builds a model under process-wide torch state (the meta device, the default
+# dtype): two threads loading at once (two artists' workers, a reload beside serving) break
+# each other ("Cannot copy out of meta tensor"). Loads take turns; generation does not.
+_LOADING = threading.Lock()
 
 
 class _RowTemperature(LogitsProcessor):
@@ -93,7 +99,7 @@ def serving_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo, device: torch.device) -> None:
         self.model = model
         self.tokenizer = tokenizer  # a transformers tokenizer; `.backend_tokenizer` encodes
@@ -106,9 +112,10 @@ class TransformersBackend:
              device: torch.device | None = None) -> TransformersBackend:
         """Load a run folder, a local save_pretrained folder, or a hub id like 'gpt2'."""
         device = device or pick_device()
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=serving_dtype(device))
-        model = model.to(device).eval()
+        with _LOADING:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=serving_dtype(device))
+            model = model.to(device).eval()
         try:
             generation = GenerationConfig.from_pretrained(source)
         except OSError:

@@ -3,7 +3,7 @@
 What the bot needs to find its model. Writing the registry (publish, rollback) is the training
 CLI's job (training/publish.py); nothing here imports torch or transformers.
 
-Layout under `$SWIFTAI_HOME/models/`:
+Layout under `$SWIFTAI_HOME/models/<artist-slug>/` (one registry per artist; `slug` names it):
   runs/<run-id>/   save_pretrained model and tokenizer, generation_config.json, data/ (the corpus
                    it was trained on), metrics.json, report.*, and manifest.json, written last:
                    a run without a manifest is incomplete (still training, failed, or killed).
@@ -14,14 +14,21 @@ Layout under `$SWIFTAI_HOME/models/`:
   history.json     the stack of published run ids, newest last.
 A crash at any moment leaves `current` pointing at a complete run: the link only ever moves to a
 run that has been loaded and tried, in one atomic rename (training/publish.py).
+
+A home made before there were several artists has one registry straight under `models/`;
+`move_single_artist_home` moves it to its artist's folder on first start (bot and CLI alike).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
+import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +39,22 @@ from model.errors import RegistryError
 REQUIRED_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "manifest.json")
 STATUS_FILE = "status.json"  # {"state": "running" | "failed" | "interrupted", "stage", "message"}
 LOCK_FILE = ".lock"  # flock-ed by the process training the run, for as long as it lives
+SINGLE_ARTIST_LAYOUT = ("runs", "current", "history.json")  # models/ before artists had folders
+MOVING = ".moving-"  # models/.moving-<slug>/: a single-artist home on its way to models/<slug>/
+
+
+def slug(artist: str) -> str:
+    """Name an artist's folders: lowercase ASCII, runs of anything else one "-" ("Taylor Swift"
+    -> "taylor-swift"); raise RegistryError for a name with no letters or digits."""
+    ascii_name = unicodedata.normalize("NFKD", artist).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    if not name:
+        raise RegistryError(f"artist name {artist!r} has no letters or digits to name a "
+                            "folder with")
+    if name in SINGLE_ARTIST_LAYOUT:  # would collide with a single-artist home's own entries
+        raise RegistryError(f"artist name {artist!r} makes the folder name {name!r}, which "
+                            "the model registry keeps for itself; spell it differently")
+    return name
 
 
 @dataclass(frozen=True)
@@ -158,3 +181,76 @@ class Registry:
             missing.append("model.safetensors")
         if missing:
             raise RegistryError(f"run {run.id} is incomplete: missing {', '.join(missing)}")
+
+
+def artist_registry(models_dir: Path, artist: str) -> Registry:
+    """Return the registry of one artist: `models/<slug>/`."""
+    return Registry(models_dir / slug(artist))
+
+
+@contextlib.contextmanager
+def _moving_lock(models_dir: Path) -> Iterator[None]:
+    """Hold `models/.moving.lock`: the bot and the CLI may both start on an old home at once."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(models_dir / ".moving.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _home_artist(models_dir: Path, artists: Sequence[str]) -> str:
+    """Say whose a single-artist home is: its published run's corpus artist when that one is
+    among `artists`, else the first of them (the artist the old code served it as)."""
+    try:
+        manifest = Registry(models_dir).current()
+    except RegistryError:  # a dangling link or a corrupt manifest: moved as it is
+        manifest = None
+    named = (((manifest.manifest or {}).get("corpus") or {}).get("artist")
+             if manifest else None)
+    matching = [a for a in artists if named and slug(a) == slug(named)]
+    return matching[0] if matching else artists[0]
+
+
+def move_single_artist_home(models_dir: Path, artists: Sequence[str]) -> Path | None:
+    """Move a registry laid out for one artist (`models/{runs,current,history.json}`) to its
+    artist's folder `models/<slug>/`; return that folder, or None when there was nothing to move.
+
+    Each entry moves in one rename (every run with `runs/`; `current` is relative, so it still
+    points at its run), first into a hidden `models/.moving-<slug>/`, which is then renamed
+    into place. A crash at any point leaves a layout this function recognises and finishes on
+    the next start: no run, history entry or published link is ever lost or copied.
+    """
+    if not artists:
+        raise RegistryError("no artist to move the single-artist model registry to")
+    if not models_dir.is_dir():
+        return None
+    with _moving_lock(models_dir):
+        old = [models_dir / n for n in SINGLE_ARTIST_LAYOUT
+               if (models_dir / n).exists() or (models_dir / n).is_symlink()]
+        unfinished = sorted(models_dir.glob(f"{MOVING}*"))
+        if not old and not unfinished:
+            return None
+        staging = unfinished[0] if unfinished else \
+            models_dir / f"{MOVING}{slug(_home_artist(models_dir, artists))}"
+        target = models_dir / staging.name[len(MOVING):]
+        if target.exists():
+            names = ", ".join(p.name for p in old)
+            raise RegistryError(f"{models_dir} holds both a single-artist registry ({names}) "
+                                f"and {target}: move one of them away by hand")
+        staging.mkdir(exist_ok=True)
+        for entry in old:
+            os.replace(entry, staging / entry.name)
+        _fsync_dir(models_dir)
+        os.rename(staging, target)
+        _fsync_dir(models_dir)
+        return target

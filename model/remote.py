@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.backend import Completion, GenRequest, ModelInfo, Sampling, scored_completion
+from model.backend import Backend, Completion, GenRequest, ModelInfo, Sampling, scored_completion
 from model.errors import BadRequest, Offline
 from model.tokens import TokenSpec, load_folder_tokenizer
 
@@ -44,7 +44,9 @@ def _reason(error: BaseException) -> str:
     return f"HTTP {status}" if status else type(error).__name__
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
+    remote = True
+
     def __init__(self, servers: list[Server], model: str | None, spec: TokenSpec | None,
                  defaults: Sampling, model_id: str | None = None,
                  probe_every: float = PROBE_EVERY) -> None:
@@ -65,9 +67,10 @@ class OpenAIBackend:
     @classmethod
     def load(cls, urls: list[str], api_key: str | None, model: str | None,
              folder: Path | None, timeout: float = 120.0, retries: int = 3,
-             probe_every: float = PROBE_EVERY) -> OpenAIBackend:
+             probe_every: float = PROBE_EVERY, model_id: str | None = None) -> OpenAIBackend:
         """Point at the servers; read the tokenizer facts and sampling defaults from `folder`
-        (the published run the servers serve), when there is one."""
+        (the published run the servers serve), when there is one. `model_id` names what is
+        served in logs and /status (the run id); None: the servers' model name."""
         from openai import OpenAI
 
         if not urls:
@@ -76,7 +79,8 @@ class OpenAIBackend:
                                       max_retries=retries)) for url in urls]
         has_tokenizer = folder is not None and (folder / "tokenizer.json").is_file()
         spec = load_folder_tokenizer(folder)[1] if has_tokenizer else None
-        return cls(servers, model, spec, Sampling.from_folder(folder), probe_every=probe_every)
+        return cls(servers, model, spec, Sampling.from_folder(folder), model_id=model_id,
+                   probe_every=probe_every)
 
     @property
     def info(self) -> ModelInfo:
@@ -88,7 +92,7 @@ class OpenAIBackend:
 
     def unavailable(self) -> str | None:
         """Say why no request can be served now, or None when a server is up."""
-        if any(s.up for s in self.servers):
+        if self._serving():
             return None
         return "the songwriter is offline (no inference server answers); try again in a minute"
 
@@ -141,8 +145,14 @@ class OpenAIBackend:
                 server.up, server.error, last = False, _reason(e), e
         raise Offline(self.unavailable() or "every inference server failed") from last
 
+    def _serving(self) -> list[Server]:
+        """Return the servers up that serve our model. One that lists its models but not ours
+        serves another artist (a merged model per artist, one server each): it gets nothing."""
+        return [s for s in self.servers if s.up and
+                (self.model is None or not s.models or self.model in s.models)]
+
     def _next_server(self) -> Server | None:
-        up = [s for s in self.servers if s.up]
+        up = self._serving()
         return up[next(self._turn) % len(up)] if up else None
 
     def _ask(self, server: Server, request: GenRequest) -> list[Completion]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +19,9 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Setting
 from pydantic_settings.sources.utils import parse_env_vars
 
 from model.backends import CHOICES as BACKENDS
+from model.backends import is_remote
+from model.errors import RegistryError
+from model.registry import slug
 
 DEFAULT_ARTIST = "Taylor Swift"
 SECRETS = frozenset({"DISCORD_TOKEN", "GENIUS_ACCESS_TOKEN", "INFERENCE_API_KEY"})  # never shown
@@ -42,6 +44,9 @@ class Settings(BaseSettings):
     # ---- Both packages ----
     home: Path = Field(Path("var"), validation_alias="SWIFTAI_HOME")  # data/, models/, the db
     artist: str = Field(DEFAULT_ARTIST, validation_alias="SWIFTAI_ARTIST")  # no --artist given
+    # The artists the bot serves, the default first; unset: SWIFTAI_ARTIST alone. Without
+    # SWIFTAI_ARTIST, the first of them is also the CLI's default.
+    artists_listed: Listed = Field((), validation_alias="SWIFTAI_ARTISTS")
     base_model: str = Field("gpt2", validation_alias="BASE_MODEL")  # hub id or local folder
     # ---- Training: Genius ----
     genius_token: str | None = Field(None, validation_alias="GENIUS_ACCESS_TOKEN", repr=False)
@@ -57,6 +62,11 @@ class Settings(BaseSettings):
     inference_urls: Listed = Field((), validation_alias="INFERENCE_URL")  # openai backend
     inference_api_key: str | None = Field(None, validation_alias="INFERENCE_API_KEY", repr=False)
     inference_model: str | None = Field(None, validation_alias="INFERENCE_MODEL")  # None: first
+    # Each artist's model name on the servers (a LoRA adapter or a merged model), by slug:
+    # INFERENCE_MODELS=taylor-swift=ts-lora,juniper-vale=jv-lora; an artist missing takes
+    # INFERENCE_MODEL.
+    inference_models: Annotated[dict[str, str], NoDecode] = Field(
+        {}, validation_alias="INFERENCE_MODELS")
     inference_timeout: float = Field(120.0, ge=1, validation_alias="INFERENCE_TIMEOUT")  # s
     queue_size: int = Field(64, ge=1, validation_alias="QUEUE_SIZE")  # more waiting get "busy"
     max_batch: int = Field(24, ge=1, validation_alias="MAX_BATCH")  # rows generated together
@@ -96,6 +106,11 @@ class Settings(BaseSettings):
             raise ConfigError("invalid settings: " + "; ".join(_describe(e))) from None
 
     # ---- The home layout: every path below SWIFTAI_HOME is named here, once ----
+    @property
+    def artists(self) -> tuple[str, ...]:
+        """Return the artists the bot serves, the default first (SWIFTAI_ARTISTS)."""
+        return self.artists_listed or (self.artist,)
+
     @property
     def database(self) -> Path:
         """Return the path of the SQLite database."""
@@ -153,6 +168,45 @@ class Settings(BaseSettings):
         if not artist:
             raise ValueError("is blank")
         return artist
+
+    @model_validator(mode="before")
+    @classmethod
+    def _artist_from_the_list(cls, values: Any) -> Any:
+        """Without SWIFTAI_ARTIST, the CLI's default artist is the first one served."""
+        if isinstance(values, dict) and not values.get("SWIFTAI_ARTIST") and \
+                isinstance(values.get("SWIFTAI_ARTISTS"), str):
+            first = next((a.strip() for a in values["SWIFTAI_ARTISTS"].split(",") if a.strip()),
+                         None)
+            return {**values, "SWIFTAI_ARTIST": first} if first else values
+        return values
+
+    @field_validator("artists_listed", mode="before")
+    @classmethod
+    def _artist_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        names = tuple(a.strip() for a in value.split(",") if a.strip())
+        seen: dict[str, str] = {}
+        for name in names:
+            folder = _folder(name)  # a name with no letters is refused here
+            if folder in seen:
+                raise ValueError(f"names {seen[folder]!r} and {name!r}, which share the "
+                                 f"folder {folder!r}")
+            seen[folder] = name
+        return names
+
+    @field_validator("inference_models", mode="before")
+    @classmethod
+    def _model_names(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        names: dict[str, str] = {}
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            artist, equals, model = part.partition("=")
+            if not equals or not artist.strip() or not model.strip():
+                raise ValueError(f"has {part!r}, not artist=model-name")
+            names[_folder(artist.strip())] = model.strip()
+        return names
 
     @field_validator("genius_base_url")
     @classmethod
@@ -227,9 +281,20 @@ class Settings(BaseSettings):
             problems.append("SHARD_IDS needs SHARD_COUNT: how many shards there are in all")
         elif self.shard_count and any(i >= self.shard_count for i in self.shard_ids):
             problems.append(f"SHARD_IDS must be below SHARD_COUNT={self.shard_count}")
-        if self.serving_backend == "openai" and not self.inference_urls:
-            problems.append("SERVING_BACKEND=openai needs INFERENCE_URL (one or more base URLs "
-                            "ending in /v1, comma-separated)")
+        if is_remote(self.serving_backend) and not self.inference_urls:
+            problems.append(f"SERVING_BACKEND={self.serving_backend} needs INFERENCE_URL (one "
+                            "or more base URLs ending in /v1, comma-separated)")
+        served = {slugify(a): a for a in self.artists}
+        unknown = [name for name in self.inference_models if name not in served]
+        if unknown:
+            problems.append(f"INFERENCE_MODELS names {', '.join(unknown)}, not among the "
+                            f"artists served ({', '.join(served)}; SWIFTAI_ARTISTS)")
+        missing = [a for folder, a in served.items() if folder not in self.inference_models]
+        if is_remote(self.serving_backend) and len(served) > 1 and missing and \
+                not self.inference_model:
+            problems.append(f"SERVING_BACKEND={self.serving_backend} serving several artists "
+                            "needs each one's model name on the servers: INFERENCE_MODELS="
+                            f"{','.join(slugify(a) + '=NAME' for a in missing)}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -278,10 +343,17 @@ def _describe(error: ValidationError) -> list[str]:
     return lines
 
 
+def _folder(name: str) -> str:
+    """Return an artist's folder name; a ValueError (a settings problem) if it has none."""
+    try:
+        return slug(name)
+    except RegistryError as e:
+        raise ValueError(str(e)) from None
+
+
 def slugify(name: str) -> str:
     """Turn an artist name into a folder name: 'Taylor Swift' -> 'taylor-swift'."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    if not slug:
-        raise ConfigError(f"artist name {name!r} has no letters or digits to name a folder with")
-    return slug
+    try:
+        return slug(name)
+    except RegistryError as e:
+        raise ConfigError(str(e)) from None

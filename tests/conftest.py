@@ -17,6 +17,17 @@ EXAMPLE_EXPORT = ROOT / "examples" / "Lyrics_JuniperVale.json"
 SECOND_EXPORT = ROOT / "examples" / "Lyrics_MarlowReyes.json"
 
 
+DEFAULT_ARTIST = "Taylor Swift"  # whose models a command touches when SWIFTAI_ARTIST is unset
+
+
+def artist_models(home: Path, artist: str = DEFAULT_ARTIST) -> Path:
+    """Return an artist's registry folder in `home` (`models/<slug>`), its parent made."""
+    from model.registry import slug
+
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    return home / "models" / slug(artist)
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point SWIFTAI_HOME at a temp dir and drop settings that would reach the real world."""
@@ -50,6 +61,16 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     songs = json.loads(EXAMPLE_EXPORT.read_text(encoding="utf-8"))["songs"]
     return make_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), [s["lyrics"] for s in songs])
+
+
+@pytest.fixture(scope="session")
+def tiny_second(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny GPT-2 (other random weights) on the same tokenizer data: another artist's."""
+    from tests.tiny_model import make_tiny_gpt2
+
+    songs = json.loads(EXAMPLE_EXPORT.read_text(encoding="utf-8"))["songs"]
+    return make_tiny_gpt2(tmp_path_factory.mktemp("tiny-second"), [s["lyrics"] for s in songs],
+                          seed=1)
 
 
 @pytest.fixture(scope="session")

@@ -61,3 +61,45 @@ def test_both_commands_refuse_the_same_bad_setting_in_one_line(package, tmp_path
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "error: invalid settings: MAX_BATCH='0' must be at least 1"]
+
+
+def test_the_artists_served_default_to_swiftai_artist_alone():
+    assert Settings.from_env({}).artists == ("Taylor Swift",)
+    assert Settings.from_env({"SWIFTAI_ARTIST": "Juniper Vale"}).artists == ("Juniper Vale",)
+
+
+def test_several_artists_the_first_also_the_clis_default():
+    settings = Settings.from_env({"SWIFTAI_ARTISTS": "Juniper Vale, Marlow Keys",
+                                  "INFERENCE_MODELS": "Juniper Vale=jv-lora,marlow-keys=mk"})
+    assert settings.artists == ("Juniper Vale", "Marlow Keys")
+    assert settings.artist == "Juniper Vale"
+    assert settings.inference_models == {"juniper-vale": "jv-lora", "marlow-keys": "mk"}
+    both = Settings.from_env({"SWIFTAI_ARTISTS": "A, B", "SWIFTAI_ARTIST": "B"})
+    assert both.artists == ("A", "B") and both.artist == "B"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"SWIFTAI_ARTISTS": "Juniper Vale,juniper vale"}, "which share the folder 'juniper-vale'"),
+    ({"SWIFTAI_ARTISTS": "A,!!"}, "artist name '!!' has no letters or digits"),
+    ({"INFERENCE_MODELS": "taylor-swift"}, "has 'taylor-swift', not artist=model-name"),
+    ({"INFERENCE_MODELS": "nobody=x"}, "INFERENCE_MODELS names nobody, not among the artists"),
+    ({"SWIFTAI_ARTISTS": "A,B", "SERVING_BACKEND": "openai", "INFERENCE_URL": "http://x/v1",
+      "INFERENCE_MODELS": "a=lora-a"}, "needs each one's model name on the servers: "
+                                       "INFERENCE_MODELS=b=NAME"),
+])
+def test_artist_settings_that_cannot_work_are_refused(env, message):
+    with pytest.raises(ConfigError, match="invalid settings: ") as caught:
+        Settings.from_env(env)
+    assert message in str(caught.value)
+
+
+def test_the_two_artist_compose_file_is_a_valid_configuration():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text(encoding="utf-8"))
+    environment = compose["services"]["bot"]["environment"]
+    settings = Settings.from_env({k: str(v) for k, v in environment.items()})
+    assert settings.artists == ("Juniper Vale", "Marlow Reyes")
+    lora = compose["services"]["vllm"]["command"]
+    served = {m.split("=")[0] for m in lora[lora.index("--lora-modules") + 1:]}
+    assert set(settings.inference_models.values()) == served

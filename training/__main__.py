@@ -45,6 +45,11 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run (default: the latest one)")
 
 
+def _artist_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--artist", help="whose models: $SWIFTAI_HOME/models/<artist>/ "
+                        "(default: SWIFTAI_ARTIST)")
+
+
 def _progress_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=("bar", "json"), default="bar",
                         help="progress bars, or JSON lines on stdout for programs")
@@ -80,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = add("train", commands.cmd_train)
     train.add_argument("--corpus", type=Path, help="corpus folder (default: the artist's)")
-    train.add_argument("--artist", help="whose corpus (default: SWIFTAI_ARTIST)")
+    train.add_argument("--artist", help="whose corpus, and whose registry the run goes to "
+                       "(default: SWIFTAI_ARTIST)")
     train.add_argument("--feedback", nargs="?", const="", metavar="FILE",
                        help="then learn from listeners' votes (default: the artist's, fetched by "
                        "`feedback`)")
@@ -99,21 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--eval-songs", type=int, metavar="N",
                           help="validation openings to write whole songs from (default: the "
                           "run's, 8)")
+    _artist_option(evaluate)
 
-    add("models", commands.cmd_models)
+    _artist_option(add("models", commands.cmd_models))
 
     prune = add("prune", commands.cmd_prune)
     prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    _artist_option(prune)
 
     publish = add("publish", commands.cmd_publish)
     publish.add_argument("run", help="run id (see `models`)")
     publish.add_argument("--force", action="store_true",
                          help="publish even if its validation perplexity is worse")
+    _artist_option(publish)
     _progress_option(publish)
 
-    add("rollback", commands.cmd_rollback)
+    _artist_option(add("rollback", commands.cmd_rollback))
 
     convert = add("convert", commands.cmd_convert)
+    _artist_option(convert)
     convert.add_argument("run", nargs="?", help="run id (default: the current model)")
     convert.add_argument("--base", action="store_true",
                          help="convert the base model into $SWIFTAI_HOME/cache instead")
@@ -133,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", help="a run folder, local folder or hub id to use instead")
     generate.add_argument("--backend", choices=CHOICES, default="auto",
                           help="what runs the model (default auto: CTranslate2 where converted)")
+    _artist_option(generate)
 
     make_base = add("make-base", commands.cmd_make_base)
     make_base.add_argument("--out", type=Path,

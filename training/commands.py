@@ -96,10 +96,16 @@ def make_corpus(args: argparse.Namespace, settings: Settings, progress: Progress
     return out
 
 
-def _registry(settings: Settings) -> Any:
-    from model.registry import Registry
+def _registry(settings: Settings, args: argparse.Namespace) -> Any:
+    """Return the registry of the artist a command names (default: SWIFTAI_ARTIST), moving a
+    single-artist home into place first."""
+    from model.registry import artist_registry, move_single_artist_home
 
-    return Registry(settings.models_dir)
+    artist = getattr(args, "artist", None) or settings.artist
+    moved = move_single_artist_home(settings.models_dir, [settings.artist, *settings.artists])
+    if moved is not None:
+        print(f"moved the single-artist model registry to {moved}", file=sys.stderr)
+    return artist_registry(settings.models_dir, artist)
 
 
 def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
@@ -109,7 +115,7 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
     from training.options import TrainOptions
     from training.runs import resume_run, train_new_run
 
-    registry = _registry(settings)
+    registry = _registry(settings, args)
     if args.resume:
         run_dir = distributed.from_main(lambda: _run_to_resume(registry, args.resume))
         progress.say(f"resuming run {run_dir.name}")
@@ -151,7 +157,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progres
     """Evaluate a run again (default: the current one) and rewrite its report."""
     from training.runs import evaluate_run
 
-    registry = _registry(settings)
+    registry = _registry(settings, args)
     run = registry.run(args.run) if args.run else registry.current()
     if run is None:
         raise TrainingError("nothing is published yet; name a run (see `models`)")
@@ -164,7 +170,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progres
 
 def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """List trained runs with their metrics, marking the current one; say which failed."""
-    registry = _registry(settings)
+    registry = _registry(settings, args)
     current = registry.current()
     runs = registry.runs()
     if not runs:
@@ -188,7 +194,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings, progress: Progress) 
     previous)."""
     from training.publish import prune
 
-    doomed = prune(_registry(settings), dry_run=args.dry_run)
+    doomed = prune(_registry(settings, args), dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     for run, reason in doomed:
         progress.say(f"{verb} {run.id}: {reason}")
@@ -201,7 +207,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress
     """Serve a run: load-check it, compare it with the current model, switch atomically."""
     from training.publish import publish
 
-    result = publish(_registry(settings), args.run, force=args.force)
+    result = publish(_registry(settings, args), args.run, force=args.force)
     before = (f"{result.previous_perplexity:.2f} ({result.against}) -> "
               if result.previous_perplexity is not None else "")
     progress.say(f"published {result.run.id}: validation perplexity {before}"
@@ -216,7 +222,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings, progress: Progres
     """Serve the previously published run again."""
     from training.publish import rollback
 
-    run = rollback(_registry(settings))
+    run = rollback(_registry(settings, args))
     progress.say(f"rolled back to {run.id}")
     return 0
 
@@ -231,7 +237,7 @@ def cmd_convert(args: argparse.Namespace, settings: Settings, progress: Progress
         folder = convert_base(args.base_model or settings.base_model, settings.cache_dir)
         progress.say(f"converted the base model into {folder}")
         return 0
-    registry = _registry(settings)
+    registry = _registry(settings, args)
     run = registry.run(args.run) if args.run else registry.current()
     if run is None:
         raise TrainingError("nothing is published yet; name a run (see `models`) or use --base")
@@ -252,14 +258,15 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
     source: Any = args.model
     model_id = args.model
     if source is None:
-        current = _registry(settings).current()
+        current = _registry(settings, args).current()
         if current is None:
             raise TrainingError("no model is published yet: run `python -m training run`, "
                                 "or pass --model gpt2")
         source, model_id = current.path, current.id
     if not args.prompt.strip():
         raise TrainingError("the prompt is empty")
-    options = backends.Options(seed=args.seed)
+    options = [backends.TransformersOptions(seed=args.seed),
+               backends.CTranslate2Options(seed=args.seed)]
 
     async def write() -> list[str]:
         worker = Worker(lambda: backends.load(args.backend, source, model_id, options),
@@ -395,15 +402,16 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings, progress: Progres
     progress.emit("feedback", votes=len(votes.rows), up=votes.liked, down=votes.disliked,
                   skipped=len(votes.skipped))
     if args.fit:
-        fit_current(votes.rows, settings, progress)
+        fit_current(votes.rows, settings, args, progress)
     return 0
 
 
-def fit_current(votes: list[Any], settings: Settings, progress: Progress) -> None:
+def fit_current(votes: list[Any], settings: Settings, args: argparse.Namespace,
+                progress: Progress) -> None:
     """Fit ranking weights from `votes` into the published run, or say why the defaults stay."""
     from training import ranker
 
-    current = _registry(settings).current()
+    current = _registry(settings, args).current()
     if current is None:
         raise TrainingError("nothing is published yet: ranking weights are kept in a run; "
                             "publish one first")

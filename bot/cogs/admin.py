@@ -1,4 +1,6 @@
-"""Admin commands: /retrain (refresh corpus, fine-tune, publish, hot-swap) and /reload."""
+"""Admin commands: /retrain (refresh corpus, fine-tune, publish, hot-swap), /reload, and
+/artist (a server's default artist). Each artist retrains and reloads on its own: one retrain
+per artist at a time, and the others keep serving."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.replies import NO_PINGS
+from bot.artists import artist_choices, artist_for
+from bot.replies import NO_PINGS, reply
 from bot.retrain import RetrainFailed, RetrainState, ServeFailed, done_message
 
 if TYPE_CHECKING:
@@ -44,13 +47,17 @@ class AdminCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="retrain", description="Refresh the lyrics, fine-tune, publish")
-    @app_commands.describe(refresh="list the artist's songs on Genius again (new releases)",
+    @app_commands.describe(artist="whose model (default: this server's artist)",
+                           refresh="list the artist's songs on Genius again (new releases)",
                            force="publish even if it scores worse than the model it replaces")
     @admin_only()
     async def retrain(self, interaction: discord.Interaction, refresh: bool = False,
+                      artist: app_commands.Range[str, 1, 100] | None = None,
                       force: bool = False) -> None:
         app = self.bot.app
-        with app.retrainer.claim(interaction.user.name):  # one at a time; says who holds it
+        deployment = app.deployment(await artist_for(app, interaction.guild_id, artist))
+        retrainer = deployment.retrainer
+        with retrainer.claim(interaction.user.name):  # one per artist; says who holds it
             await interaction.response.defer(thinking=True)
             last_edit = 0.0
 
@@ -58,30 +65,64 @@ class AdminCog(commands.Cog):
                 nonlocal last_edit
                 if time.monotonic() - last_edit >= EDIT_EVERY:
                     last_edit = time.monotonic()
-                    await self._say(interaction, f"🛠️ Retraining: {state.describe()}")
+                    await self._say(interaction, f"🛠️ Retraining {deployment.artist}: "
+                                                 f"{state.describe()}")
 
             try:
-                result = await app.retrainer.run(str(interaction.user.id), refresh, show,
-                                                 app.reload, force=force)
+                result = await retrainer.run(str(interaction.user.id), refresh, show,
+                                             deployment.reload, force=force)
             except ServeFailed as e:
-                await self._say(interaction, f"⚠️ Published `{e.run_id}` but loading it "
-                                             f"failed ({e.reason}); the old model keeps serving.")
+                await self._say(interaction, f"⚠️ {deployment.artist}: published `{e.run_id}` "
+                                             f"but loading it failed ({e.reason}); the old "
+                                             "model keeps serving.")
                 return
             except RetrainFailed as e:
                 hint = ("\nIt scored worse than the model it would replace: `/retrain "
                         "force:True` publishes it anyway." if "publish --force" in str(e) else "")
-                await self._say(interaction, "❌ Retrain failed; the current model keeps "
-                                             f"serving.\n```\n{str(e)[-1500:]}\n```{hint}")
+                await self._say(interaction, f"❌ Retrain of {deployment.artist} failed; the "
+                                             "current model keeps serving.\n```\n"
+                                             f"{str(e)[-1500:]}\n```{hint}")
                 return
+        served = deployment.worker.served
+        remote = served is not None and served.backend.remote
         await self._say(interaction, done_message(
-            result, remote=app.settings.serving_backend == "openai"))
+            result, deployment.artist,
+            (deployment.remote_model or "<served-model-name>") if remote else None))
 
-    @app_commands.command(name="reload", description="Load the published model again")
+    @app_commands.command(name="reload", description="Load the published models again")
+    @app_commands.describe(artist="whose model (default: every artist's)")
     @admin_only()
-    async def reload(self, interaction: discord.Interaction) -> None:
+    async def reload(self, interaction: discord.Interaction,
+                     artist: app_commands.Range[str, 1, 100] | None = None) -> None:
+        app = self.bot.app
+        chosen = [app.deployment(artist)] if artist else list(app.deployments.values())
         await interaction.response.defer(thinking=True, ephemeral=True)
-        served = await self.bot.app.reload()
-        await self._say(interaction, f"✅ Now serving `{served}`")
+        lines = [f"✅ {d.artist}: now serving `{await d.reload()}`" for d in chosen]
+        await self._say(interaction, "\n".join(lines)[:2000])
+
+    @app_commands.command(name="artist", description="This server's default artist for /lyrics")
+    @app_commands.describe(default="the artist /lyrics writes as when none is picked")
+    @app_commands.guild_only()
+    @admin_only()
+    async def artist(self, interaction: discord.Interaction,
+                     default: app_commands.Range[str, 1, 100] | None = None) -> None:
+        app = self.bot.app
+        guild = str(interaction.guild_id)
+        if default is None:
+            chosen = await artist_for(app, interaction.guild_id, None) or app.default.artist
+            await reply(interaction, f"this server's default artist is {chosen}; served: "
+                                     f"{', '.join(app.deployments)}")
+            return
+        deployment = app.deployment(default)  # UnknownArtist names the served ones
+        await app.store.set_guild_artist(guild, deployment.artist, str(interaction.user.id))
+        await reply(interaction, f"✅ /lyrics now writes as {deployment.artist} on this server")
+
+    @retrain.autocomplete("artist")
+    @reload.autocomplete("artist")
+    @artist.autocomplete("default")
+    async def artist_autocomplete(self, interaction: discord.Interaction,
+                                  current: str) -> list[app_commands.Choice[str]]:
+        return artist_choices(self.bot.app, current)
 
     async def _say(self, interaction: discord.Interaction, text: str, **kwargs: Any) -> None:
         try:
@@ -94,5 +135,5 @@ class AdminCog(commands.Cog):
 
 
 async def setup(bot: SwiftBot) -> None:
-    """Register /retrain and /reload (discord.py calls this from load_extension)."""
+    """Register /retrain, /reload and /artist (discord.py calls this from load_extension)."""
     await bot.add_cog(AdminCog(bot))

@@ -13,7 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.artists import artist_choices, artist_for
 from bot.asks import ALBUM_MAX_CHARS, FORMS, HISTORY, LINES, TEMPERATURE, Who
+from bot.draft import Draft
+from bot.errors import UserError
 from bot.replies import NO_PINGS, reply, report_error
 from bot.songwriter import Songwriter, Written
 from bot.store import Votes
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
     from bot.client import SwiftBot
 
 POSITION_EVERY = 2.0  # seconds between queue position updates
+EDIT_EVERY = 1.0  # seconds between edits of one message: Discord's pace for a growing reply
+WRITING = "✍️ writing…"  # the footer of a song still being written
 
 
 def who_asks(interaction: discord.Interaction) -> Who:
@@ -32,11 +37,24 @@ def who_asks(interaction: discord.Interaction) -> Who:
                channel_id=str(interaction.channel_id) if interaction.channel_id else None)
 
 
+def title_of(prompt: str) -> str:
+    """Return the prompt as an embed title (Discord allows 256 characters)."""
+    return prompt if len(prompt) <= 250 else prompt[:249] + "…"
+
+
 def song_embed(written: Written) -> discord.Embed:
-    """Show lyrics: the prompt as title, model and generation id in the footer."""
-    title = written.ask.prompt if len(written.ask.prompt) <= 250 else written.ask.prompt[:249] + "…"
-    embed = discord.Embed(title=title, description=written.result.text, color=0x9B59B6)
-    embed.set_footer(text=f"{written.result.model_id} · #{written.generation_id}")
+    """Show lyrics: the prompt as title; artist, model and generation id in the footer."""
+    embed = discord.Embed(title=title_of(written.ask.prompt), description=written.result.text,
+                          color=0x9B59B6)
+    embed.set_footer(text=f"{written.ask.artist} · {written.result.model_id} · "
+                          f"#{written.generation_id}"[:2048])
+    return embed
+
+
+def draft_embed(prompt: str, text: str) -> discord.Embed:
+    """Show a song still being written: what is written so far, and a footer saying so."""
+    embed = discord.Embed(title=title_of(prompt), description=text, color=0x9B59B6)
+    embed.set_footer(text=WRITING)
     return embed
 
 
@@ -53,26 +71,61 @@ async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction,
                        fields: dict[str, object]) -> None:
     """Queue (refusals answer privately at once), defer, show the position, post the song."""
     songwriter = bot.app.songwriter
+    fields = {**fields, "artist": await artist_for(bot.app, interaction.guild_id,
+                                                   fields.get("artist"))}  # type: ignore[arg-type]
     async with songwriter.serving():
         await _write(songwriter, interaction, fields)
 
 
 async def _write(songwriter: Songwriter, interaction: discord.Interaction,
                  fields: dict[str, object]) -> None:
+    """Defer, then edit the reply as the song grows: the queue position while it waits, the
+    lines as they are written (at most one edit a second: each edit shows the latest text, so
+    edits never queue up behind a fast song), and last the song with its buttons."""
     ask, writing = await songwriter.accept(who_asks(interaction), fields)
     await interaction.response.defer(thinking=True)
     task = asyncio.ensure_future(songwriter.finish(ask, writing))
+    draft, grown = Draft(ask.form), asyncio.Event()
+
+    async def follow() -> None:
+        async for event in writing.events():
+            if draft.add(event):
+                grown.set()
+
+    following = asyncio.ensure_future(follow())
+    loop = asyncio.get_running_loop()
+    edited = -EDIT_EVERY  # loop time of the latest edit
     shown = 1  # "thinking…" already says the first place in line
-    while True:
-        position = writing.position()
-        if position > shown or (0 < position < shown):
-            await interaction.edit_original_response(
-                content=f"⏳ In the queue: #{position}", allowed_mentions=NO_PINGS)
-            shown = position
-        done, _ = await asyncio.wait({task}, timeout=POSITION_EVERY)
-        if done:
-            break
-    (written,) = task.result()
+
+    async def pause(seconds: float) -> bool:
+        """Wait up to `seconds` for news; return True once the song is finished."""
+        news = asyncio.ensure_future(grown.wait())
+        await asyncio.wait({task, news}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        news.cancel()
+        return task.done()
+
+    try:
+        wait = 0.0  # the first look at the queue position is at once
+        while not await pause(wait):
+            wait = POSITION_EVERY
+            due = edited + EDIT_EVERY - loop.time()
+            if due > 0 and (await asyncio.wait({task}, timeout=due))[0]:
+                break
+            position = writing.position()
+            if grown.is_set():
+                grown.clear()  # what is shown next is the whole draft as it is now
+                await interaction.edit_original_response(
+                    content=None, embed=draft_embed(ask.prompt, draft.text),
+                    allowed_mentions=NO_PINGS)
+                edited = loop.time()
+            elif not draft.text and (position > shown or 0 < position < shown):
+                await interaction.edit_original_response(
+                    content=f"⏳ In the queue: #{position}", allowed_mentions=NO_PINGS)
+                shown, edited = position, loop.time()
+        (written,) = task.result()
+    finally:
+        following.cancel()
+    await asyncio.sleep(max(0.0, edited + EDIT_EVERY - loop.time()))
     await interaction.edit_original_response(
         content=None, embed=song_embed(written), view=song_view(written.generation_id, Votes(0, 0)),
         allowed_mentions=NO_PINGS)
@@ -99,7 +152,8 @@ class AgainButton(discord.ui.DynamicItem[discord.ui.Button], template=r"swiftai:
                 return
             await write_lyrics(bot, interaction, {"prompt": old.prompt, "album": old.album,
                                                   "temperature": old.temperature,
-                                                  "lines": old.lines, "form": old.form})
+                                                  "lines": old.lines, "form": old.form,
+                                                  "artist": old.artist})
         except Exception as e:
             await report_error(interaction, e)
 
@@ -138,6 +192,7 @@ class LyricsCog(commands.Cog):
 
     @app_commands.command(name="lyrics", description="Write a song from its first line")
     @app_commands.describe(prompt="the first line of the song",
+                           artist="whose style (default: this server's artist)",
                            album="write in the style of this album",
                            temperature=f"{TEMPERATURE[0]} (safe) to {TEMPERATURE[1]} (wild); "
                                        "default 0.9",
@@ -149,15 +204,27 @@ class LyricsCog(commands.Cog):
                      temperature: app_commands.Range[float, TEMPERATURE[0],
                                                      TEMPERATURE[1]] | None = None,
                      lines: app_commands.Range[int, LINES[0], LINES[1]] | None = None,
-                     form: str | None = None) -> None:
+                     form: str | None = None,
+                     artist: app_commands.Range[str, 1, 100] | None = None) -> None:
         await write_lyrics(self.bot, interaction, {"prompt": prompt, "album": album,
                                                    "temperature": temperature, "lines": lines,
-                                                   "form": form})
+                                                   "form": form, "artist": artist})
+
+    @lyrics.autocomplete("artist")
+    async def artist_autocomplete(self, interaction: discord.Interaction,
+                                  current: str) -> list[app_commands.Choice[str]]:
+        return artist_choices(self.bot.app, current)
 
     @lyrics.autocomplete("album")
     async def album_choices(self, interaction: discord.Interaction,
                             current: str) -> list[app_commands.Choice[str]]:
-        albums = self.bot.app.composer.albums
+        app = self.bot.app
+        chosen = await artist_for(app, interaction.guild_id,
+                                  interaction.namespace.artist)  # None when not typed yet
+        try:
+            albums = app.deployment(chosen).composer.albums
+        except UserError:  # an artist not served: it has no albums to offer
+            return []
         matches = [a for a in albums if current.casefold() in a.casefold()]
         return [app_commands.Choice(name=a[:100], value=a[:100]) for a in matches[:25]]
 

@@ -1,4 +1,4 @@
-"""/status: what model is serving, how well it scored, and how busy the bot is."""
+"""/status: which artists are served with which run, how well one scored, how busy it is."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.artists import artist_choices, artist_for
 from bot.replies import NO_PINGS
 from bot.status import status_facts
 
@@ -27,9 +28,12 @@ class StatusCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="status", description="Which model is writing, and how busy")
-    async def status(self, interaction: discord.Interaction) -> None:
-        f = await status_facts(self.bot.app)
-        embed = discord.Embed(title="SwiftAI status", color=0x9B59B6)
+    @app_commands.describe(artist="whose model (default: this server's artist)")
+    async def status(self, interaction: discord.Interaction,
+                     artist: app_commands.Range[str, 1, 100] | None = None) -> None:
+        app = self.bot.app
+        f = await status_facts(app, await artist_for(app, interaction.guild_id, artist))
+        embed = discord.Embed(title=f"SwiftAI status: {f['artist']}"[:256], color=0x9B59B6)
         if f["fine_tuned"]:
             model = f"`{f['model']}` (fine-tuned, {_age(f['model_age_s'] or 0)} old)"
             quality = (f"validation perplexity {f['perplexity']} "
@@ -47,11 +51,21 @@ class StatusCog(commands.Cog):
                 f"{'🟢' if s['up'] else '🔴'} {s['url']}" + (f" ({s['error']})" if s["error"]
                                                           else "") for s in f["servers"])[:1024])
         embed.add_field(name="Quality", value=quality, inline=False)
+        if len(f["artists"]) > 1:
+            embed.add_field(name="Artists", inline=False, value="\n".join(
+                f"{a['artist']}: `{a['run'] or a['model'] or 'loading'}`"
+                + ("" if a["run"] else " (base model)")
+                for a in f["artists"])[:1024])
         embed.add_field(name="Queue", value=str(f["queue_depth"]))
         embed.add_field(name="Latency (last hour)", value=latency)
         embed.add_field(name="Songs today", value=str(f["generations_today"]))
         embed.add_field(name="Uptime", value=_age(f["uptime_s"]))
         await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
+
+    @status.autocomplete("artist")
+    async def artist_autocomplete(self, interaction: discord.Interaction,
+                                  current: str) -> list[app_commands.Choice[str]]:
+        return artist_choices(self.bot.app, current)
 
 
 async def setup(bot: SwiftBot) -> None:

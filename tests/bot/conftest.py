@@ -19,6 +19,7 @@ from bot.client import SwiftBot, point_at
 from bot.web import start_web
 from swiftai.settings import Settings
 from tests.bot.fake_discord import FakeDiscord
+from tests.conftest import DEFAULT_ARTIST, artist_models
 
 ADMIN_ID = 42
 
@@ -31,9 +32,11 @@ class Harness:
     connection: asyncio.Task[None]
 
     async def song(self, token: str) -> dict:
-        """Wait for the lyrics of interaction `token`; return the edited original message."""
+        """Wait for the lyrics of interaction `token` (the edit that adds the buttons, after any
+        edits of the song as it grew); return the edited original message."""
         call = await self.fake.wait_for(
-            lambda c: c.token == token and c.method == "PATCH" and bool(c.body.get("embeds")))
+            lambda c: c.token == token and c.method == "PATCH" and bool(c.body.get("embeds"))
+            and bool(c.body.get("components")))
         return call.body
 
     async def reply(self, token: str) -> dict:
@@ -44,15 +47,18 @@ class Harness:
 
 
 def publish_tiny_run(home: Path, tiny_base: Path, run_id: str = "20260101-000000-abcdef",
-                     perplexity: float = 12.5) -> Path:
-    """Lay out a published run in the registry from the tiny model, as `training publish` would."""
-    run = home / "models" / "runs" / run_id
+                     perplexity: float = 12.5, artist: str | None = DEFAULT_ARTIST) -> Path:
+    """Lay out a published run in an artist's registry from the tiny model, as `training
+    publish` would; `artist=None` lays it out as the single-artist code did, in `models/`."""
+    registry = artist_models(home, artist) if artist else home / "models"
+    run = registry / "runs" / run_id
     shutil.copytree(tiny_base, run)
     (run / "manifest.json").write_text(json.dumps({
         "created": "2026-01-01T00:00:00+00:00", "base_model": "tiny",
         "corpus": {"counts": {"train": 10, "val": 2}},
         "metrics": {"perplexity": perplexity, "base_perplexity": 99.0}}))
-    os.symlink(Path("runs") / run_id, home / "models" / "current")
+    (registry / "current").unlink(missing_ok=True)
+    os.symlink(Path("runs") / run_id, registry / "current")
     return run
 
 
@@ -67,7 +73,7 @@ async def open_app(settings: Settings, start_worker: bool) -> App:
     """Open the app; with start_worker=False requests wait in the queue until worker.start()."""
     app = await App.open(settings, start_worker=start_worker)
     if start_worker:
-        await app.worker.ready()
+        await app.ready()  # every artist's model
     return app
 
 

@@ -1,8 +1,8 @@
 """A fake Discord on 127.0.0.1 (REST + gateway websocket) that the real discord.py client talks to.
 
 discord.py takes its addresses from `Route.BASE` and `DiscordWebSocket.DEFAULT_GATEWAY`, which
-`bot.client.point_at` sets. Every REST call is recorded with its JSON body, so tests can assert
-what the bot really sent (defer before generating, allowed_mentions, buttons...).
+`bot.client.point_at` sets. Every REST call is recorded with its JSON body and arrival time, so
+tests can assert what the bot really sent (defer before generating, allowed_mentions, buttons...).
 Tests inject interactions over the gateway the way Discord delivers them.
 """
 
@@ -12,8 +12,9 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -34,6 +35,7 @@ class Call:
     method: str
     path: str
     body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when it arrived: tests pace edits by it
 
     @property
     def token(self) -> str | None:

@@ -1,9 +1,14 @@
 """/lyrics end to end through discord.py and the fake Discord."""
 
 import asyncio
+import itertools
 import re
 
+import pytest
+
 from bot.store import Store
+from tests.bot.test_web import fill_the_disk
+from tests.model.fake_openai import FakeInference
 
 NO_PINGS = {"parse": []}
 
@@ -27,7 +32,7 @@ async def test_lyrics_defers_at_once_then_posts_the_song_without_pings(start_bot
     assert [c.split(":")[1] for c in custom_ids(song)] == ["again", "vote", "vote"]
     row = await h.app.store.generation(1)
     assert (row.status, row.source, row.user_id, row.model_id) == (
-        "ok", "discord", "1", h.app.worker.stats().model_id)
+        "ok", "discord", "1", h.app.default.worker.stats().model_id)
     assert row.output == embed["description"] and row.copied_words is not None
     assert all(c.body.get("allowed_mentions", NO_PINGS) == NO_PINGS for c in h.fake.calls
                if c.method in ("PATCH", "POST") and "webhooks" in c.path)
@@ -42,6 +47,50 @@ async def test_a_whole_song_comes_in_labelled_sections_and_again_keeps_the_form(
     again = custom_ids(h.fake.messages[token])[0]
     await h.song(await h.fake.click(again, h.fake.messages[token]))
     assert (await h.app.store.generation(2)).form == "song"
+
+
+@pytest.fixture
+def inference():
+    """An inference server that answers at once, for songs whose words do not matter (a song
+    from the tiny model on transformers can take a minute on a loaded 2-core machine)."""
+    fake = FakeInference().start()
+    yield fake
+    fake.close()
+
+
+async def test_a_song_grows_in_edits_a_second_apart_then_gets_its_buttons(start_bot):
+    # the tiny model, each line step waiting 100 ms for company: a song of several seconds
+    h = await start_bot(BATCH_WINDOW_MS="100")
+    token = await h.fake.command("lyrics", {"prompt": "Harbor lights", "form": "song"})
+    song = await h.song(token)
+    edits = [c for c in h.fake.calls_for(token) if c.method == "PATCH"]
+    assert edits[-1].body == song
+    drafts = [e.body for e in edits[:-1]]
+    assert len(drafts) >= 2, [e.body for e in edits]
+    assert min(b.at - a.at for a, b in itertools.pairwise(edits)) >= 1.0
+    final = song["embeds"][0]["description"]
+    for draft in drafts:
+        assert "components" not in draft and draft["allowed_mentions"] == NO_PINGS
+        assert draft["embeds"][0]["footer"]["text"] == "✍️ writing…"
+        assert final.startswith(draft["embeds"][0]["description"])  # only ever grew
+    texts = [d["embeds"][0]["description"] for d in drafts]
+    assert texts == sorted(texts, key=len) and len(texts[0]) < len(final)
+    assert texts[0].startswith("[Verse 1]\nHarbor lights")
+    assert song["embeds"][0]["footer"]["text"].endswith("#1") and song["components"]
+    async with h.app.store.db.execute("SELECT status, output FROM generations") as cursor:
+        assert [tuple(r) for r in await cursor.fetchall()] == [("ok", final)]  # logged once
+
+
+async def test_an_error_after_the_song_began_ends_in_the_error_reply(start_bot, inference):
+    h = await start_bot(BATCH_WINDOW_MS="150", SERVING_BACKEND="openai",
+                        INFERENCE_URL=inference.url)
+    await fill_the_disk(h.app)  # the song is written, but cannot be logged at the end
+    token = await h.fake.command("lyrics", {"prompt": "Harbor lights", "form": "song"})
+    last = await h.fake.wait_for(lambda c: c.token == token and c.method == "PATCH"
+                                 and "cannot save songs" in (c.body.get("content") or ""))
+    edits = [c for c in h.fake.calls_for(token) if c.method == "PATCH"]
+    assert edits[-1] == last and last.body["embeds"] == [] and last.body["components"] == []
+    assert any(e.body.get("embeds") for e in edits[:-1])  # it had shown the song growing
 
 
 async def test_bad_prompts_get_a_private_explanation_and_are_logged(start_bot):
@@ -95,7 +144,7 @@ async def test_a_full_queue_answers_busy_and_is_logged(start_bot):
     answer = await h.reply(await h.fake.command("lyrics", {"prompt": "second"}, user_id=2))
     assert answer["data"]["flags"] == 64 and "busy" in answer["data"]["content"]
     assert (await h.app.store.generation(1)).status == "busy"
-    h.app.worker.start()
+    h.app.default.worker.start()
     assert (await h.song(first))["embeds"]
 
 
@@ -105,7 +154,7 @@ async def test_waiting_requests_see_their_queue_position(start_bot):
     second = await h.fake.command("lyrics", {"prompt": "second"}, user_id=2)
     shown = await h.fake.wait_for(lambda c: c.token == second and c.method == "PATCH")
     assert shown.body["content"] == "⏳ In the queue: #2"
-    h.app.worker.start()
+    h.app.default.worker.start()
     assert (await h.song(first))["embeds"] and (await h.song(second))["embeds"]
 
 
@@ -159,7 +208,7 @@ async def test_buttons_keep_working_after_a_restart(start_bot):
     syncs = [c for c in h.fake.calls if c.method == "PUT" and c.path.endswith("/commands")]
     assert len(syncs) == 1  # unchanged definitions are not synced again on restart
     assert {c["name"] for c in syncs[0].body} == {"lyrics", "history", "status", "retrain",
-                                                 "reload"}
+                                                 "reload", "artist"}
 
 
 async def test_history_is_private_and_lists_only_your_songs(start_bot):
@@ -190,7 +239,7 @@ async def test_shutdown_finishes_a_song_in_flight(start_bot, tmp_path):
     await h.fake.wait_for(lambda c: c.token == token and c.body.get("type") == 5)
     closing = asyncio.create_task(h.app.close(timeout=30))
     await asyncio.sleep(0)  # let close() stop intake first: the song is then truly in flight
-    h.app.worker.start()
+    h.app.default.worker.start()
     await closing
     assert (await h.song(token))["embeds"]
     store = await Store.open(tmp_path / "home" / "swiftai.db")

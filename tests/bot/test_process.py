@@ -54,7 +54,7 @@ async def test_sigterm_stops_the_bot_cleanly(hermetic_env, tiny_base):
 
 def test_migrate_reports_the_schema_version(hermetic_env):
     result = run_cli("bot", "migrate")
-    assert result.returncode == 0 and result.stdout.strip().endswith("schema version 3")
+    assert result.returncode == 0 and result.stdout.strip().endswith("schema version 4")
     assert (hermetic_env / "swiftai.db").exists()
 
 
@@ -68,9 +68,11 @@ async def test_sync_pushes_commands_to_one_guild_on_demand(hermetic_env, tiny_ba
     finally:
         await fake.close()
     assert result.returncode == 0, result.stderr
-    assert "synced 5 commands to guild 5" in result.stdout
+    assert "synced 6 commands to guild 5" in result.stdout
     guild_sync = [c for c in fake.calls if c.method == "PUT" and "/guilds/5/commands" in c.path]
     assert {c["name"] for c in guild_sync[0].body} == {"lyrics", "history", "status", "retrain",
-                                                      "reload"}
+                                                      "reload", "artist"}
     retrain = next(c for c in guild_sync[0].body if c["name"] == "retrain")
     assert int(retrain["default_member_permissions"]) == 1 << 5  # Manage Server
+    artist = next(c for c in guild_sync[0].body if c["name"] == "artist")
+    assert int(artist["default_member_permissions"]) == 1 << 5 and artist["dm_permission"] is False

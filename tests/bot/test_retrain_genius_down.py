@@ -13,17 +13,18 @@ async def test_retrain_with_genius_gone_says_so_and_keeps_the_model(start_bot, m
         for key, value in {"GENIUS_ACCESS_TOKEN": "t", "GENIUS_BASE_URL": genius.base_url,
                            "SWIFTAI_ARTIST": "Juniper Vale", "PYTHONPATH": str(ROOT)}.items():
             monkeypatch.setenv(key, value)
-        h = await start_bot(RETRAIN_ARGS="--retries 1 --backoff 0.01")
-        before = h.app.worker.stats().model_id
+        h = await start_bot(RETRAIN_ARGS="--retries 1 --backoff 0.01",
+                            SWIFTAI_ARTIST="Juniper Vale")
+        before = h.app.default.worker.stats().model_id
         token = await h.fake.command("retrain", user_id=ADMIN_ID)
         call = await h.fake.wait_for(lambda c: c.token == token and c.method == "PATCH" and (
             c.body.get("content") or "").startswith("❌"), 60)
     text = call.body["content"]
-    assert text.startswith("❌ Retrain failed; the current model keeps serving.")
+    assert text.startswith("❌ Retrain of Juniper Vale failed; the current model keeps serving.")
     assert ("Genius is unreachable (connection refused, 3 songs in a row); 2 of 8 songs stored, "
             "run fetch again to resume") in text
-    assert h.app.worker.stats().model_id == before
+    assert h.app.default.worker.stats().model_id == before
     async with h.app.store.db.execute("SELECT outcome, error FROM retrains") as cursor:
         [(outcome, error)] = await cursor.fetchall()
     assert outcome == "failed" and error.startswith("Genius is unreachable")
-    assert h.app.retrainer.state is None  # the next retrain may start
+    assert h.app.default.retrainer.state is None  # the next retrain may start

@@ -26,7 +26,7 @@ async def test_shard_ids_split_the_shards_between_two_bots(start_bot):
     for guild, bot in ((GUILD_ID, first), (OTHER_GUILD_ID, second)):
         token = await bot.fake.command("lyrics", {"prompt": "which shard"}, guild_id=guild)
         await bot.fake.wait_for(lambda c, t=token: c.token == t and bool(c.body.get("embeds")))
-        assert bot.app.worker.stats().served == 1  # this bot's worker wrote it
+        assert bot.app.default.worker.stats().served == 1  # this bot's worker wrote it
 
 
 def test_shard_settings_are_checked():

@@ -14,10 +14,11 @@ async def columns(db, table):
 async def test_migrations_build_an_empty_database(tmp_path):
     store = await Store.open(tmp_path / "new.db")
     async with store.db.execute("PRAGMA user_version") as cursor:
-        assert (await cursor.fetchone())[0] == migration_files()[-1][0] == 3
-    assert "copied_words" in await columns(store.db, "generations")
+        assert (await cursor.fetchone())[0] == migration_files()[-1][0] == 4
+    assert {"copied_words", "artist", "run_id"} <= set(await columns(store.db, "generations"))
+    assert await columns(store.db, "guild_artists") == ["guild_id", "artist", "set_by", "set_at"]
     assert await columns(store.db, "votes") == ["generation_id", "user_id", "value", "voted_at"]
-    assert "perplexity_after" in await columns(store.db, "retrains")
+    assert {"perplexity_after", "artist"} <= set(await columns(store.db, "retrains"))
     async with store.db.execute("PRAGMA journal_mode") as cursor:
         assert (await cursor.fetchone())[0] == "wal"
     await store.close()
@@ -36,6 +37,40 @@ async def test_migrations_upgrade_an_existing_database_and_keep_its_rows(tmp_pat
     assert await store.start_retrain("1", refresh=False) == 1
     assert await migrate(store.db) == []  # nothing left to apply
     await store.close()
+
+
+async def test_rows_from_before_artists_get_the_artist_whose_run_wrote_them(tmp_path):
+    path = tmp_path / "old.db"
+    async with aiosqlite.connect(path) as db:
+        await migrate(db, MIGRATIONS, target=3)
+        for model_id in ("run-a", "run-b", "gpt2"):
+            await db.execute("INSERT INTO generations (source, user_id, prompt, status, model_id)"
+                             " VALUES ('web', 'u', 'p', 'ok', ?)", (model_id,))
+        await db.commit()
+    store = await Store.open(path)
+    assert store.migrated == (4,)
+    assert await store.attribute_old_rows({"run-a": "A", "run-b": "B"}, "A") == 3
+    rows = [await store.generation(i) for i in (1, 2, 3)]
+    assert [(r.artist, r.run_id) for r in rows] == [("A", "run-a"), ("B", "run-b"), ("A", None)]
+    new = await store.record_generation(source="web", user_id="u", prompt="p", status="ok",
+                                        artist="B", run_id=None, model_id="run-a")
+    assert await store.attribute_old_rows({"run-a": "A"}, "A") == 0  # new rows keep theirs
+    assert (await store.generation(new)).artist == "B"
+    await store.close()
+
+
+async def test_a_servers_default_artist_is_stored_and_replaced(tmp_path):
+    store = await Store.open(tmp_path / "db.sqlite")
+    assert await store.guild_artist("g1") is None
+    await store.set_guild_artist("g1", "Juniper Vale", "42")
+    await store.set_guild_artist("g2", "Marlow Keys", "42")
+    await store.set_guild_artist("g1", "Marlow Keys", "43")
+    assert (await store.guild_artist("g1"), await store.guild_artist("g2")) == \
+        ("Marlow Keys", "Marlow Keys")
+    await store.close()
+    reopened = await Store.open(tmp_path / "db.sqlite")
+    assert await reopened.guild_artist("g1") == "Marlow Keys" and reopened.migrated == ()
+    await reopened.close()
 
 
 async def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path):

@@ -119,8 +119,10 @@ def test_a_retrain_on_remote_servers_says_what_the_operator_does_next():
     from bot.retrain import RetrainResult, done_message
 
     result = RetrainResult("20261128-abc", 8.91, 11.7, served="20261128-abc")
-    assert done_message(result, remote=False) == (
-        "✅ Now serving `20261128-abc`: validation perplexity 11.70 → 8.91")
-    remote = done_message(result, remote=True)
-    assert remote.startswith("✅ Published `20261128-abc` (validation perplexity 11.70 → 8.91)")
-    assert "restart them on that folder" in remote and "vllm serve" in remote
+    assert done_message(result, "Juniper Vale", None) == (
+        "✅ Juniper Vale: now serving `20261128-abc`: validation perplexity 11.70 → 8.91")
+    remote = done_message(result, "Juniper Vale", "jv-lora")
+    assert remote.startswith("✅ Juniper Vale: published `20261128-abc` (validation perplexity "
+                             "11.70 → 8.91) into `$SWIFTAI_HOME/models/juniper-vale/current`")
+    assert "--lora-modules jv-lora=$SWIFTAI_HOME/models/juniper-vale/current" in remote
+    assert "--served-model-name jv-lora" in remote and "/reload artist:Juniper Vale" in remote

@@ -28,7 +28,7 @@ async def test_lyrics_api_writes_songs_and_logs_them_as_web(serve_web):
     assert len(data["songs"]) == 2
     for song in data["songs"]:
         assert song["text"].startswith("We lit paper lanterns")
-        assert song["model"] == app.worker.stats().model_id and "copied_words" in song
+        assert song["model"] == app.default.worker.stats().model_id and "copied_words" in song
         row = await app.store.generation(song["id"])
         assert (row.source, row.user_id, row.status, row.lines) == ("web", "web:127.0.0.1",
                                                                     "ok", 4)
@@ -68,14 +68,14 @@ async def test_a_full_queue_is_a_503_and_health_waits_for_the_model(serve_web):
     base, app = await serve_web(start_worker=False, QUEUE_SIZE="1")
     assert (await call("GET", f"{base}/healthz"))[0] == 503
     first = asyncio.create_task(call("POST", f"{base}/api/lyrics", json={"prompt": "first"}))
-    while app.worker.stats().queue_depth == 0:
+    while app.default.worker.stats().queue_depth == 0:
         await asyncio.sleep(0.01)  # wait for the first request to be queued, not for a result
     status, data, headers = await call("POST", f"{base}/api/lyrics", json={"prompt": "second"})
     assert status == 503 and "busy" in data["error"] and headers["Retry-After"] == "5"
-    app.worker.start()
+    app.default.worker.start()
     assert (await first)[0] == 200
     status, health, _ = await call("GET", f"{base}/healthz")
-    assert status == 200 and health["model"] == app.worker.stats().model_id
+    assert status == 200 and health["model"] == app.default.worker.stats().model_id
     assert (await app.store.generation(1)).status == "busy"
 
 
@@ -267,7 +267,7 @@ async def test_shutdown_answers_what_it_cannot_finish_with_503_and_logs_it(serve
     base, app = await serve_web(start_worker=False)  # no worker: nothing can finish in time
     asked = [asyncio.create_task(call("POST", f"{base}/api/lyrics", json={"prompt": f"n{i}"}))
              for i in range(3)]
-    while app.worker.stats().queue_depth < 3:
+    while app.default.worker.stats().queue_depth < 3:
         await asyncio.sleep(0.01)
     await app.drain(timeout=0.2)
     late = await call("POST", f"{base}/api/lyrics", json={"prompt": "after the stop"})

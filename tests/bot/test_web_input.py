@@ -97,7 +97,8 @@ def live_server(tmp_path, tiny_base):
     loop.close()
 
 
-FIELDS = ("prompt", "album", "temperature", "lines", "n", "length", "num", "temp", "limit")
+FIELDS = ("prompt", "album", "temperature", "lines", "n", "length", "num", "temp", "limit",
+          "stream")
 scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-4, max_value=45)
            | st.floats() | st.text(st.characters(exclude_categories=()), max_size=30)
            | st.just("x" * 900))
@@ -131,4 +132,6 @@ def test_arbitrary_input_at_any_endpoint_never_gets_a_500_and_always_json(live_s
     for method in ("GET", "POST"):
         status, raw = fetch(live_server, method, f"{path}?{encoded}", payload)
         assert status < 500 or status == 503, (method, path, status, raw[:300])
-        assert isinstance(json.loads(raw), dict), (method, path, raw[:300])
+        lines = raw.splitlines()  # one JSON object, or a stream of them (NDJSON) ending so:
+        assert all(isinstance(json.loads(line), dict) for line in lines), (method, path, raw[:300])
+        assert len(lines) == 1 or json.loads(lines[-1])["event"] in ("done", "error"), raw[-300:]

@@ -52,13 +52,30 @@ def test_both_backends_write_the_same_text_greedily(converted, family):
     if family == "gpt2":
         batch.append(GenRequest("<|album:Red|>\nRed lights", max_new_tokens=24, greedy=True))
     hf = backends.load("transformers", folder, "m").backend.generate(batch)
-    ct2 = backends.load("ctranslate2", folder, "m", backends.Options(compute_type="float32"))
+    ct2 = backends.load("ctranslate2", folder, "m",
+                        [backends.CTranslate2Options(compute_type="float32")])
     assert ct2.info.backend == "ctranslate2"
     fast = ct2.backend.generate(batch)
     assert [c[0].text for c in fast] == [c[0].text for c in hf]
     assert [c[0].finish for c in fast] == [c[0].finish for c in hf]
     for slow, quick in zip(hf, fast, strict=True):
         assert quick[0].mean_logprob == pytest.approx(slow[0].mean_logprob, abs=0.05)
+
+
+@pytest.mark.parametrize("name", ["transformers", "ctranslate2"])
+def test_a_local_backend_declares_itself_local_always_available_with_no_servers(converted, name):
+    served = backends.load(name, converted["gpt2"], "m")
+    assert served.backend.remote is backends.is_remote(name) is False
+    assert served.unavailable() is None and served.backend.status() is None
+    served.close()  # nothing to release, and no error saying so
+
+
+def test_options_of_another_backend_are_left_aside_for_the_chosen_ones_defaults(converted):
+    given = [backends.TransformersOptions(seed=1), backends.CTranslate2Options("float32")]
+    served = backends.load("ctranslate2", converted["gpt2"], "m", given)
+    assert served.backend.generator.compute_type == "float32"
+    assert backends.load("ctranslate2", converted["gpt2"], "m",
+                         given[:1]).backend.generator.compute_type.startswith("int8")
 
 
 @pytest.mark.parametrize("name", ["transformers", "ctranslate2"])

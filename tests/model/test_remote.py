@@ -143,7 +143,27 @@ def test_with_every_server_down_requests_are_refused_at_once_until_one_returns(s
 
 def test_the_backend_table_builds_it_and_it_loads_no_weights(servers, tiny_albums):
     fake = servers()
-    options = backends.Options(urls=(fake.url,), timeout=5.0)
-    served = backends.load("openai", tiny_albums, "ignored", options)
-    assert served.info.backend == "openai" and served.info.model_id == "swiftai"
+    options = [backends.OpenAIOptions(urls=(fake.url,), timeout=5.0)]
+    served = backends.load("openai", tiny_albums, "20260101-000000-abcdef", options)
+    # The log names the run the servers serve, not the servers' own name for it.
+    assert served.info.backend == "openai" and served.info.model_id == "20260101-000000-abcdef"
+    assert served.backend.remote and backends.is_remote("openai")
     served.close()
+
+
+def test_each_artists_model_goes_only_to_the_servers_that_list_it(servers):
+    juniper, marlow = servers(model="jv-merged"), servers(model="mk-merged")
+    backends_ = [remote(juniper, marlow, model=name) for name in ("jv-merged", "mk-merged")]
+    for backend in backends_:
+        for _ in range(3):
+            backend.generate([GenRequest("hi", max_new_tokens=5)])
+    assert [c.body["model"] for c in juniper.completions()] == ["jv-merged"] * 3
+    assert [c.body["model"] for c in marlow.completions()] == ["mk-merged"] * 3
+    marlow.stop()
+    for _ in range(60):  # the probe notices
+        if backends_[1].unavailable():
+            break
+        time.sleep(0.05)
+    assert backends_[1].unavailable() and backends_[0].unavailable() is None
+    for backend in backends_:
+        backend.close()

@@ -16,7 +16,7 @@ import pytest
 from transformers.utils import logging
 
 from model.registry import Registry, Run
-from tests.conftest import TINY_TRAIN
+from tests.conftest import TINY_TRAIN, artist_models
 from training.__main__ import main
 
 # `python -m training` quiets transformers through the environment before importing it; here it
@@ -78,11 +78,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_family: Callable[[str
     def get(name: str) -> Trained:
         if name not in done:
             family, extra = RUNS[name]
-            before = {r.id for r in Registry(home / "models").runs()}
+            before = {r.id for r in Registry(artist_models(home)).runs()}
             result = cli(home, "train", "--corpus", str(example_corpus), "--base-model",
                          str(tiny_family(family)), *TINY_TRAIN, *extra)
             assert result.returncode == 0, result.stderr
-            run = next(r for r in Registry(home / "models").runs() if r.id not in before)
+            run = next(r for r in Registry(artist_models(home)).runs() if r.id not in before)
             done[name] = Trained(run, result)
         return done[name]
 

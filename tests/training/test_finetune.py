@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from model.ct2 import has_conversion
 from model.registry import Registry
-from tests.conftest import ROOT, run_cli, train_args
+from tests.conftest import ROOT, artist_models, run_cli, train_args
 from tests.training.conftest import cli
 from training.evaluate import song_openings
 from training.progress import Progress
@@ -26,7 +26,7 @@ from training.runs import evaluate_run
 
 
 def only_run(home):
-    runs = Registry(home / "models").runs()
+    runs = Registry(artist_models(home)).runs()
     assert len(runs) == 1
     return runs[0]
 
@@ -180,7 +180,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path, tiny
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     killed = only_run(killed_home)
-    assert not killed.complete and Registry(killed_home / "models").current() is None
+    assert not killed.complete and Registry(artist_models(killed_home)).current() is None
     assert killed.status.describe() == "abandoned during train"
 
     resumed = run_cli("training", "train", "--resume", env={"SWIFTAI_HOME": str(killed_home)})

@@ -3,7 +3,7 @@
 import json
 
 from model.registry import Registry
-from tests.conftest import EXAMPLE_EXPORT, TINY_TRAIN, run_cli
+from tests.conftest import EXAMPLE_EXPORT, TINY_TRAIN, artist_models, run_cli
 from tests.training.conftest import cli
 from tests.training.fake_genius import FakeGenius, FakeSong
 
@@ -29,7 +29,7 @@ def test_run_goes_from_genius_to_a_published_model(hermetic_env, tiny_base, exam
     fetched = next(r for r in records if r["stage"] == "fetch" and "new" in r)
     assert fetched["new"] == 12 and fetched["failed"] == 0
     published = next(r for r in records if r["stage"] == "publish" and "run" in r)
-    current = Registry(hermetic_env / "models").current()
+    current = Registry(artist_models(hermetic_env, ARTIST)).current()
     assert current.id == published["run"]
     assert current.metrics["perplexity"] < current.metrics["base_perplexity"]
 
@@ -39,7 +39,7 @@ def test_a_failing_stage_stops_the_run_and_keeps_the_current_model(hermetic_env,
     assert cli(hermetic_env, "import", str(EXAMPLE_EXPORT), **env).returncode == 0
     first = cli(hermetic_env, "run", "--skip-fetch", "--max-steps", "20", *TINY_TRAIN, **env)
     assert first.returncode == 0, first.stderr
-    registry = Registry(hermetic_env / "models")
+    registry = Registry(artist_models(hermetic_env, ARTIST))
     served = registry.current().id
 
     no_token = cli(hermetic_env, "run", "--max-steps", "20", *TINY_TRAIN, **env)

@@ -8,6 +8,7 @@ import pytest
 from model.ct2 import has_conversion
 from model.errors import RegistryError
 from model.registry import Registry
+from tests.conftest import artist_models
 from tests.training.conftest import cli, copy_runs
 from training.publish import publish, rollback
 
@@ -112,9 +113,9 @@ def test_a_publish_that_crashed_before_the_link_moved_is_ignored(registry):
 
 
 def test_models_lists_runs_and_marks_the_current_one(registry, hermetic_env, example_corpus):
-    shutil.move(registry.root, hermetic_env / "models")
+    shutil.move(registry.root, artist_models(hermetic_env))
     assert cli(hermetic_env, "publish", "good").returncode == 0
-    (hermetic_env / "models" / "runs" / "zz-killed").mkdir()  # killed before it said anything
+    (artist_models(hermetic_env) / "runs" / "zz-killed").mkdir()  # killed before it said anything
     failed = cli(hermetic_env, "train", "--corpus", str(example_corpus), "--base-model",
                  "/nonexistent/model")
     assert failed.returncode == 1
@@ -130,8 +131,8 @@ def test_prune_deletes_failed_abandoned_and_old_runs_but_keeps_current_and_previ
         registry, hermetic_env, example_corpus):
     shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "aaa-old")
     shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "zz-newer")
-    shutil.move(registry.root, hermetic_env / "models")
-    registry = Registry(hermetic_env / "models")
+    shutil.move(registry.root, artist_models(hermetic_env))
+    registry = Registry(artist_models(hermetic_env))
     publish(registry, "poor", force=True)
     publish(registry, "good")
     (registry.runs_dir / "zz-killed").mkdir()
@@ -152,17 +153,17 @@ def test_prune_deletes_failed_abandoned_and_old_runs_but_keeps_current_and_previ
 
 
 def test_cli_publish_refusal_is_one_line_and_exit_1(registry, hermetic_env):
-    shutil.move(registry.root, hermetic_env / "models")
+    shutil.move(registry.root, artist_models(hermetic_env))
     assert cli(hermetic_env, "publish", "good").returncode == 0
     refused = cli(hermetic_env, "publish", "poor")
     assert refused.returncode == 1 and refused.stderr.startswith("error: run poor has validation")
     assert "Traceback" not in refused.stderr
-    assert json.loads((hermetic_env / "models" / "history.json").read_text()) == ["good"]
+    assert json.loads((artist_models(hermetic_env) / "history.json").read_text()) == ["good"]
 
 
 def test_cli_refuses_a_first_run_worse_than_its_base_in_one_line(registry, hermetic_env):
-    shutil.move(registry.root, hermetic_env / "models")
-    registry = Registry(hermetic_env / "models")
+    shutil.move(registry.root, artist_models(hermetic_env))
+    registry = Registry(artist_models(hermetic_env))
     run = worse_than_its_base(registry)
     refused = cli(hermetic_env, "publish", run)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
