@@ -12,6 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_EXPORT = ROOT / "examples" / "Lyrics_JuniperVale.json"
+# A second artist whose songs have the shape of a real catalogue: long songs, short lines, rhymes
+# in about one line of seven (many slant), a chorus in every song.
+SECOND_EXPORT = ROOT / "examples" / "Lyrics_MarlowReyes.json"
 
 
 @pytest.fixture(autouse=True)
