@@ -147,3 +147,32 @@ def test_the_backend_table_builds_it_and_it_loads_no_weights(servers, tiny_album
     served = backends.load("openai", tiny_albums, "ignored", options)
     assert served.info.backend == "openai" and served.info.model_id == "swiftai"
     served.close()
+
+
+def test_a_greedy_request_asks_for_one_completion_and_repeats_it(servers):
+    fake = servers()  # refuses n > 1 with temperature 0, as vLLM does
+    backend = remote(fake)
+    (three,) = backend.generate([GenRequest("hi", k=3, greedy=True)])
+    assert len(three) == 3 and len({c.text for c in three}) == 1
+    assert fake.completions()[0].body["n"] == 1
+    backend.close()
+
+
+@pytest.mark.parametrize("listed, context", [(64, 64), (None, 256)])
+def test_a_fit_prompt_loses_its_oldest_lines_to_leave_room_in_the_context(
+        servers, tiny_albums, listed, context):
+    from model.tokens import load_folder_tokenizer
+
+    codec, spec = load_folder_tokenizer(tiny_albums)
+    fake = servers(context=listed)  # none listed: the run's own context (n_positions 256)
+    backend = remote(fake, folder=tiny_albums)
+    lines = [f"verse line number {i} by the porch light" for i in range(60)]
+    prompt = "<|album:Red|>\n" + "\n".join(lines) + "\n\n[Chorus]\n"
+    backend.generate([GenRequest(prompt, max_new_tokens=20, stop=("\n\n",), fit=True)])
+    backend.generate([GenRequest(prompt, max_new_tokens=20)])
+    fitted, whole = (r.body["prompt"] for r in fake.completions())
+    tokens = len(codec.encode(fitted, add_special_tokens=False).ids)
+    assert prompt.endswith(fitted) and fitted.startswith("verse line number")
+    assert context - 20 - 15 < tokens + len(spec.prefix_ids) <= context - 20  # a line at most lost
+    assert whole == prompt  # not shortened without `fit`: the server refuses it or not
+    backend.close()
