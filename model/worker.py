@@ -344,7 +344,10 @@ class Worker:
             error: Exception = e
         except Exception as e:
             if len(requests) == 1:
-                log.exception("generation failed for one request")
+                if isinstance(e, GenerationError):  # expected (a server's 400): one line
+                    log.warning("generation refused for one request: %s", e)
+                else:
+                    log.exception("generation failed for one request")
                 return [e]
             error = e
         log.warning("batch of %d failed (%s); trying it in halves", len(requests), error)

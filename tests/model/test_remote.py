@@ -176,3 +176,24 @@ def test_a_fit_prompt_loses_its_oldest_lines_to_leave_room_in_the_context(
     assert context - 20 - 15 < tokens + len(spec.prefix_ids) <= context - 20  # a line at most lost
     assert whole == prompt  # not shortened without `fit`: the server refuses it or not
     backend.close()
+
+
+def test_a_request_the_server_refuses_is_logged_in_one_line(servers, caplog):
+    fake = servers()
+    fake.faults = [Fault(status=400)]
+
+    async def main():
+        backend = remote(fake)
+        worker = Worker(lambda: Served(backend, None), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        try:
+            with pytest.raises(BadRequest, match="refused this request"):
+                await Composer(worker).write(Request("hi"))
+        finally:
+            await worker.close()
+
+    asyncio.run(main())
+    records = [r for r in caplog.records if r.name == "model.worker"]
+    assert [r.levelname for r in records] == ["WARNING"] and records[0].exc_info is None
+    assert "refused this request" in records[0].getMessage()
