@@ -262,6 +262,8 @@ class Worker:
                         if not job.future.done():
                             self._fail(job, e)
         self._fail_pending()
+        if self._served is not None:
+            self._served.close()  # a remote backend's probe thread and connections
 
     def _fail_pending(self) -> None:
         with self._cond:

@@ -197,3 +197,20 @@ def test_a_request_the_server_refuses_is_logged_in_one_line(servers, caplog):
     records = [r for r in caplog.records if r.name == "model.worker"]
     assert [r.levelname for r in records] == ["WARNING"] and records[0].exc_info is None
     assert "refused this request" in records[0].getMessage()
+
+
+def test_a_closed_worker_stops_probing_the_servers(servers):
+    fake = servers()
+
+    async def main():
+        backend = remote(fake, probe_every=0.05)
+        worker = Worker(lambda: Served(backend, None), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        await worker.close()
+
+    asyncio.run(main())
+    time.sleep(0.2)  # a probe under way when the worker closed has answered by now
+    probes = len(fake.requests)
+    time.sleep(0.5)  # ten probe periods
+    assert len(fake.requests) == probes
