@@ -41,7 +41,7 @@ async def test_a_verse_in_an_album_style_from_vllm(vllm, serve_web, tmp_path):
     assert "<|" not in text and "</s>" not in text  # the album and end tokens never show
 
 
-async def test_a_song_longer_than_vllms_context_is_written_whole(vllm, serve_web, tmp_path):
+async def test_a_song_from_vllm_has_its_labelled_sections(vllm, serve_web, tmp_path):
     base = await open_web(serve_web, vllm, tmp_path)
     status, data, _ = await call("POST", f"{base}/api/lyrics",
                                  json={"prompt": "The porch light", "form": "song"})
