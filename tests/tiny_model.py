@@ -63,8 +63,11 @@ def make_tiny_gpt2(folder: Path, texts: list[str], seed: int = 0, n_positions: i
     return _save(folder, GPT2LMHeadModel(config), tokenizer)
 
 
-def make_tiny_llama(folder: Path, texts: list[str], seed: int = 0) -> Path:
-    """Save a tiny random Llama whose tokenizer puts <s> before every text."""
+def make_tiny_llama(folder: Path, texts: list[str], seed: int = 0, head_dim: int = 16) -> Path:
+    """Save a tiny random Llama whose tokenizer puts <s> before every text.
+
+    vLLM's CPU attention takes only head sizes of 32 and up: the real-vLLM check asks for 32.
+    """
     torch.manual_seed(seed)
     bpe = _bpe(texts, ["<unk>", "<s>", "</s>"])
     bpe.post_processor = processors.TemplateProcessing(
@@ -73,7 +76,8 @@ def make_tiny_llama(folder: Path, texts: list[str], seed: int = 0) -> Path:
                                         unk_token="<unk>")
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id,
+                         head_dim=head_dim, max_position_embeddings=256,
+                         bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
     return _save(folder, LlamaForCausalLM(config), tokenizer)
 

@@ -1,9 +1,10 @@
 """A fake OpenAI-compatible inference server on 127.0.0.1 (aiohttp, on its own thread).
 
 It answers `GET /v1/models` and `POST /v1/completions` the way vLLM does (choices with `index`,
-`finish_reason`, `logprobs.token_logprobs`), records every request, and injects faults: an HTTP
-status with an optional Retry-After, a response slower than the client's timeout, or a server
-that is stopped (connections refused) and started again on the same port.
+`finish_reason`, `logprobs.token_logprobs`; the model's `max_model_len` when given a context;
+HTTP 400 for `n > 1` with temperature 0, as vLLM 0.32 answers), records every request, and
+injects faults: an HTTP status with an optional Retry-After, a response slower than the client's
+timeout, or a server that is stopped (connections refused) and started again on the same port.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ class Seen:
 
 
 class FakeInference:
-    def __init__(self, model: str = "swiftai", api_key: str | None = None) -> None:
+    def __init__(self, model: str = "swiftai", api_key: str | None = None,
+                 context: int | None = None) -> None:
         self.model = model
+        self.context = context  # listed as the model's max_model_len, as vLLM lists it
         self.api_key = api_key
         self.faults: list[Fault] = []  # taken one per completion request, in order
         self.requests: list[Seen] = []
@@ -84,8 +87,10 @@ class FakeInference:
         self.requests.append(Seen("GET", request.path, {}, dict(request.headers)))
         if not self._authorized(request):
             return web.json_response({"error": {"message": "bad key"}}, status=401)
-        return web.json_response({"object": "list",
-                                  "data": [{"id": self.model, "object": "model"}]})
+        card = {"id": self.model, "object": "model"}
+        if self.context:
+            card["max_model_len"] = self.context
+        return web.json_response({"object": "list", "data": [card]})
 
     async def _complete(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -99,6 +104,9 @@ class FakeInference:
                                      status=fault.status, headers=headers)
         if body.get("model") != self.model:
             return web.json_response({"error": {"message": "unknown model"}}, status=404)
+        if (body.get("n") or 1) > 1 and body.get("temperature") == 0:
+            return web.json_response({"error": {"message": "n must be 1 when using greedy "
+                                                f"sampling, got {body['n']}."}}, status=400)
         if body.get("echo"):
             return web.json_response({"id": "cmpl-1", "object": "text_completion",
                                       "model": self.model, "choices": _echoed(body["prompt"])})

@@ -167,3 +167,70 @@ def test_each_artists_model_goes_only_to_the_servers_that_list_it(servers):
     assert backends_[1].unavailable() and backends_[0].unavailable() is None
     for backend in backends_:
         backend.close()
+
+
+def test_a_greedy_request_asks_for_one_completion_and_repeats_it(servers):
+    fake = servers()  # refuses n > 1 with temperature 0, as vLLM does
+    backend = remote(fake)
+    (three,) = backend.generate([GenRequest("hi", k=3, greedy=True)])
+    assert len(three) == 3 and len({c.text for c in three}) == 1
+    assert fake.completions()[0].body["n"] == 1
+    backend.close()
+
+
+@pytest.mark.parametrize("listed, context", [(64, 64), (None, 256)])
+def test_a_fit_prompt_loses_its_oldest_lines_to_leave_room_in_the_context(
+        servers, tiny_albums, listed, context):
+    from model.tokens import load_folder_tokenizer
+
+    codec, spec = load_folder_tokenizer(tiny_albums)
+    fake = servers(context=listed)  # none listed: the run's own context (n_positions 256)
+    backend = remote(fake, folder=tiny_albums)
+    lines = [f"verse line number {i} by the porch light" for i in range(60)]
+    prompt = "<|album:Red|>\n" + "\n".join(lines) + "\n\n[Chorus]\n"
+    backend.generate([GenRequest(prompt, max_new_tokens=20, stop=("\n\n",), fit=True)])
+    backend.generate([GenRequest(prompt, max_new_tokens=20)])
+    fitted, whole = (r.body["prompt"] for r in fake.completions())
+    tokens = len(codec.encode(fitted, add_special_tokens=False).ids)
+    assert prompt.endswith(fitted) and fitted.startswith("verse line number")
+    assert context - 20 - 15 < tokens + len(spec.prefix_ids) <= context - 20  # a line at most lost
+    assert whole == prompt  # not shortened without `fit`: the server refuses it or not
+    backend.close()
+
+
+def test_a_request_the_server_refuses_is_logged_in_one_line(servers, caplog):
+    fake = servers()
+    fake.faults = [Fault(status=400)]
+
+    async def main():
+        backend = remote(fake)
+        worker = Worker(lambda: Served(backend, None), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        try:
+            with pytest.raises(BadRequest, match="refused this request"):
+                await Composer(worker).write(Request("hi"))
+        finally:
+            await worker.close()
+
+    asyncio.run(main())
+    records = [r for r in caplog.records if r.name == "model.worker"]
+    assert [r.levelname for r in records] == ["WARNING"] and records[0].exc_info is None
+    assert "refused this request" in records[0].getMessage()
+
+
+def test_a_closed_worker_stops_probing_the_servers(servers):
+    fake = servers()
+
+    async def main():
+        backend = remote(fake, probe_every=0.05)
+        worker = Worker(lambda: Served(backend, None), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        await worker.close()
+
+    asyncio.run(main())
+    time.sleep(0.2)  # a probe under way when the worker closed has answered by now
+    probes = len(fake.requests)
+    time.sleep(0.5)  # ten probe periods
+    assert len(fake.requests) == probes
