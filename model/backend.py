@@ -18,6 +18,8 @@ from model.tokens import TokenSpec
 
 if TYPE_CHECKING:
     from model.novelty import CopyIndex
+    from model.ranking import Weights
+    from model.rhyme import RhymeBook
     from model.style import Style
 
 
@@ -65,6 +67,9 @@ class GenRequest:
     greedy: bool = False  # argmax decoding (comparing backends)
     stop: tuple[str, ...] = ()  # cut a completion at the first of these (beside the end tokens)
     fit: bool = False  # drop the prompt's oldest tokens when it is too long, rather than refuse
+    # Score these continuations of the prompt instead of sampling: one Completion per text (in
+    # order; k must equal their number), its tokens' log-probabilities, finish "scored".
+    score: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,9 @@ class ModelInfo:
 
 
 class Backend(Protocol):
-    """A model that generates. A remote backend may also offer `unavailable() -> str | None`
-    (why nothing can be served now) and `close()` (release threads and connections)."""
+    """A model that generates, and scores given continuations (`GenRequest.score`). A remote
+    backend may also offer `unavailable() -> str | None` (why nothing can be served now) and
+    `close()` (release threads and connections)."""
 
     info: ModelInfo
 
@@ -110,6 +116,8 @@ class Served:
     copy_index: CopyIndex | None  # the training lyrics' n-grams; None for a base model
     style: Style | None = None  # the training lyrics' style figures; None for a base model
     form: tuple[str, ...] | None = None  # the artist's most common song form, if headers say
+    rhymes: RhymeBook | None = None  # the artist's stanza schemes and end words
+    weights: Weights | None = None  # the run's ranking weights; None: the defaults
 
     @property
     def info(self) -> ModelInfo:
@@ -146,6 +154,21 @@ def prompt_ids(codec: Any, info: ModelInfo, request: GenRequest) -> list[int]:
                              f"{max(0, room)} fit before the song)")
         bare = bare[-room:]
     return [*info.spec.prefix_ids, *bare]
+
+
+def scored_completion(logprobs: list[float], text: str) -> Completion:
+    """Return the answer to one scored continuation: its mean and count of token logprobs."""
+    mean = sum(logprobs) / len(logprobs) if logprobs else None
+    return Completion(text=text, mean_logprob=mean, tokens=len(logprobs), finish="scored")
+
+
+def scoring_rows(codec: Any, info: ModelInfo, request: GenRequest,
+                 ) -> list[tuple[list[int], list[int]]]:
+    """Return (prompt ids, continuation ids) for each text of a scoring request."""
+    continuations = [codec.encode(text, add_special_tokens=False).ids for text in request.score]
+    room = replace(request, max_new_tokens=max(map(len, continuations), default=1))
+    prompt = prompt_ids(codec, info, room)
+    return [(prompt, ids) for ids in continuations]
 
 
 def context_of(config: dict[str, Any]) -> int:

@@ -19,6 +19,8 @@ from model.backend import Backend, Served
 from model.ct2 import has_conversion
 from model.errors import RegistryError
 from model.novelty import CopyIndex
+from model.ranking import load_weights
+from model.rhyme import rhyme_book
 from model.songform import common_form
 from model.style import figures
 
@@ -99,8 +101,9 @@ def with_lyrics(backend: Backend, folder: Path | None) -> Served:
     index of the novelty guard, the artist's style figures and song form."""
     lyrics = training_lyrics(folder)
     if not lyrics:
-        return Served(backend, None)
-    return Served(backend, CopyIndex(lyrics), figures(lyrics), common_form(lyrics))
+        return Served(backend, None, weights=load_weights(folder))
+    return Served(backend, CopyIndex(lyrics), figures(lyrics), common_form(lyrics),
+                  rhyme_book(lyrics), load_weights(folder))
 
 
 _HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")

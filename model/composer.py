@@ -6,37 +6,44 @@ text removed), submits it to the worker as a `GenRequest` for `candidates` sampl
 keeps the best one by `songform.score` among those that pass the novelty guard and do not loop.
 When none passes, it asks again (twice at most), then cuts the best before its copied run.
 
-`form="song"` writes a whole song section by section (verse, chorus, verse, chorus, bridge,
-chorus, or the artist's own common form): each section is one worker request conditioned on
-everything before it, so different users' sections share batches and no song holds the worker
-between its steps. The chorus is written once and repeated word for word.
+`form="song"` writes a whole song line by line (model/lines.py), in the artist's form and stanza
+lengths (verse, chorus, verse, chorus, bridge, chorus by default), toward the artist's lines per
+song within one message. Each line is one worker request for k candidates of that line alone, so
+different users' lines share batches and no song holds the worker between its steps. Each
+four-line group draws one of the artist's rhyme schemes (model/rhyme.py); a line the scheme says
+rhymes is ranked by its rhyme with its partner, and when no candidate rhymes it gets one more
+set of candidates, then the best is re-ended on the rhyming word the model scores likeliest.
+The chorus is written once and repeated word for word.
+
+Every ranking is recorded on the Result (`steps`), and `Writing.events()` streams each chosen
+line and each finished section as it is written: a chosen line is final.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import logging
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from model.backend import GenRequest, Served
-from model.novelty import COPY_WORDS, cut_before
-from model.songform import (
-    DEFAULT_FORM,
-    REFRAINS,
-    SECTION_STOPS,
-    for_model,
-    kind,
-    render,
-    score,
-    section_lines,
-    token_budget,
-)
+from model.errors import BadRequest
+from model.lines import Candidate, best, candidate, candidates, likeliest, song_prompt, stem
+from model.novelty import COPY_WORDS, cut_before, words_of
+from model.ranking import DEFAULT, Option, RankStep, Weights, score, text_features
+from model.rhyme import GENERIC_BOOK, end_word, plan, quality
+from model.songform import DEFAULT_FORM, REFRAINS, kind, line_budget, render, song_lengths
 from model.songtext import MAX_CHARS, album_token, clean_output, is_degenerate
 from model.style import GENERIC, lyric_lines
 from model.worker import Generated, Ticket, Worker
 
+log = logging.getLogger(__name__)
+
 NOVELTY_RETRIES = 2  # new tries when no candidate passes the guard, before cutting the best
 CANDIDATES = 3  # samples per step to rank; a batch row each, so a CPU song stays interactive
+RHYME_RETRIES = 1  # new sets of candidates for a line that must rhyme and has no rhyme yet
 FORMS = ("verse", "song")
 
 
@@ -61,7 +68,25 @@ class Result:
     queue_ms: float  # from submit to the start of its first batch
     generate_ms: float  # generation time of its batches, retries and sections included
     batch_size: int  # rows in its last batch
-    attempts: int  # worker requests it took (retries and sections)
+    attempts: int  # worker requests it took (retries and lines)
+    steps: tuple[RankStep, ...] = ()  # every ranking that chose it: options, features, kept
+
+
+@dataclass(frozen=True)
+class LineEvent:
+    slot: int  # which of the request's n songs
+    section: str | None  # its section label (None in verse mode)
+    text: str
+
+
+@dataclass(frozen=True)
+class SectionEvent:
+    slot: int
+    label: str
+    lines: tuple[str, ...]
+
+
+Event = LineEvent | SectionEvent
 
 
 @dataclass
@@ -73,6 +98,8 @@ class _Tally:
     generate_ms: float = 0.0
     batch_size: int = 0
     attempts: int = 0
+    steps: list[RankStep] = field(default_factory=list)
+    copies: list[int] = field(default_factory=lambda: [0])
 
     def add(self, generated: Generated) -> None:
         self.served = generated.served
@@ -81,10 +108,11 @@ class _Tally:
         self.batch_size = generated.batch_size
         self.attempts += 1
 
-    def result(self, text: str, copied: int) -> Result:
+    def result(self, text: str, copied: int, steps: tuple[RankStep, ...] | None = None) -> Result:
         assert self.served is not None
         return Result(text, copied, self.served.info.model_id, self.queue_ms or 0.0,
-                      round(self.generate_ms, 1), self.batch_size, self.attempts)
+                      round(self.generate_ms, 1), self.batch_size, self.attempts,
+                      tuple(self.steps) if steps is None else steps)
 
 
 def user_prompt(served: Served | None, prompt: str) -> str:
@@ -117,11 +145,19 @@ def cut_copy(served: Served, text: str, keep: int) -> tuple[str, int]:
     return text, copied(served, text, keep)
 
 
+def weights_of(served: Served | None) -> Weights:
+    """Return the served run's ranking weights (the defaults when it has none)."""
+    return (served.weights if served else None) or DEFAULT
+
+
 @dataclass(frozen=True)
 class _Option:
     text: str
     copied: int
     score: float
+    features: dict[str, float]
+    step: int  # which ranking (attempt) it came from, and its place there
+    place: int
 
     @property
     def usable(self) -> bool:
@@ -130,20 +166,25 @@ class _Option:
 
 class Writing:
     """One request on its way: await it for its Results (n of them); ask it for its place in
-    the queue."""
+    the queue; iterate `events()` for its lines and sections as they are written."""
 
     def __init__(self, composer: Composer, request: Request, timeout: float | None) -> None:
         self._composer = composer
         self._request = request
         self._timeout = timeout
+        self._events: asyncio.Queue[Event | None] = asyncio.Queue()
+        # Schemes are drawn at random; greedy requests (tests, comparisons) draw the same ones.
+        self._rng = random.Random(request.prompt if request.greedy else None)
         served = composer.worker.served
         self._form = (served.form if served and served.form else None) or DEFAULT_FORM
         self._tickets: list[Ticket] = []  # each song's step waiting now (one ticket for verses)
+        self._first: list[bool] = []  # the song's first line step went at submit time
         try:  # the first steps are queued here, so that Busy is raised at once
             if request.form == "song":
                 for _ in range(request.n):
-                    self._tickets.append(self._submit_section(served, [], self._form[0],
-                                                              force=False))
+                    self._tickets.append(self._submit_line(
+                        served, [], self._form[0], self._opening(served), force=False))
+                    self._first.append(True)
             else:
                 self._tickets.append(self._submit(prompt_text(served, request), force=False,
                                                   k=max(composer.candidates, request.n)))
@@ -152,6 +193,7 @@ class Writing:
                 ticket.cancel()  # all or nothing: a cancelled step is never generated
             raise
         self._task = asyncio.ensure_future(self._run())
+        self._task.add_done_callback(lambda _: self._events.put_nowait(None))
 
     def position(self) -> int:
         """Return 1 for the front of the queue, 2 behind it, ...; 0 once generation started."""
@@ -167,6 +209,14 @@ class Writing:
     def __await__(self) -> Any:
         return self._task.__await__()
 
+    async def events(self) -> AsyncIterator[Event]:
+        """Yield each chosen line and each finished section as it is written, then end."""
+        while (event := await self._events.get()) is not None:
+            yield event
+
+    def _emit(self, event: Event) -> None:
+        self._events.put_nowait(event)
+
     def _submit(self, prompt: str, force: bool = True, tokens: int | None = None,
                 stop: tuple[str, ...] = (), k: int | None = None) -> Ticket:
         """Queue one step; `force` lets a request already under way go on past a full queue."""
@@ -177,19 +227,29 @@ class Writing:
             min_new_tokens=request.min_new_tokens, temperature=request.temperature,
             greedy=request.greedy, stop=stop, fit=bool(stop)), self._timeout, force=force)
 
-    def _submit_section(self, served: Served | None, sections: list[tuple[str, list[str]]],
-                        label: str, force: bool = True) -> Ticket:
+    def _opening(self, served: Served | None) -> list[str]:
+        return lyric_lines(clean_output(user_prompt(served, self._request.prompt)))
+
+    def _line_prompt(self, served: Served | None, sections: list[tuple[str, list[str]]],
+                     label: str, lines: list[str]) -> str:
+        headers = (served.style or GENERIC).header_rate >= 0.5 if served else True
+        return album_head(served, self._request.album) + song_prompt(sections, label, lines,
+                                                                     headers)
+
+    def _submit_line(self, served: Served | None, sections: list[tuple[str, list[str]]],
+                     label: str, lines: list[str], force: bool = True) -> Ticket:
         artist = (served.style if served else None) or GENERIC
-        prompt = album_head(served, self._request.album) + \
-            self._section_prompt(served, sections, label)
-        return self._submit(prompt, force, token_budget(section_lines(label, artist), artist),
-                            SECTION_STOPS)
+        return self._submit(self._line_prompt(served, sections, label, lines), force,
+                            line_budget(artist), ("\n",))
 
     async def _run(self) -> list[Result]:
         if self._request.form == "song":
             return list(await asyncio.gather(*(self._song(i)
                                                for i in range(len(self._tickets)))))
-        return await self._verses()
+        results = await self._verses()
+        for slot, result in enumerate(results):
+            self._emit(SectionEvent(slot, "Verse", tuple(lyric_lines(result.text))))
+        return results
 
     async def _verses(self) -> list[Result]:
         """Write n verses from ranked candidates: the n best that pass the guard and do not loop;
@@ -197,17 +257,22 @@ class Writing:
         request, tally, wanted = self._request, _Tally(), self._request.n
         chosen: list[_Option] = []
         rest: list[_Option] = []
+        rankings: list[list[_Option]] = []
         for attempt in range(NOVELTY_RETRIES + 1):
             generated = await self._tickets[0]
             tally.add(generated)
             served = generated.served
             prompt = user_prompt(served, request.prompt)
             keep = len(clean_output(prompt))  # copies wholly inside the user's line don't count
-            artist = served.style or GENERIC
-            for completion in generated.completions:
+            artist, weights = served.style or GENERIC, weights_of(served)
+            rankings.append([])
+            for place, completion in enumerate(generated.completions):
                 text = clean_output(prompt + completion.text, max_lines=request.lines)
-                option = _Option(text, copied(served, text, keep),
-                                 score(text, completion.mean_logprob, artist))
+                copies = copied(served, text, keep)
+                features = text_features(text, completion.mean_logprob, artist, copies)
+                option = _Option(text, copies, score(features, weights), features, attempt,
+                                 place)
+                rankings[-1].append(option)
                 fresh = all(option.text != o.text for o in chosen)
                 (chosen if option.usable and fresh else rest).append(option)
             chosen.sort(key=lambda o: o.score, reverse=True)
@@ -220,66 +285,126 @@ class Writing:
         for option in sorted(rest, key=lambda o: (o.copied < COPY_WORDS, o.score),
                              reverse=True)[:wanted - len(chosen)]:
             text, left = cut_copy(served, option.text, keep)
-            chosen.append(_Option(text, left, option.score))
-        return [tally.result(o.text, o.copied) for o in chosen[:wanted]]
+            chosen.append(_Option(text, left, option.score, option.features, option.step,
+                                  option.place))
 
-    def _section_prompt(self, served: Served | None, sections: list[tuple[str, list[str]]],
-                        label: str) -> str:
-        headers = (served.style or GENERIC).header_rate >= 0.5 if served else True
-        head = f"[{kind(label)}]\n" if headers else ""
-        opening = user_prompt(served, self._request.prompt) if not sections else ""
-        before = for_model(sections, headers)
-        return (before + "\n\n" if before else "") + head + opening
+        def steps(option: _Option) -> tuple[RankStep, ...]:
+            return tuple(RankStep(None, None, tuple(Option(o.text, o.features) for o in options),
+                                  option.place if option.step == index else -1)
+                         for index, options in enumerate(rankings))
+
+        return [tally.result(o.text, o.copied, steps(o)) for o in chosen[:wanted]]
 
     async def _song(self, slot: int) -> Result:
-        tally, copies = _Tally(), [0]
+        tally = _Tally()
         sections: list[tuple[str, list[str]]] = []
         refrains: dict[str, list[str]] = {}
-        for label in self._form:
+        served = self._composer.worker.served
+        artist = (served.style if served else None) or GENERIC
+        for label, wanted in zip(self._form, song_lengths(self._form, artist, MAX_CHARS),
+                                 strict=True):
             if kind(label) in refrains:
                 sections.append((label, refrains[kind(label)]))
+                self._emit(SectionEvent(slot, label, tuple(refrains[kind(label)])))
                 continue
-            lines = await self._section(slot, sections, label, tally, copies)
+            lines = await self._section(slot, sections, label, wanted, tally)
             if not lines:
                 continue  # nothing usable came: the song goes on without this section
             sections.append((label, lines))
+            self._emit(SectionEvent(slot, label, tuple(lines)))
             if kind(label) in REFRAINS:
                 refrains[kind(label)] = lines
-        return tally.result(render(sections, MAX_CHARS), max(copies))
+        return tally.result(render(sections, MAX_CHARS), max(tally.copies))
 
     async def _section(self, slot: int, sections: list[tuple[str, list[str]]], label: str,
-                       tally: _Tally, copies: list[int]) -> list[str]:
-        """Write one section: `candidates` samples, the best usable one, or none."""
-        earlier = {line.casefold() for _, lines in sections for line in lines}
+                       wanted: int, tally: _Tally) -> list[str]:
+        """Write one section line by line, each line rhyming where its drawn scheme says."""
+        served = self._composer.worker.served
+        lines = self._opening(served) if not sections else []
+        for line in lines:
+            self._emit(LineEvent(slot, label, line))
+        book = (served.rhymes if served else None) or GENERIC_BOOK
+        partners = plan(book.schemes, wanted, self._rng)
+        earlier = {" ".join(words_of(line)) for _, done in sections for line in done}
+        earlier.update(" ".join(words_of(line)) for line in lines)
+        while len(lines) < wanted:
+            partner = partners[len(lines)]
+            line = await self._line(slot, sections, label, lines,
+                                    end_word(lines[partner]) if partner is not None else None,
+                                    earlier, tally)
+            if line is None:
+                break  # no usable line came: the section ends here
+            lines.append(line)
+            earlier.add(" ".join(words_of(line)))
+            self._emit(LineEvent(slot, label, line))
+        return lines
+
+    async def _line(self, slot: int, sections: list[tuple[str, list[str]]], label: str,
+                    lines: list[str], partner: str | None, earlier: set[str],
+                    tally: _Tally) -> str | None:
+        """Write one line: rank k candidates; for a line that must rhyme and has no rhyme among
+        them, ask once more, then re-end the best on the likeliest rhyming word."""
+        context = [line for _, done in sections for line in done][-3:] + lines
+        options: list[Candidate] = []
         for attempt in range(NOVELTY_RETRIES + 1):
-            if sections or attempt:  # the first section's request went at submit time
-                self._tickets[slot] = self._submit_section(self._composer.worker.served,
-                                                           sections, label)
+            if self._first[slot]:
+                self._first[slot] = False  # the song's first step went at submit time
+            else:
+                self._tickets[slot] = self._submit_line(self._composer.worker.served, sections,
+                                                        label, lines)
             generated = await self._tickets[slot]
             tally.add(generated)
             served = generated.served
             artist = served.style or GENERIC
-            wanted = section_lines(label, artist)
-            opening = user_prompt(served, self._request.prompt) if not sections else ""
-            options = []
-            for completion in generated.completions:
-                lines = lyric_lines(clean_output(opening + completion.text))[:wanted]
-                text = "\n".join(lines)
-                fresh = [line for line in lines if line.casefold() not in earlier]
-                if len(fresh) < len(lines) / 2:
-                    continue  # mostly lines the song already has: not a new section
-                options.append(_Option(text, copied(served, text, len(opening)),
-                                       score(text, completion.mean_logprob, artist)))
-            usable = [o for o in options if o.usable and o.text]
-            if kind(label) in REFRAINS and attempt < NOVELTY_RETRIES:
-                # A chorus is a block of lines that comes back: ask again for one of 2+ lines
-                # before settling for a single line.
-                usable = [o for o in usable if len(set(o.text.split("\n"))) >= 2]
-            if usable:
-                best = max(usable, key=lambda o: o.score)
-                copies.append(best.copied)
-                return best.text.split("\n")
-        return []
+            options += candidates(generated.completions, artist, partner, earlier,
+                                  served.copy_index, context)
+            usable = [o for o in options if o.usable]
+            rhymed = any(o.features["rhyme"] > 0 for o in usable)
+            if usable and (partner is None or rhymed or attempt >= RHYME_RETRIES):
+                break
+        weights = weights_of(served)
+        if usable and partner and not rhymed:
+            ending = await self._reend(slot, served, sections, label, lines, partner,
+                                       best(options, weights), earlier, context, tally)
+            if ending is not None:
+                options.append(ending)
+        if not any(o.usable for o in options):
+            tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
+                                        -1))
+            return None
+        chosen = best(options, weights)
+        tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
+                                    options.index(chosen)))
+        tally.copies.append(chosen.copied)
+        return chosen.text
+
+    async def _reend(self, slot: int, served: Served, sections: list[tuple[str, list[str]]],
+                     label: str, lines: list[str], partner: str, line: Candidate, earlier: set[str],
+                     context: list[str], tally: _Tally) -> Candidate | None:
+        """Re-end `line` on the rhyming word the model scores likeliest after its stem."""
+        start = stem(line.text)
+        used = {end_word(done) for done in lines}
+        words = [w for w in (served.rhymes or GENERIC_BOOK).reendings(partner)
+                 if w not in used and quality(w, partner) > 0]
+        if not start or not words:
+            return None
+        texts = tuple(f"{start} {word}\n" for word in words)  # the newline: the line ends there
+        try:
+            ticket = self._composer.worker.submit_nowait(GenRequest(
+                self._line_prompt(served, sections, label, lines), k=len(texts), score=texts,
+                fit=True), self._timeout, force=True)
+            self._tickets[slot] = ticket  # so that cancel() reaches it
+            generated = await ticket
+        except BadRequest as e:  # a backend that cannot score: keep the best line as it is
+            log.info("no re-ending: %s", e)
+            return None
+        tally.add(generated)
+        top = likeliest(generated.completions)
+        if top is None:
+            return None
+        artist = served.style or GENERIC
+        return candidate(top.text.strip(), top.mean_logprob, True, artist, partner, earlier,
+                         served.copy_index, context)
 
 
 class Composer:

@@ -20,10 +20,12 @@ from model.backend import (
     ModelInfo,
     Sampling,
     context_of,
-        finish_completion,
+    finish_completion,
     in_groups,
     prompt_ids,
     regroup,
+    scored_completion,
+    scoring_rows,
 )
 from model.errors import RegistryError
 from model.tokens import load_folder_tokenizer
@@ -79,11 +81,23 @@ class CTranslate2Backend:
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Return k completions per request, one C++ call per temperature in the batch."""
         defaults = self.info.defaults
-        return in_groups(batch, lambda r: (r.greedy or not defaults.do_sample,
+        return in_groups(batch, lambda r: (bool(r.score), r.greedy or not defaults.do_sample,
                                            r.temperature or defaults.temperature, r.stop),
                          self._generate)
 
+    def _score(self, batch: list[GenRequest]) -> list[list[Completion]]:
+        """Score each request's given continuations with CTranslate2's score_batch."""
+        pairs = [pair for request in batch for pair in scoring_rows(self.codec, self.info, request)]
+        results = self.generator.score_batch([[self.codec.id_to_token(i) for i in prompt + ids]
+                                              for prompt, ids in pairs])
+        texts = [text for request in batch for text in request.score]
+        completions = [scored_completion(list(result.log_probs)[-len(ids):] if ids else [], text)
+                       for (_, ids), result, text in zip(pairs, results, texts, strict=True)]
+        return regroup(batch, completions)
+
     def _generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
+        if batch[0].score:  # in_groups: scoring requests come alone
+            return self._score(batch)
         defaults = self.info.defaults
         spec = self.info.spec
         assert spec is not None

@@ -32,10 +32,12 @@ from model.backend import (
     ModelInfo,
     Sampling,
     context_of,
-        finish_completion,
+    finish_completion,
     in_groups,
     prompt_ids,
     regroup,
+    scored_completion,
+    scoring_rows,
 )
 from model.errors import OutOfMemory
 from model.tokens import spec_of
@@ -126,13 +128,34 @@ class TransformersBackend:
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Return k completions per request; CUDA out-of-memory becomes OutOfMemory."""
         try:
-            return in_groups(batch, lambda r: (r.greedy, r.stop), self._generate)
+            return in_groups(batch, lambda r: (bool(r.score), r.greedy, r.stop), self._generate)
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
             raise OutOfMemory(f"out of memory for a batch of {len(batch)}") from e
 
     @torch.inference_mode()
+    def _score(self, batch: list[GenRequest]) -> list[list[Completion]]:
+        """Score each request's given continuations in one right-padded forward pass."""
+        pairs = [pair for request in batch for pair in scoring_rows(self.codec, self.info, request)]
+        rows = [prompt + ids for prompt, ids in pairs]
+        width = max(map(len, rows))
+        ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], device=self.device)
+        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows],
+                            device=self.device)
+        logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, ids[:, 1:, None])[..., 0]
+        texts = [text for request in batch for text in request.score]
+        completions = []
+        for row, (prompt, cont), text in zip(range(len(rows)), pairs, texts, strict=True):
+            start = len(prompt) - 1  # the logprob of token t sits at position t - 1
+            completions.append(scored_completion(
+                logprobs[row, start:start + len(cont)].tolist(), text))
+        return regroup(batch, completions)
+
+    @torch.inference_mode()
     def _generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
+        if batch[0].score:  # in_groups: scoring requests come alone
+            return self._score(batch)
         defaults = self.info.defaults
         rows = [request for request in batch for _ in range(request.k)]
         prompts = [prompt_ids(self.codec, self.info, r) for r in rows]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.backend import Completion, GenRequest, ModelInfo, Sampling
+from model.backend import Completion, GenRequest, ModelInfo, Sampling, scored_completion
 from model.errors import BadRequest, Offline
 from model.tokens import TokenSpec, load_folder_tokenizer
 
@@ -150,6 +150,8 @@ class OpenAIBackend:
         model = self.model or (server.models[0] if server.models else None)
         if model is None:
             raise Offline(f"{server.url} lists no model; set INFERENCE_MODEL")
+        if request.score:
+            return self._score(server, model, request)
         stops = [*request.stop, *(self.spec.end_texts if self.spec else ())][:MAX_STOPS]
         extra: dict[str, Any] = {}  # vLLM's own sampling fields; other servers ignore them
         if defaults.repetition_penalty != 1.0:
@@ -166,6 +168,27 @@ class OpenAIBackend:
             extra_body=extra or None)
         return [self._completion(choice, request) for choice in
                 sorted(response.choices, key=lambda c: c.index)]
+
+    def _score(self, server: Server, model: str, request: GenRequest) -> list[Completion]:
+        """Score continuations the way vLLM offers it: echo the prompt with its logprobs.
+
+        One prompt per continuation, in one call; a token belongs to the continuation when it
+        starts at or past the end of the prompt (the one token generated past it is dropped).
+        """
+        response = server.client.completions.create(
+            model=model, prompt=[request.prompt + text for text in request.score], max_tokens=1,
+            echo=True, logprobs=0, temperature=0.0)
+        choices = sorted(response.choices, key=lambda c: c.index)
+        out = []
+        for text, choice in zip(request.score, choices, strict=True):
+            logprobs = choice.logprobs
+            offsets = getattr(logprobs, "text_offset", None) or []
+            values = getattr(logprobs, "token_logprobs", None) or []
+            end = len(request.prompt) + len(text)
+            kept = [v for at, v in zip(offsets, values, strict=False)
+                    if len(request.prompt) <= at < end and v is not None]
+            out.append(scored_completion(kept, text))
+        return out
 
     def _completion(self, choice: Any, request: GenRequest) -> Completion:
         text = self.spec.strip(choice.text) if self.spec else choice.text

@@ -1,9 +1,9 @@
 """Song form: which sections a song has, how long each is, how candidates rank, and fitting the
 song into one Discord message.
 
-A song is written section by section (`model/composer.py`); a refrain (the chorus) is written once
-and sung again word for word. The form is the artist's most common one where their lyrics have
-section headers, else Verse 1, Chorus, Verse 2, Chorus, Bridge, Chorus.
+A song is written line by line, section by section (`model/composer.py`); a refrain (the
+chorus) is written once and sung again word for word. The form is the artist's most common
+one where their lyrics have section headers, else Verse 1, Chorus, Verse 2, Chorus, Bridge, Chorus.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import math
 import re
 from collections.abc import Iterable
 
-from model.novelty import words_of
-from model.style import Style, lyric_lines, rhyming_lines
+from model.ranking import DEFAULT, Weights, text_features
+from model.ranking import score as rank
+from model.style import Style
 
 DEFAULT_FORM = ("Verse 1", "Chorus", "Verse 2", "Chorus", "Bridge", "Chorus")
 REFRAINS = frozenset({"Chorus", "Pre-Chorus", "Post-Chorus"})  # written once, then repeated
@@ -22,12 +23,9 @@ WRITABLE = frozenset({"Verse", "Bridge", "Outro", *REFRAINS})  # others (Intro, 
 MAX_SECTIONS = 8
 SECTION_STOPS = ("\n[",)  # a section ends at the next header; it is cut to its lines
 
-# Ranking weights. A candidate's mean token log-probability is around -2 to -4 per token; these
-# make a style difference of one standard "step" worth about half a nat.
-WEIGHT_WIDTH = 1.5  # per unit of relative distance from the artist's words per line
-WEIGHT_RHYME = 1.0  # per share of lines rhyming with one of the 3 before
-WEIGHT_DRIFT = 3.0  # per share of lines far past the artist's p90 (drifting into prose)
-DRIFT_FACTOR = 1.5  # "far past": longer than 1.5 x the artist's p90 words per line
+LINE_SLACK = 1.3  # a line may run 30% past the artist's p90 words before its budget ends it
+TOKENS_PER_WORD = 1.5  # BPE tokens per lyric word, punctuation included (GPT-2, SmolLM2)
+LONGEST_SECTION = 12  # lines: longer verses read as two
 
 
 def kind(label: str) -> str:
@@ -65,22 +63,32 @@ def section_lines(label: str, style: Style) -> int:
 
 def token_budget(lines: int, style: Style) -> int:
     """Return enough new tokens for `lines` lines of the artist's longer lines, and a margin."""
-    return min(200, math.ceil(lines * (style.words_per_line_p90 + 2) * 1.5) + 8)
+    return min(200, math.ceil(lines * (style.words_per_line_p90 + 2) * TOKENS_PER_WORD) + 8)
 
 
-def score(text: str, mean_logprob: float | None, artist: Style) -> float:
-    """Rank a candidate: likely under the model, line length like the artist's, rhyming, not
-    drifting into prose. Higher is better."""
-    lines = lyric_lines(text)
-    if not lines:
-        return -math.inf
-    widths = [len(words_of(line)) for line in lines]
-    mean_width = sum(widths) / len(widths)
-    distance = abs(mean_width - artist.words_per_line) / max(artist.words_per_line, 1.0)
-    drift = sum(w > DRIFT_FACTOR * artist.words_per_line_p90 for w in widths) / len(widths)
-    rhyme = rhyming_lines(lines) / len(lines)
-    return ((mean_logprob or 0.0) - WEIGHT_WIDTH * distance + WEIGHT_RHYME * rhyme
-            - WEIGHT_DRIFT * drift)
+def line_budget(style: Style) -> int:
+    """Return the new tokens one line step may take: the artist's p90 words, 30% more."""
+    return math.ceil(style.words_per_line_p90 * LINE_SLACK * TOKENS_PER_WORD) + 4
+
+
+def song_lengths(form: tuple[str, ...], style: Style, max_chars: int) -> list[int]:
+    """Return each section's lines: the artist's stanzas, grown (in steps of two lines) toward
+    the artist's lines per song, but no further than one message of `max_chars` holds."""
+    lengths = [section_lines(label, style) for label in form]
+    line_chars = style.words_per_line * 5.3 + 1  # letters, spaces and the newline
+    room = (max_chars - sum(len(label) + 4 for label in form)) / max(line_chars, 1.0)
+    target = min(style.lines_per_song, room)
+    if sum(lengths) >= target:
+        return lengths
+    factor = target / sum(lengths)
+    return [min(LONGEST_SECTION, max(n, 2 * math.floor(n * factor / 2))) for n in lengths]
+
+
+def score(text: str, mean_logprob: float | None, artist: Style,
+          weights: Weights = DEFAULT) -> float:
+    """Rank a candidate text: likely under the model, line length like the artist's, rhyming,
+    not drifting into prose. Higher is better."""
+    return rank(text_features(text, mean_logprob, artist, 0), weights)
 
 
 def for_model(sections: list[tuple[str, list[str]]], headers: bool) -> str:

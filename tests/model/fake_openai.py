@@ -99,8 +99,14 @@ class FakeInference:
                                      status=fault.status, headers=headers)
         if body.get("model") != self.model:
             return web.json_response({"error": {"message": "unknown model"}}, status=404)
+        if body.get("echo"):
+            return web.json_response({"id": "cmpl-1", "object": "text_completion",
+                                      "model": self.model, "choices": _echoed(body["prompt"])})
         song = len(self.completions())  # each request gets lines of its own
-        choices = [{"index": i, "text": f"\nline {i} of song {song}\nand a second line {i}",
+        text = "\nline {i} of song {song}\nand a second line {i}"
+        if "\n" in (body.get("stop") or []):  # asked for one line: vLLM cuts before the stop
+            text = "line {i} of song {song}"
+        choices = [{"index": i, "text": text.format(i=i, song=song),
                     "finish_reason": "stop", "stop_reason": None,
                     "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-1.0, -2.0 - i]}}
                    for i in range(body.get("n") or 1)]
@@ -110,3 +116,24 @@ class FakeInference:
     def close(self) -> None:
         self.stop()
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def word_logprob(word: str) -> float:
+    """The fake's log-probability of a word token: longer words are less likely."""
+    return -0.5 * len(word.strip())
+
+
+def _echoed(prompts: str | list[str]) -> list[dict[str, Any]]:
+    """Answer `echo` requests as vLLM does: each prompt back with a logprob per token (one
+    token per word here, the first with none) and the text offset of each token."""
+    import re
+
+    choices = []
+    for index, prompt in enumerate([prompts] if isinstance(prompts, str) else prompts):
+        tokens = [m for m in re.finditer(r"\s*\S+", prompt)]
+        choices.append({"index": index, "text": prompt + " x", "finish_reason": "length",
+                        "logprobs": {"tokens": [m.group(0) for m in tokens] + [" x"],
+                                     "text_offset": [m.start() for m in tokens] + [len(prompt)],
+                                     "token_logprobs": [None] + [word_logprob(m.group(0))
+                                                                 for m in tokens[1:]] + [-1.0]}})
+    return choices

@@ -10,6 +10,7 @@ from model.backend import Served
 from model.composer import Composer, Request, prompt_text
 from model.novelty import CopyIndex, cut_before
 from model.remote import OpenAIBackend
+from model.rhyme import RhymeBook
 from model.songform import DEFAULT_FORM
 from model.style import GENERIC, figures
 from model.worker import Worker
@@ -104,7 +105,7 @@ def test_a_song_has_labelled_sections_and_its_chorus_comes_back_word_for_word(ti
     assert result.attempts >= 4  # verse 1, chorus, verse 2, bridge: one step each at least
 
 
-def test_each_section_is_asked_for_with_everything_before_it(tiny_albums):
+def test_each_line_is_asked_for_alone_with_the_song_before_it(tiny_albums):
     fake = FakeInference().start()
     try:
         songs = ["[Verse]\na\nb\n\n[Chorus]\nc\nd\n\n[Verse]\ne\nf\n\n[Chorus]\nc\nd"] * 2
@@ -112,20 +113,24 @@ def test_each_section_is_asked_for_with_everything_before_it(tiny_albums):
         def load():
             backend = OpenAIBackend.load([fake.url], None, None, tiny_albums)
             return Served(backend, None, figures(songs), ("Verse 1", "Chorus", "Verse 2",
-                                                          "Chorus"))
+                                                          "Chorus"), RhymeBook({"none": 1.0}, {}))
 
         result = run(write(load, Request("First <|endoftext|>line", album="Red", form="song"),
                            candidates=2))
         prompts = [r.body["prompt"] for r in fake.completions()]
     finally:
         fake.close()
-    assert len(prompts) == 3  # verse 1, chorus, verse 2: the second chorus is not written again
-    assert prompts[0] == "<|album:Red|>\n[Verse]\nFirst line"
-    # Two lines a section (the artist's stanzas); the likelier candidate (index 0) wins.
-    assert prompts[1] == "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\n\n[Chorus]\n"
-    assert prompts[2].endswith("[Chorus]\nline 0 of song 2\nand a second line 0\n\n[Verse]\n")
-    assert all(r.body["n"] == 2 and r.body["stop"][0] == "\n["
-               for r in fake.completions())
+    # Two lines a section (the artist's stanzas): verse 1's second line, the chorus' two, verse
+    # 2's two; the second chorus is not written again. The likelier candidate (index 0) wins.
+    assert prompts == [
+        "<|album:Red|>\n[Verse]\nFirst line\n",
+        "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\n\n[Chorus]\n",
+        "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\n\n[Chorus]\nline 0 of song 2\n",
+        "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\n\n[Chorus]\nline 0 of song 2\n"
+        "line 0 of song 3\n\n[Verse]\n",
+        "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\n\n[Chorus]\nline 0 of song 2\n"
+        "line 0 of song 3\n\n[Verse]\nline 0 of song 4\n"]
+    assert all(r.body["n"] == 2 and r.body["stop"][0] == "\n" for r in fake.completions())
     assert _sections(result.text)[1] == _sections(result.text)[3]  # the same chorus twice
 
 
@@ -143,7 +148,7 @@ def test_sections_carry_headers_only_if_the_training_songs_did(tiny_albums, head
         first = fake.completions()[0].body["prompt"]
     finally:
         fake.close()
-    assert first == f"{head}Hello"
+    assert first == f"{head}Hello\n"
 
 
 def test_n_songs_are_the_best_n_of_one_ranked_set(tiny_base):

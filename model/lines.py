@@ -1,0 +1,112 @@
+"""One line of a song: what the model is fed for it, its candidates and what ranks them, and a
+candidate re-ended on a rhyming word.
+
+A line step asks for k candidates of one line, stopping at the newline, within the artist's line
+budget (songform.line_budget), so no line can run on into prose. The model is fed the song so
+far the way it saw songs in training, its oldest sections dropped past CONTEXT_LINES lines: the
+next line depends on the last few, and a short prompt keeps each step fast.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from model.backend import Completion
+from model.novelty import COPY_WORDS, CopyIndex, words_of
+from model.ranking import Option, Weights, line_features, score
+from model.rhyme import end_word, quality
+from model.songform import for_model, kind
+from model.songtext import clean_output, is_degenerate
+from model.style import Style
+
+_WORD = re.compile(r"[A-Za-z']*[A-Za-z]")
+CONTEXT_LINES = 20  # lines of the song so far the model is fed for its next line
+COPY_CONTEXT = 3  # earlier lines a copied run may start in
+
+
+def song_prompt(sections: list[tuple[str, list[str]]], label: str, lines: list[str],
+                headers: bool) -> str:
+    """Return the song so far for the next line of section `label` (its `lines` written)."""
+    kept: list[tuple[str, list[str]]] = []
+    total = len(lines)
+    for section in reversed(sections):
+        total += len(section[1])
+        if total > CONTEXT_LINES:
+            break
+        kept.insert(0, section)
+    before = for_model(kept, headers)
+    head = f"[{kind(label)}]\n" if headers else ""
+    return (before + "\n\n" if before else "") + head + "".join(line + "\n" for line in lines)
+
+
+def line_of(text: str) -> str:
+    """Return a completion's first line, cleaned ('' when it is empty or a header)."""
+    line = clean_output(text).split("\n")[0].strip()
+    return "" if line.startswith("[") else line
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    features: dict[str, float]
+    finished: bool  # the line ended by itself, not cut by its token budget
+    copied: int  # words in its longest run copied from a training song
+    fresh: bool  # not a line the song already has
+
+    @property
+    def usable(self) -> bool:
+        return (bool(self.text) and self.fresh and self.copied < COPY_WORDS
+                and not is_degenerate(self.text))
+
+    def option(self) -> Option:
+        return Option(self.text, self.features)
+
+
+def rhyme_with(line: str, partner: str | None) -> float:
+    """Return the rhyme feature of a line: its end word's rhyme with the partner's (0 if none)."""
+    return quality(end_word(line), partner) if partner else 0.0
+
+
+def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
+              partner: str | None, earlier: set[str], index: CopyIndex | None,
+              context: list[str]) -> Candidate:
+    """Measure one candidate line."""
+    copied = 0
+    if index is not None and text:
+        before = "\n".join(context[-COPY_CONTEXT:])
+        copied = index.longest(f"{before}\n{text}", after=len(before)).words
+    return Candidate(text, line_features(text, logprob, artist, rhyme_with(text, partner), copied),
+                     finished, copied, " ".join(words_of(text)) not in earlier)
+
+
+def candidates(completions: Iterable[Completion], artist: Style, partner: str | None,
+               earlier: set[str], index: CopyIndex | None, context: list[str],
+               ) -> list[Candidate]:
+    """Measure a line step's completions as candidate lines."""
+    return [candidate(line_of(c.text), c.mean_logprob, c.finish != "length", artist, partner,
+                      earlier, index, context) for c in completions]
+
+
+def best(options: list[Candidate], weights: Weights) -> Candidate:
+    """Return the best usable candidate: lines that ended by themselves first, then by score."""
+    return max((o for o in options if o.usable),
+               key=lambda o: (o.finished, score(o.features, weights)))
+
+
+def stem(line: str) -> str:
+    """Return a line without its last word (and what follows it); '' for a one-word line."""
+    words = list(_WORD.finditer(line))
+    if len(words) < 2:
+        return ""
+    return line[:words[-1].start()].rstrip(" ,;:-")
+
+
+def likeliest(scored: list[Completion]) -> Completion | None:
+    """Return the scored ending the model finds likeliest (total log-probability)."""
+    known = [c for c in scored if c.mean_logprob is not None and c.tokens]
+    if not known:
+        return None
+    return max(known, key=lambda c: (c.mean_logprob or -math.inf) * c.tokens)

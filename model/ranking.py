@@ -1,0 +1,118 @@
+"""How candidates are ranked: a few named features, one weight each, a weighted sum.
+
+Per candidate line (song mode) or candidate text (verse mode):
+- `likelihood`: mean token log-probability under the model, as the backend reports it;
+- `width`: |words - the artist's mean words per line| / that mean (a distance: weighted down);
+- `rhyme`: 1.0 strict rhyme with the partner line's end word, 0.5 near, 0.0 none (and 0.0 for a
+  line the scheme does not ask to rhyme); for a whole text, the share of lines rhyming;
+- `drift`: the share of lines longer than 1.5 x the artist's p90 words per line (prose);
+- `copied`: the longest run of words copied from a training song / COPY_WORDS.
+
+The default weights are the hand-set ones the composer has always ranked by. A run's
+`ranking.json` (fitted from listeners' votes) replaces them for that run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from model.novelty import COPY_WORDS, words_of
+from model.style import Style, lyric_lines, rhyming_lines
+
+log = logging.getLogger(__name__)
+
+FEATURES = ("likelihood", "width", "rhyme", "drift", "copied")
+DRIFT_FACTOR = 1.5  # "far past": longer than 1.5 x the artist's p90 words per line
+WEIGHTS_FILE = "ranking.json"
+
+
+@dataclass(frozen=True)
+class Weights:
+    # A mean token log-probability is around -2 to -4; these make a style difference of one
+    # standard "step" worth about half a nat.
+    likelihood: float = 1.0
+    width: float = -1.5  # per unit of relative distance from the artist's words per line
+    rhyme: float = 1.0  # a strict rhyme with the partner line (or a share of rhyming lines)
+    drift: float = -3.0  # per share of lines drifting into prose
+    copied: float = 0.0  # copies are refused by the novelty guard, not traded off
+    bias: float = 0.0
+
+
+DEFAULT = Weights()
+
+
+@dataclass(frozen=True)
+class Option:
+    text: str
+    features: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class RankStep:
+    section: str | None  # the section label (song mode); None for a verse
+    line: int | None  # the line's index in its section; None for a verse
+    options: tuple[Option, ...]
+    kept: int  # index of the option chosen (-1: none was usable)
+
+
+def score(features: Mapping[str, float], weights: Weights = DEFAULT) -> float:
+    """Return bias + the weighted sum of the features (a missing one counts 0)."""
+    return weights.bias + sum(getattr(weights, name) * features.get(name, 0.0)
+                              for name in FEATURES)
+
+
+def width(words: float, artist: Style) -> float:
+    """Return the relative distance of a line width from the artist's mean."""
+    return abs(words - artist.words_per_line) / max(artist.words_per_line, 1.0)
+
+
+def is_drift(words: int, artist: Style) -> bool:
+    """Say whether a line is far longer than the artist's long lines."""
+    return words > DRIFT_FACTOR * artist.words_per_line_p90
+
+
+def line_features(line: str, mean_logprob: float | None, artist: Style, rhyme: float,
+                  copied_words: int) -> dict[str, float]:
+    """Return the features of one candidate line."""
+    words = len(words_of(line))
+    return {"likelihood": mean_logprob or 0.0, "width": width(words, artist), "rhyme": rhyme,
+            "drift": float(is_drift(words, artist)), "copied": copied_words / COPY_WORDS}
+
+
+def text_features(text: str, mean_logprob: float | None, artist: Style,
+                  copied_words: int) -> dict[str, float]:
+    """Return the features of a candidate text of several lines (verse mode)."""
+    lines = lyric_lines(text)
+    if not lines:
+        return {"likelihood": -math.inf, "width": 0.0, "rhyme": 0.0, "drift": 0.0,
+                "copied": copied_words / COPY_WORDS}
+    widths = [len(words_of(line)) for line in lines]
+    return {"likelihood": mean_logprob or 0.0,
+            "width": width(sum(widths) / len(widths), artist),
+            "rhyme": rhyming_lines(lines) / len(lines),
+            "drift": sum(is_drift(w, artist) for w in widths) / len(widths),
+            "copied": copied_words / COPY_WORDS}
+
+
+def load_weights(run_folder: Path | None) -> Weights:
+    """Read `<run>/ranking.json`; the defaults when it is missing, or bad (with a warning)."""
+    path = run_folder / WEIGHTS_FILE if run_folder else None
+    if path is None or not path.is_file():
+        return DEFAULT
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        given = data["weights"]
+        values = {f.name: float(given[f.name]) for f in fields(Weights) if f.name in FEATURES}
+        values["bias"] = float(data.get("bias", 0.0))
+        if not all(math.isfinite(v) for v in values.values()):
+            raise ValueError("a weight is not a finite number")
+        return Weights(**values)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        log.warning("ignoring %s (%s): ranking with the default weights", path,
+                    type(e).__name__ if not str(e) else e)
+        return DEFAULT

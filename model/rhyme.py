@@ -1,0 +1,151 @@
+"""Rhymes and rhyme plans: how well two end words rhyme, which stanza schemes an artist uses,
+and which earlier line each line of a new stanza should rhyme with.
+
+Strict rhyme is `style.rhymes` (the same sounds from the last stressed vowel on). A near (slant)
+rhyme has the same last stressed vowel and a like final consonant: both none, or both of one
+manner of articulation ("time"/"line": M and N are nasals; "fate"/"shade": T and D are stops).
+Real lyrics rhyme strictly in about one line in eight and slant often; the 12-song example
+rhymes three times as much.
+
+A scheme is measured on each group of four lines of a stanza (a stanza of 8 has two groups):
+AABB (two couplets), ABAB (alternate), XAXA (only lines 2 and 4), or none. The artist's shares
+of them are drawn from when a stanza is written, so a song rhymes about as often as theirs do.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from model.style import lyric_lines, rhymes, stanzas
+
+SCHEMES = ("AABB", "ABAB", "XAXA", "none")
+GROUP = 4  # lines a scheme spans
+# The partner (an earlier line of the group) each line rhymes with, by scheme.
+PARTNERS: dict[str, tuple[int | None, ...]] = {
+    "AABB": (None, 0, None, 2), "ABAB": (None, None, 0, 1), "XAXA": (None, None, None, 1),
+    "none": (None, None, None, None)}
+# Lyrics in general, for a model with no training songs (a base model).
+GENERIC_SCHEMES = {"AABB": 0.2, "ABAB": 0.1, "XAXA": 0.15, "none": 0.55}
+REENDINGS = 24  # rhyming end words the model scores when re-ending a line
+_MANNERS = ({"P", "B", "T", "D", "K", "G"}, {"M", "N", "NG"}, {"L", "R"},
+            {"F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH", "CH", "JH"}, {"W", "Y"})
+_WORD = re.compile(r"[a-z']+")
+
+
+def end_word(line: str) -> str:
+    """Return a line's last word, lower-case, without punctuation ('' for none)."""
+    words = [w.strip("'") for w in _WORD.findall(line.casefold()) if w.strip("'")]
+    return words[-1] if words else ""
+
+
+@lru_cache(maxsize=65536)
+def _endings(word: str) -> frozenset[tuple[str, str]]:
+    """Return (last stressed vowel, manner of the final consonant) for each pronunciation."""
+    import pronouncing
+
+    out = set()
+    for phones in pronouncing.phones_for_word(word):
+        part = pronouncing.rhyming_part(phones).split()
+        if not part:
+            continue
+        vowel = re.sub(r"\d", "", part[0])
+        last = re.sub(r"\d", "", part[-1])
+        manner = "" if len(part) == 1 else next(
+            (str(i) for i, group in enumerate(_MANNERS) if last in group), last)
+        out.add((vowel, manner))
+    return frozenset(out)
+
+
+def near_rhymes(a: str, b: str) -> bool:
+    """Say whether two words share their last stressed vowel and a like final consonant."""
+    a, b = a.casefold().strip("'"), b.casefold().strip("'")
+    if not a or not b or a == b:
+        return False
+    return bool(_endings(a) & _endings(b))
+
+
+def quality(a: str, b: str) -> float:
+    """Return 1.0 for a strict rhyme of two end words, 0.5 for a near one, else 0.0."""
+    if rhymes(a, b):
+        return 1.0
+    return 0.5 if near_rhymes(a, b) else 0.0
+
+
+def near_rhyming_lines(lines: list[str], window: int = 3) -> int:
+    """Count lines whose end word rhymes, strictly or near, with one of `window` lines before."""
+    ends = [end_word(line) for line in lines]
+    return sum(any(quality(end, before) > 0 for before in ends[max(0, i - window):i])
+               for i, end in enumerate(ends))
+
+
+def scheme_of(lines: list[str]) -> str:
+    """Name the scheme of four lines by their strict end rhymes; 'none' when none fits."""
+    ends = [end_word(line) for line in lines[:GROUP]]
+    if len(ends) < GROUP:
+        return "none"
+    pairs = {(i, j) for i in range(GROUP) for j in range(i + 1, GROUP) if rhymes(ends[i], ends[j])}
+    for name in ("AABB", "ABAB", "XAXA"):
+        wanted = {(p, i) for i, p in enumerate(PARTNERS[name]) if p is not None}
+        if wanted <= pairs:
+            return name
+    return "none"
+
+
+def schemes(texts: Iterable[str]) -> dict[str, float]:
+    """Return the share of each scheme among the four-line groups of the songs' stanzas."""
+    counts: collections.Counter[str] = collections.Counter()
+    for text in texts:
+        for stanza in stanzas(text):
+            for start in range(0, len(stanza) - GROUP + 1, GROUP):
+                counts[scheme_of(stanza[start:start + GROUP])] += 1
+    total = sum(counts.values())
+    if not total:
+        return dict(GENERIC_SCHEMES)
+    return {name: round(counts[name] / total, 4) for name in SCHEMES}
+
+
+def plan(shares: Mapping[str, float], lines: int, rng: random.Random) -> list[int | None]:
+    """Draw a scheme for each group of four lines; return each line's partner index (or None)."""
+    weights = [max(0.0, shares.get(name, 0.0)) for name in SCHEMES]
+    if not sum(weights):
+        weights = [0.0] * (len(SCHEMES) - 1) + [1.0]
+    partners: list[int | None] = []
+    for start in range(0, lines, GROUP):
+        scheme = rng.choices(SCHEMES, weights)[0]
+        for offset in range(min(GROUP, lines - start)):
+            partner = PARTNERS[scheme][offset]
+            partners.append(None if partner is None else start + partner)
+    return partners
+
+
+@dataclass(frozen=True)
+class RhymeBook:
+    """What the writing rules know of an artist's rhymes: their schemes and their end words."""
+
+    schemes: Mapping[str, float]
+    end_words: Mapping[str, int]  # how often the artist ends a line with each word
+
+    def reendings(self, partner: str, limit: int = REENDINGS) -> list[str]:
+        """Return words that rhyme with `partner`, the artist's own end words first."""
+        import pronouncing
+
+        theirs = sorted((w for w in self.end_words if quality(w, partner) > 0),
+                        key=lambda w: -self.end_words[w])
+        strict = [w for w in pronouncing.rhymes(partner) if w.isalpha() and w not in theirs]
+        return (theirs + strict)[:limit]
+
+
+def rhyme_book(texts: Iterable[str]) -> RhymeBook:
+    """Measure an artist's schemes and end words from their songs."""
+    texts = list(texts)
+    ends = collections.Counter(end_word(line) for text in texts for line in lyric_lines(text))
+    ends.pop("", None)
+    return RhymeBook(schemes(texts), dict(ends))
+
+
+GENERIC_BOOK = RhymeBook(GENERIC_SCHEMES, {})
