@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from bot.cooldown import Cooldowns
 from bot.errors import CannotStart
+from bot.retention import compact_forever
 from bot.retrain import Retrainer
 from bot.settings import Settings
 from bot.songwriter import Songwriter
@@ -85,6 +87,7 @@ class App:
     run: Run | None  # the published run being served; None while serving the base model
     started_at: float = field(default_factory=time.time)
     _closed: bool = False
+    _compacting: asyncio.Task[None] | None = None  # the candidate log's retention
 
     @classmethod
     async def open(cls, settings: Settings, start_worker: bool = True) -> App:
@@ -117,9 +120,12 @@ class App:
         return app
 
     def start(self) -> None:
-        """Start loading the model; until it is loaded, requests are refused at once."""
+        """Start loading the model (until it is loaded, requests are refused at once) and the
+        candidate log's compaction (now, then hourly)."""
         self.songwriter.refuse_until_loaded = True
         self.worker.start()
+        self._compacting = asyncio.get_running_loop().create_task(
+            compact_forever(self.store, self.settings.candidate_retention_days))
 
     async def reload(self) -> str:
         """Serve the published model (or the base model) anew; return its id."""
@@ -146,5 +152,8 @@ class App:
             return
         self._closed = True
         await self.drain(timeout)
+        if self._compacting is not None:
+            self._compacting.cancel()
+            await asyncio.gather(self._compacting, return_exceptions=True)
         await self.worker.close(timeout=1.0)
         await self.store.close()
