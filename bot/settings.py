@@ -29,6 +29,7 @@ class Settings:
     inference_model: str | None  # INFERENCE_MODEL: None takes the first one a server lists
     inference_timeout: float  # INFERENCE_TIMEOUT: seconds per remote request
     cooldown_seconds: float  # COOLDOWN_SECONDS: per user, between two /lyrics
+    vote_cooldown_seconds: float  # VOTE_COOLDOWN_SECONDS: per web client, between two votes
     candidate_retention_days: int  # CANDIDATE_RETENTION_DAYS: then only the kept ones stay
     queue_size: int  # QUEUE_SIZE: requests waiting at most; more get "busy"
     max_batch: int  # MAX_BATCH: rows (candidate samples) generated together
@@ -130,6 +131,7 @@ class Settings:
             inference_model=env.get("INFERENCE_MODEL") or None,
             inference_timeout=number("INFERENCE_TIMEOUT", 120.0, float, 1),
             cooldown_seconds=number("COOLDOWN_SECONDS", 10.0),
+            vote_cooldown_seconds=number("VOTE_COOLDOWN_SECONDS", 1.0),
             candidate_retention_days=int(number("CANDIDATE_RETENTION_DAYS", 30, int, 1)),
             queue_size=int(number("QUEUE_SIZE", 64, int, 1)),
             max_batch=int(number("MAX_BATCH", 24, int, 1)),
