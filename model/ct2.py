@@ -31,6 +31,7 @@ from model.errors import RegistryError
 from model.tokens import load_folder_tokenizer
 
 CONVERSION = "ct2"  # the conversion's folder inside a model folder
+LINE = ("\n",)  # the stop of a line step
 
 
 def cached_base(cache: Path, base_model: str) -> Path:
@@ -53,6 +54,7 @@ class CTranslate2Backend:
         self.generator = generator
         self.codec = codec  # a tokenizers.Tokenizer
         self.info = info
+        self._newlines: list[int] | None = None
 
     @classmethod
     def load(cls, folder: Path, model_id: str, compute_type: str | None = None,
@@ -82,8 +84,45 @@ class CTranslate2Backend:
         """Return k completions per request, one C++ call per temperature in the batch."""
         defaults = self.info.defaults
         return in_groups(batch, lambda r: (bool(r.score), r.greedy or not defaults.do_sample,
-                                           r.temperature or defaults.temperature, r.stop),
+                                           r.temperature or defaults.temperature, r.stop,
+                                           r.k if r.stop == LINE else 0),
                          self._generate)
+
+    def _newline_ids(self) -> list[int]:
+        """Return the ids of every token whose text holds a newline (found once)."""
+        if self._newlines is None:
+            size = self.codec.get_vocab_size(with_added_tokens=True)
+            self._newlines = [i for i in range(size) if "\n" in self.codec.decode([i])]
+        return self._newlines
+
+    def _lines(self, batch: list[GenRequest]) -> list[list[Completion]]:
+        """Sample k lines of each prompt: the prompt is read once for its k samples
+        (num_hypotheses), and a newline token ends a sample like an end token."""
+        defaults = self.info.defaults
+        spec = self.info.spec
+        assert spec is not None
+        limits = [r.max_new_tokens or defaults.max_new_tokens for r in batch]
+        results = self.generator.generate_batch(
+            [[self.codec.id_to_token(i) for i in prompt_ids(self.codec, self.info, r)]
+             for r in batch],
+            max_length=max(limits), min_length=max(r.min_new_tokens for r in batch),
+            num_hypotheses=batch[0].k, sampling_topk=defaults.top_k,
+            sampling_topp=defaults.top_p,
+            sampling_temperature=batch[0].temperature or defaults.temperature,
+            repetition_penalty=defaults.repetition_penalty,
+            end_token=[*spec.end_ids, *self._newline_ids()], return_end_token=True,
+            include_prompt_in_result=False, return_scores=True)
+        out = []
+        for request, limit, result in zip(batch, limits, results, strict=True):
+            completions = []
+            for ids, mean in zip(result.sequences_ids, result.scores or [None] * request.k,
+                                 strict=True):
+                ids = ids[:limit]
+                scores = [mean] * max(1, len(ids)) if mean is not None else []
+                completions.append(finish_completion(self.codec, self.info, ids, scores,
+                                                     request.stop))
+            out.append(completions)
+        return out
 
     def _score(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Score each request's given continuations with CTranslate2's score_batch."""
@@ -98,6 +137,8 @@ class CTranslate2Backend:
     def _generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         if batch[0].score:  # in_groups: scoring requests come alone
             return self._score(batch)
+        if batch[0].stop == LINE and not batch[0].greedy and self.info.defaults.do_sample:
+            return self._lines(batch)  # in_groups: one k per call
         defaults = self.info.defaults
         spec = self.info.spec
         assert spec is not None

@@ -23,7 +23,8 @@ from model.songtext import clean_output, is_degenerate
 from model.style import Style
 
 _WORD = re.compile(r"[A-Za-z']*[A-Za-z]")
-CONTEXT_LINES = 20  # lines of the song so far the model is fed for its next line
+CONTEXT_LINES = 12  # lines of the song so far the model is fed for its next line: the next
+# line leans on the last few, and every token of the prompt is read again at every step
 COPY_CONTEXT = 3  # earlier lines a copied run may start in
 
 

@@ -31,7 +31,7 @@ PARTNERS: dict[str, tuple[int | None, ...]] = {
     "none": (None, None, None, None)}
 # Lyrics in general, for a model with no training songs (a base model).
 GENERIC_SCHEMES = {"AABB": 0.2, "ABAB": 0.1, "XAXA": 0.15, "none": 0.55}
-REENDINGS = 24  # rhyming end words the model scores when re-ending a line
+REENDINGS = 8  # rhyming end words the model scores when re-ending a line (a row each)
 _MANNERS = ({"P", "B", "T", "D", "K", "G"}, {"M", "N", "NG"}, {"L", "R"},
             {"F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH", "CH", "JH"}, {"W", "Y"})
 _WORD = re.compile(r"[a-z']+")

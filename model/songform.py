@@ -71,13 +71,17 @@ def line_budget(style: Style) -> int:
     return math.ceil(style.words_per_line_p90 * LINE_SLACK * TOKENS_PER_WORD) + 4
 
 
+def message_lines(form: tuple[str, ...], style: Style, max_chars: int) -> float:
+    """Return about how many of the artist's lines one message of `max_chars` holds."""
+    line_chars = style.words_per_line * 5.3 + 1  # letters, spaces and the newline
+    return (max_chars - sum(len(label) + 4 for label in form)) / max(line_chars, 1.0)
+
+
 def song_lengths(form: tuple[str, ...], style: Style, max_chars: int) -> list[int]:
     """Return each section's lines: the artist's stanzas, grown (in steps of two lines) toward
     the artist's lines per song, but no further than one message of `max_chars` holds."""
     lengths = [section_lines(label, style) for label in form]
-    line_chars = style.words_per_line * 5.3 + 1  # letters, spaces and the newline
-    room = (max_chars - sum(len(label) + 4 for label in form)) / max(line_chars, 1.0)
-    target = min(style.lines_per_song, room)
+    target = min(style.lines_per_song, message_lines(form, style, max_chars))
     if sum(lengths) >= target:
         return lengths
     factor = target / sum(lengths)

@@ -109,6 +109,7 @@ class Style:
     recurring_block_rate: float  # share of songs with a recurring block of 2+ lines
     stanza_lines: float  # median lyric lines per stanza: the length of a verse or a chorus
     header_rate: float  # share of songs with [Section] headers
+    near_rhyme_rate: float = 0.0  # share rhyming with one of the 3 before, near rhymes counted
 
     def to_json(self) -> dict[str, Any]:
         """Return the figures rounded for a manifest or metrics.json."""
@@ -117,11 +118,13 @@ class Style:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Style:
         """Rebuild figures saved with `to_json`."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def figures(texts: Iterable[str]) -> Style:
     """Measure the style of a set of songs (or of generated lyrics)."""
+    from model.rhyme import near_rhyming_lines  # rhyme builds on this module
+
     texts = [t for t in texts if lyric_lines(t)]
     per_song = [lyric_lines(t) for t in texts]
     widths = [len(_words(line)) for lines in per_song for line in lines]
@@ -136,10 +139,13 @@ def figures(texts: Iterable[str]) -> Style:
         recurring_block_rate=sum(map(has_recurring_block, texts)) / len(texts) if texts else 0.0,
         stanza_lines=statistics.median(stanza_sizes) if stanza_sizes else 4.0,
         header_rate=sum("\n[" in "\n" + t for t in texts) / len(texts) if texts else 0.0,
+        near_rhyme_rate=(sum(map(near_rhyming_lines, per_song)) / all_lines if all_lines
+                         else 0.0),
     )
 
 
 # Lyrics in general, for a model whose artist is unknown (a base model): a little under 8 words a
 # line, 4-line stanzas, about a third of lines rhyming.
 GENERIC = Style(songs=0, lines_per_song=36.0, words_per_line=7.5, words_per_line_p90=11.0,
-                rhyme_rate=0.35, recurring_block_rate=0.9, stanza_lines=4.0, header_rate=1.0)
+                rhyme_rate=0.35, recurring_block_rate=0.9, stanza_lines=4.0, header_rate=1.0,
+                near_rhyme_rate=0.45)

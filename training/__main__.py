@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = add("evaluate", commands.cmd_evaluate)
     evaluate.add_argument("run", nargs="?", help="run id (default: the current model)")
+    evaluate.add_argument("--eval-songs", type=int, metavar="N",
+                          help="validation openings to write whole songs from (default: the "
+                          "run's, 8)")
 
     add("models", commands.cmd_models)
 

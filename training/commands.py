@@ -113,12 +113,12 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
     if args.resume:
         run_dir = distributed.from_main(lambda: _run_to_resume(registry, args.resume))
         progress.say(f"resuming run {run_dir.name}")
-        manifest = resume_run(run_dir, progress)
+        manifest = resume_run(run_dir, progress, cache=settings.cache_dir)
     else:
         artist = args.artist or settings.artist
         corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
         options = TrainOptions.from_args(args, base_model=settings.base_model)
-        manifest = train_new_run(registry, corpus_dir, options, progress)
+        manifest = train_new_run(registry, corpus_dir, options, progress, cache=settings.cache_dir)
     if manifest is not None:
         m = manifest["metrics"]
         progress.say(f"run {manifest['run']}: validation perplexity {m['base_perplexity']} "
@@ -153,7 +153,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progres
     run = registry.run(args.run) if args.run else registry.current()
     if run is None:
         raise TrainingError("nothing is published yet; name a run (see `models`)")
-    metrics = evaluate_run(run.path, progress)["metrics"]
+    metrics = evaluate_run(run.path, progress, cache=settings.cache_dir,
+                           songs=args.eval_songs)["metrics"]
     for key, value in metrics.items():
         progress.say(f"{key}: {value}")
     return 0

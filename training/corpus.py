@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from model.files import staging_dir, swap_dir
+from model.rhyme import schemes
 from model.songform import common_form
 from model.style import figures
 from training.cleaning import clean_lyrics, non_song_reason
@@ -163,6 +164,7 @@ def write_corpus(corpus: Corpus, out_dir: Path, artist: str, raw_count: int) -> 
         "albums": sorted({e.song.album for e in corpus.train + corpus.val if e.song.album}),
         "style": figures(lyrics).to_json(),  # the artist's: what generated songs are held to
         "form": common_form(lyrics),  # their most common sections, where headers say
+        "schemes": schemes(lyrics),  # shares of AABB, ABAB, XAXA and none among 4-line groups
         "dropped": corpus.dropped,
         "merged": corpus.merged,
     }

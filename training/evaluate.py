@@ -3,9 +3,11 @@
 Language metrics (loss, perplexity, token accuracy) score the same lyric tokens for both models.
 Generation metrics continue each validation song's opening line: BLEU against the real
 continuation, distinct-1/2, the share of outputs that copy 8+ words of a training song, and the
-share stuck in a loop. Song mode writes a whole song from each opening line and holds its style
-figures beside the artist's (training/songcheck.py). Writes metrics.json, report.md and
-report.png into the run folder.
+share stuck in a loop. Song mode writes a whole song from the first `songs` openings (8 by
+default) and holds its style figures beside the artist's (training/songcheck.py), on the
+backend users get: CTranslate2 when it is installed (the run and the base model are converted
+first; the base model's conversion is cached), else transformers. Writes metrics.json, report.md
+and report.png into the run folder.
 """
 
 from __future__ import annotations
@@ -13,20 +15,23 @@ from __future__ import annotations
 import io
 import json
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import sacrebleu
 import torch
 
-from model.backend import GenRequest, Served
+from model.backend import Backend, GenRequest, Served
 from model.composer import Request, prompt_text
 from model.files import write_bytes_atomic, write_json_atomic
 from model.hf import TransformersBackend
 from model.novelty import COPY_WORDS, CopyIndex, words_of
 from model.scoring import score_songs
 from model.songtext import clean_output, is_degenerate
+from training.convert import convert_base, convert_folder, ct2_available
 from training.dataset import Corpus
+from training.errors import TrainingError
 from training.progress import Progress
 from training.songcheck import (
     artist_style,
@@ -40,6 +45,7 @@ from training.songcheck import (
 SAMPLE_TOKENS = 64  # per continuation: about four lines
 REFERENCE_LINES = 4  # real lines that follow the opening line, to compare against
 BATCH = 8
+SONG_OPENINGS = 8  # whole songs per model: enough to see the form, ~30 s on 2 cores (135M)
 
 
 def opening_and_rest(lyrics: str) -> tuple[str, str]:
@@ -84,16 +90,47 @@ def generation_metrics(raw: list[str], songs: list[dict[str, Any]],
     }
 
 
+def song_openings(val: list[dict[str, Any]], limit: int) -> list[tuple[str, str | None]]:
+    """Return the first line and album of the first `limit` validation songs."""
+    return [(opening_and_rest(s["lyrics"])[0], s.get("album")) for s in val[:max(1, limit)]]
+
+
+def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path,
+                 progress: Progress) -> Backend:
+    """Return the backend to write songs on: CTranslate2 when installed (converting the model
+    first, once), else the transformers backend already loaded."""
+    if not ct2_available():
+        return loaded
+    from model.ct2 import CTranslate2Backend, has_conversion
+
+    try:
+        if isinstance(source, Path):
+            if not has_conversion(source):
+                convert_folder(source)
+            folder = source
+        else:
+            folder = convert_base(source, cache)
+    except TrainingError as e:  # an architecture CTranslate2 lacks: songs on transformers
+        progress.say(f"songs on transformers: {e}")
+        return loaded
+    return CTranslate2Backend.load(folder, model_id=loaded.info.model_id)
+
+
 def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, progress: Progress,
-             seed: int = 0) -> dict[str, Any]:
+             seed: int = 0, songs: int = SONG_OPENINGS, cache: Path | None = None,
+             ) -> dict[str, Any]:
     """Evaluate the run in `run_dir` and its base model; write the reports; return metrics."""
+    if cache is None:  # no cache to keep the base model's conversion in: a scratch one
+        with tempfile.TemporaryDirectory(prefix="swiftai-eval-") as scratch:
+            return evaluate(run_dir, corpus, base_model, block_size, progress, seed, songs,
+                            Path(scratch))
     train = [s["lyrics"] for s in corpus.train]
     index = CopyIndex(train)
     artist = artist_style(corpus.manifest, train + [s["lyrics"] for s in corpus.val])
-    openings = [(opening_and_rest(s["lyrics"])[0], s.get("album")) for s in corpus.val]
-    metrics: dict[str, Any] = {"val_songs": len(corpus.val)}
+    openings = song_openings(corpus.val, songs)
+    metrics: dict[str, Any] = {"val_songs": len(corpus.val), "song_openings": len(openings)}
     samples: dict[str, list[str]] = {}
-    songs: dict[str, dict[str, Any]] = {}
+    written_by: dict[str, dict[str, Any]] = {}
     for prefix, source in (("base_", base_model), ("", run_dir)):
         progress.emit("evaluate", model="base" if prefix else "fine-tuned")
         backend = TransformersBackend.load(source, model_id=str(source))
@@ -107,14 +144,18 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
                         for k, v in generation_metrics(raw, corpus.val, index).items()})
         metrics["val_tokens"] = score.tokens
         samples[prefix or "tuned"] = [clean_output(t) for t in raw]
-        progress.emit("evaluate", model="base" if prefix else "fine-tuned", form="song")
-        written = write_songs(backend, openings, train, artist, seed)
-        songs[prefix] = song_metrics(written, index)
-        metrics.update({f"{prefix}{k}": v for k, v in songs[prefix].items() if k != "style"})
+        writer = song_backend(backend, source, cache, progress)
+        progress.emit("evaluate", model="base" if prefix else "fine-tuned", form="song",
+                      backend=writer.info.backend)
+        metrics["song_backend"] = writer.info.backend
+        written = write_songs(writer, openings, train, artist, seed)
+        written_by[prefix] = song_metrics(written, index)
+        metrics.update({f"{prefix}{k}": v for k, v in written_by[prefix].items() if k != "style"})
         samples[f"{prefix}song"] = written
-        del backend
-    metrics["style"] = style_table(artist, songs["base_"], songs[""])
-    metrics["style_targets"] = targets(metrics["style"], songs[""])
+        del backend, writer
+    metrics["style"] = style_table(artist, written_by["base_"], written_by[""],
+                                   corpus.manifest.get("form") and tuple(corpus.manifest["form"]))
+    metrics["style_targets"] = targets(metrics["style"], written_by[""])
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_bytes_atomic(run_dir / "report.md", _report(run_dir, metrics, corpus, samples).encode())
     log_path = run_dir / "train_log.json"

@@ -80,7 +80,7 @@ class Tracker:
 
 
 def train_new_run(registry: Registry, corpus_dir: Path, options: TrainOptions,
-                  progress: Progress) -> dict[str, Any] | None:
+                  progress: Progress, cache: Path | None = None) -> dict[str, Any] | None:
     """Create a run of `options` on the corpus, train and evaluate it; return its manifest.
 
     Every training process calls this: process 0 creates the folder and tells the others its
@@ -100,19 +100,21 @@ def train_new_run(registry: Registry, corpus_dir: Path, options: TrainOptions,
         return None
     with trackers[0] as tracker:
         progress.say(f"run {run_dir.name}: training on {corpus_dir}")
-        return _finish(run_dir, tracker, progress, resume=False)
+        return _finish(run_dir, tracker, progress, resume=False, cache=cache)
 
 
-def resume_run(run_dir: Path, progress: Progress) -> dict[str, Any] | None:
+def resume_run(run_dir: Path, progress: Progress,
+               cache: Path | None = None) -> dict[str, Any] | None:
     """Continue an interrupted run from its newest complete checkpoint; return its manifest."""
     if not distributed.is_main():
         train(run_dir, progress, resume=True)
         return None
     with Tracker(run_dir) as tracker:
-        return _finish(run_dir, tracker, progress, resume=True)
+        return _finish(run_dir, tracker, progress, resume=True, cache=cache)
 
 
-def _finish(run_dir: Path, tracker: Tracker, progress: Progress, resume: bool) -> dict[str, Any]:
+def _finish(run_dir: Path, tracker: Tracker, progress: Progress, resume: bool,
+            cache: Path | None = None) -> dict[str, Any]:
     tracker.stage("train")
     progress.stage("train", run=run_dir.name)
     summary = train(run_dir, progress, resume=resume)
@@ -120,18 +122,22 @@ def _finish(run_dir: Path, tracker: Tracker, progress: Progress, resume: bool) -
     GenerationConfig(**Sampling().to_generation_config(),
                      eos_token_id=model_end_ids(run_dir) or None).save_pretrained(run_dir)
     tracker.stage("evaluate")
-    manifest = evaluate_run(run_dir, progress, training=summary)
+    manifest = evaluate_run(run_dir, progress, training=summary, cache=cache)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the best model is saved
     return manifest
 
 
-def evaluate_run(run_dir: Path, progress: Progress,
-                 training: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Evaluate a trained run and (re)write its manifest with the metrics."""
+def evaluate_run(run_dir: Path, progress: Progress, training: dict[str, Any] | None = None,
+                 cache: Path | None = None, songs: int | None = None) -> dict[str, Any]:
+    """Evaluate a trained run and (re)write its manifest with the metrics.
+
+    `cache` keeps the base model's CTranslate2 conversion between evaluations; `songs` overrides
+    the run's --eval-songs."""
     options = read_options(run_dir)
     corpus = load_corpus(run_dir / "data")
     progress.stage("evaluate", run=run_dir.name)
-    metrics = evaluate(run_dir, corpus, options.base_model, options.block_size, progress)
+    metrics = evaluate(run_dir, corpus, options.base_model, options.block_size, progress,
+                       songs=songs or options.eval_songs, cache=cache)
     previous = _read_manifest(run_dir)
     manifest = {
         "run": run_dir.name,

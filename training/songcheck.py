@@ -2,8 +2,9 @@
 same engine the bot uses (worker, ranking, song form, novelty guard), and hold its style figures
 beside the artist's.
 
-Targets, from the song-form issue: rhyme rate within ±25% of the artist's, mean words per line
-within ±20%, every song with its chorus coming back, nothing copied, nothing looping.
+Targets: rhyme rate (strict) within ±25% of the artist's, mean words per line within ±20% and
+the p90 at most 30% over, every song with its chorus coming back, at least 70% of the artist's
+lines per song (or of what one message holds), nothing copied, nothing looping.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ import torch
 from model.backend import Backend, Served
 from model.composer import Composer, Request
 from model.novelty import COPY_WORDS, CopyIndex
-from model.songform import common_form
-from model.songtext import is_degenerate
+from model.rhyme import rhyme_book
+from model.songform import DEFAULT_FORM, common_form, message_lines
+from model.songtext import MAX_CHARS, is_degenerate
 from model.style import Style, figures
 from model.worker import Worker
 
-COMPARED = ("rhyme_rate", "words_per_line", "words_per_line_p90", "recurring_block_rate",
-            "lines_per_song")
+COMPARED = ("rhyme_rate", "near_rhyme_rate", "words_per_line", "words_per_line_p90",
+            "recurring_block_rate", "lines_per_song")
 RHYME_TOLERANCE = 0.25  # within ±25% of the artist's rhyme rate
 WIDTH_TOLERANCE = 0.20  # within ±20% of the artist's mean words per line
+P90_SLACK = 0.30  # the p90 words per line at most 30% over the artist's
+LENGTH_SHARE = 0.70  # at least 70% of the artist's lines per song, or of what a message holds
 
 
 def artist_style(manifest: dict[str, Any], lyrics: list[str]) -> Style:
@@ -36,7 +40,7 @@ def artist_style(manifest: dict[str, Any], lyrics: list[str]) -> Style:
 def write_songs(backend: Backend, openings: list[tuple[str, str | None]], train: list[str],
                 artist: Style, seed: int) -> list[str]:
     """Write one song per (first line, album), all at once so their sections share batches."""
-    served = Served(backend, CopyIndex(train), artist, common_form(train))
+    served = Served(backend, CopyIndex(train), artist, common_form(train), rhyme_book(train))
 
     async def write_all() -> list[str]:
         worker = Worker(lambda: served, max_batch=64, batch_window_ms=5,
@@ -65,10 +69,15 @@ def song_metrics(songs: list[str], index: CopyIndex) -> dict[str, Any]:
             "song_degenerate_rate": round(sum(map(is_degenerate, songs)) / len(songs), 4)}
 
 
-def style_table(artist: Style, base: dict[str, Any], tuned: dict[str, Any]) -> dict[str, Any]:
-    """Return metrics.json's `style` object: each figure for the artist, base and fine-tuned."""
-    return {name: {"artist": round(getattr(artist, name), 4), "base": base["style"][name],
-                   "fine_tuned": tuned["style"][name]} for name in COMPARED}
+def style_table(artist: Style, base: dict[str, Any], tuned: dict[str, Any],
+                form: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Return metrics.json's `style` object: each figure for the artist, base and fine-tuned
+    (and, for lines per song, what one message holds)."""
+    table = {name: {"artist": round(getattr(artist, name), 4), "base": base["style"][name],
+                    "fine_tuned": tuned["style"][name]} for name in COMPARED}
+    table["lines_per_song"]["message"] = round(message_lines(form or DEFAULT_FORM, artist,
+                                                             MAX_CHARS), 1)
+    return table
 
 
 def targets(style: dict[str, Any], tuned: dict[str, Any]) -> dict[str, bool]:
@@ -77,8 +86,13 @@ def targets(style: dict[str, Any], tuned: dict[str, Any]) -> dict[str, bool]:
         artist, ours = style[name]["artist"], style[name]["fine_tuned"]
         return artist > 0 and abs(ours - artist) <= tolerance * artist
 
+    p90 = style["words_per_line_p90"]
+    lines = style["lines_per_song"]
     return {"rhyme_rate": within("rhyme_rate", RHYME_TOLERANCE),
             "words_per_line": within("words_per_line", WIDTH_TOLERANCE),
+            "words_per_line_p90": p90["fine_tuned"] <= (1 + P90_SLACK) * p90["artist"],
+            "lines_per_song": lines["fine_tuned"] >= LENGTH_SHARE * min(
+                lines["artist"], lines.get("message", lines["artist"])),
             "chorus_recurs": style["recurring_block_rate"]["fine_tuned"] == 1.0,
             "no_copies": tuned["song_copy_rate"] == 0.0,
             "no_loops": tuned["song_degenerate_rate"] == 0.0}
@@ -89,11 +103,16 @@ def report_rows(metrics: dict[str, Any]) -> list[str]:
     style, met = metrics["style"], metrics["style_targets"]
     out = ["## Songs, beside the artist", "",
            "One whole song (`--form song`) from each validation song's first line, written as "
-           "the bot writes them. Targets: rhyme rate within ±25% of the artist's, words per line "
-           "within ±20%, every chorus coming back, nothing copied or looping.", "",
+           f"the bot writes them, on {metrics.get('song_backend', 'transformers')} "
+           f"({metrics.get('song_openings', metrics['val_songs'])} openings). Targets: rhyme "
+           "rate within ±25% of the artist's, words per line within ±20% (p90 at most +30%), "
+           "every chorus coming back, 70% of the artist's lines per song (or of a message), "
+           "nothing copied or looping.", "",
            "| figure | artist | base | fine-tuned |", "| --- | --- | --- | --- |"]
     out += [f"| {name} | {v['artist']} | {v['base']} | {v['fine_tuned']} |"
             for name, v in style.items()]
+    if "message" in style.get("lines_per_song", {}):
+        out += [f"| lines a message holds | {style['lines_per_song']['message']} | | |"]
     out += [f"| song_copy_rate | 0 | {metrics['base_song_copy_rate']} | "
             f"{metrics['song_copy_rate']} |",
             f"| song_degenerate_rate | 0 | {metrics['base_song_degenerate_rate']} | "

@@ -114,3 +114,36 @@ def test_serving_on_ctranslate2_never_imports_torch(converted):
                           cwd=ROOT, check=True)
     tokens, torch_loaded, transformers_loaded = json.loads(done.stdout)
     assert tokens > 0 and not torch_loaded and not transformers_loaded
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_both_backends_score_given_continuations_alike(converted, family):
+    texts = (" and the rain came down\n", " gravel gravel gravel\n")
+    request = GenRequest("Gravel on the back road", k=2, score=texts)
+    hf = backends.load("transformers", converted[family], "m").backend.generate([request])[0]
+    ct2 = backends.load("ctranslate2", converted[family], "m",
+                        backends.Options(compute_type="float32")).backend.generate([request])[0]
+    assert [c.text for c in hf] == list(texts) and [c.finish for c in ct2] == ["scored"] * 2
+    codec, _ = load_folder_tokenizer(converted[family])
+    assert [c.tokens for c in hf] == [c.tokens for c in ct2] == \
+        [len(codec.encode(t, add_special_tokens=False).ids) for t in texts]
+    for slow, quick in zip(hf, ct2, strict=True):
+        assert quick.mean_logprob == pytest.approx(slow.mean_logprob, abs=0.02)
+
+
+def test_a_continuation_the_model_wrote_scores_above_noise(converted):
+    backend = backends.load("transformers", converted["llama"], "m").backend
+    written = backend.generate([GenRequest("Gravel on", max_new_tokens=8, greedy=True)])[0][0]
+    (scored,) = backend.generate([GenRequest("Gravel on", score=(written.text,))])[0]
+    unlikely = backend.generate([GenRequest("Gravel on", score=(" zq zq zq zq",))])[0][0]
+    assert scored.mean_logprob > unlikely.mean_logprob
+
+
+@pytest.mark.parametrize("name", ["transformers", "ctranslate2"])
+def test_line_steps_stop_at_the_newline_on_each_backend(converted, name):
+    served = backends.load(name, converted["gpt2"], "m")
+    (lines,) = served.backend.generate([GenRequest("We lit paper lanterns\n", k=4,
+                                                   max_new_tokens=30, stop=("\n",))])
+    assert len(lines) == 4
+    assert all("\n" not in c.text for c in lines)
+    assert {c.finish for c in lines} <= {"stop", "length", "end"}

@@ -7,14 +7,15 @@ import torch
 
 from model import backends
 from model.backend import Served
-from model.composer import Composer, Request, prompt_text
+from model.composer import Composer, LineEvent, Request, SectionEvent, prompt_text
 from model.novelty import CopyIndex, cut_before
+from model.ranking import FEATURES
 from model.remote import OpenAIBackend
 from model.rhyme import RhymeBook
 from model.songform import DEFAULT_FORM
-from model.style import GENERIC, figures
+from model.style import GENERIC, figures, lyric_lines
 from model.worker import Worker
-from tests.model.fake_openai import FakeInference
+from tests.model.fake_openai import FakeInference, word_logprob
 
 
 def run(coro):
@@ -164,3 +165,106 @@ def test_n_songs_are_the_best_n_of_one_ranked_set(tiny_base):
     worker, results = run(main())
     assert len(results) == 3 and len({r.text for r in results}) == 3
     assert worker.stats().recent_batch_sizes == [3]  # one request of k = max(2, 3) rows
+
+
+FORM = ("Verse 1", "Chorus", "Verse 2", "Chorus")
+TWO_LINE_SONGS = ["[Verse]\na\nb\n\n[Chorus]\nc\nd\n\n[Verse]\ne\nf\n\n[Chorus]\nc\nd"] * 2
+
+
+def remote(fake, folder, book):
+    def load():
+        backend = OpenAIBackend.load([fake.url], None, None, folder)
+        return Served(backend, None, figures(TWO_LINE_SONGS), FORM, book)
+    return load
+
+
+def test_events_come_line_by_line_then_the_section_and_a_repeated_chorus_whole(tiny_albums):
+    fake = FakeInference().start()
+
+    async def main():
+        worker = Worker(remote(fake, tiny_albums, RhymeBook({"none": 1.0}, {})),
+                        batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        try:
+            writing = Composer(worker, candidates=2).start(Request("First line", form="song"))
+            events = [event async for event in writing.events()]
+            return events, await writing
+        finally:
+            await worker.close()
+
+    try:
+        events, (result,) = run(main())
+    finally:
+        fake.close()
+    shown = [(type(e).__name__, e.section if isinstance(e, LineEvent) else e.label,
+              e.text if isinstance(e, LineEvent) else e.lines) for e in events]
+    chorus = ("line 0 of song 2", "line 0 of song 3")
+    assert shown == [
+        ("LineEvent", "Verse 1", "First line"), ("LineEvent", "Verse 1", "line 0 of song 1"),
+        ("SectionEvent", "Verse 1", ("First line", "line 0 of song 1")),
+        ("LineEvent", "Chorus", chorus[0]), ("LineEvent", "Chorus", chorus[1]),
+        ("SectionEvent", "Chorus", chorus),
+        ("LineEvent", "Verse 2", "line 0 of song 4"), ("LineEvent", "Verse 2", "line 0 of song 5"),
+        ("SectionEvent", "Verse 2", ("line 0 of song 4", "line 0 of song 5")),
+        ("SectionEvent", "Chorus", chorus)]
+    assert all(e.slot == 0 for e in events)
+    assert [lines for _, lines in _sections(result.text)] == \
+        [list(e.lines) for e in events if isinstance(e, SectionEvent)]
+
+
+def test_every_line_step_is_recorded_with_its_options_and_the_one_kept(tiny_albums):
+    fake = FakeInference().start()
+    try:
+        result = run(write(remote(fake, tiny_albums, RhymeBook({"none": 1.0}, {})),
+                           Request("First line", form="song"), candidates=2))
+    finally:
+        fake.close()
+    assert [(s.section, s.line) for s in result.steps] == [
+        ("Verse 1", 1), ("Chorus", 0), ("Chorus", 1), ("Verse 2", 0), ("Verse 2", 1)]
+    for step in result.steps:
+        assert [o.text for o in step.options][1].startswith("line 1 of song")
+        assert step.kept == 0 and step.options[0].text in result.text  # the likelier one
+        assert set(step.options[0].features) == set(FEATURES)
+        assert step.options[0].features["likelihood"] == -1.5  # the fake's mean logprob
+
+
+def test_a_verse_records_its_ranking_and_yields_one_section(tiny_base):
+    async def main():
+        worker = Worker(plain(tiny_base), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        try:
+            writing = Composer(worker, candidates=3).start(Request("We lit", max_new_tokens=20))
+            return [e async for e in writing.events()], await writing
+        finally:
+            await worker.close()
+
+    events, (result,) = run(main())
+    (step,) = result.steps
+    assert step.section is None and len(step.options) == 3
+    assert step.options[step.kept].text == result.text
+    assert events == [SectionEvent(0, "Verse", tuple(lyric_lines(result.text)))]
+
+
+def test_a_line_that_must_rhyme_and_has_no_rhyme_is_re_ended_on_the_likeliest_word(tiny_albums):
+    fake = FakeInference().start()
+    try:
+        # Every scheme rhymes line 2 with line 1; the fake's lines end on "song", never a rhyme
+        # of "line": one more set of candidates, then the best is re-ended by scoring words.
+        book = RhymeBook({"AABB": 1.0}, {"sunshine": 5, "fine": 3, "mine": 1})
+        result = run(write(remote(fake, tiny_albums, book),
+                           Request("First line", form="song"), candidates=2))
+        asked = fake.completions()
+    finally:
+        fake.close()
+    first = result.steps[0]
+    assert (first.section, first.line) == ("Verse 1", 1)
+    assert len(first.options) == 5  # 2 candidates, 2 more, and the re-ended line
+    assert first.options[first.kept].text == "line 0 of fine"  # "fine": the shortest word
+    assert first.options[first.kept].features["rhyme"] == 1.0
+    assert _sections(result.text)[0][1] == ["First line", "line 0 of fine"]
+    scoring = next(r.body for r in asked if r.body.get("echo"))
+    assert [p.rsplit("\n", 2)[-2] for p in scoring["prompt"]][:3] == [
+        "line 0 of sunshine", "line 0 of fine", "line 0 of mine"]
+    assert word_logprob(" fine") > word_logprob(" sunshine")

@@ -2,6 +2,7 @@
 kill."""
 
 import fcntl
+import io
 import json
 import os
 import pty
@@ -15,9 +16,13 @@ import termios
 import pytest
 from safetensors.torch import load_file
 
+from model.ct2 import has_conversion
 from model.registry import Registry
 from tests.conftest import ROOT, run_cli, train_args
 from tests.training.conftest import cli
+from training.evaluate import song_openings
+from training.progress import Progress
+from training.runs import evaluate_run
 
 
 def only_run(home):
@@ -59,10 +64,28 @@ def test_evaluation_writes_whole_songs_and_holds_their_style_beside_the_artists(
     corpus = json.loads((run.path / "data" / "manifest.json").read_text())
     assert m["style"]["words_per_line"]["artist"] == corpus["style"]["words_per_line"]
     assert m["song_copy_rate"] == 0.0  # the novelty guard runs in song mode too
-    assert set(m["style_targets"]) == {"rhyme_rate", "words_per_line", "chorus_recurs",
-                                       "no_copies", "no_loops"}
+    assert set(m["style_targets"]) == {"rhyme_rate", "words_per_line", "words_per_line_p90",
+                                       "lines_per_song", "chorus_recurs", "no_copies",
+                                       "no_loops"}
     report = (run.path / "report.md").read_text()
     assert "## Songs, beside the artist" in report and "[Chorus]" in report
+
+
+def test_evaluation_writes_its_songs_on_ctranslate2_from_at_most_eight_openings(trained):
+    run = trained("good").run
+    assert run.metrics["song_backend"] == "ctranslate2"  # installed here: what users get
+    assert has_conversion(run.path)  # converted for it (publish serves the same conversion)
+    assert run.metrics["song_openings"] == min(8, run.metrics["val_songs"])
+    assert song_openings([{"lyrics": f"line {i}\nmore"} for i in range(20)], 8) == \
+        [(f"line {i}", None) for i in range(8)]
+
+
+def test_evaluation_can_write_from_fewer_openings(trained, tmp_path):
+    run = trained("good").run
+    metrics = evaluate_run(run.path, Progress(stream=io.StringIO()), cache=tmp_path,
+                           songs=1)["metrics"]
+    assert metrics["song_openings"] == 1 and metrics["song_backend"] == "ctranslate2"
+    assert list((tmp_path / "base").iterdir())  # the base model's conversion, kept for next time
 
 
 def test_the_validation_curve_measures_what_the_report_measures(trained):

@@ -1,0 +1,152 @@
+"""Whole songs, as the bot writes them, held against the artist's own: style and speed.
+
+Writes one song (`--form song`) from each of a corpus' validation openings through the real
+engine (worker, composer, rhyme plan, novelty guard) and prints its figures beside the
+artist's: words per line (mean, p90), rhyme rate (strict and near), lines per song, the share of
+songs whose chorus comes back, copies and loops. Then times whole songs with 1 and with 16
+written at once. Without `--model` it builds GPT-2 124M with random weights (the compute of
+`gpt2`; its lines are noise, so only its timings mean anything: every line runs to its budget
+and no rhyme ever comes, the worst case).
+
+    python benchmarks/songs.py [--model DIR] [--corpus DIR] [--backend ctranslate2|transformers]
+                               [--songs 8] [--candidates K]
+
+`--corpus` is a folder written by `python -m training corpus`; without it, the example artist's
+songs (the last 4 as validation). `--model` is a run folder or any save_pretrained folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.models import build_gpt2_124m, fixture_lyrics  # noqa: E402
+from model import backends  # noqa: E402
+from model.backend import Served  # noqa: E402
+from model.composer import CANDIDATES, Composer, Request  # noqa: E402
+from model.novelty import COPY_WORDS, CopyIndex  # noqa: E402
+from model.ranking import load_weights  # noqa: E402
+from model.rhyme import rhyme_book  # noqa: E402
+from model.songform import DEFAULT_FORM, common_form, message_lines  # noqa: E402
+from model.songtext import MAX_CHARS, is_degenerate  # noqa: E402
+from model.style import Style, figures  # noqa: E402
+from model.worker import Worker  # noqa: E402
+
+AT_ONCE = 16
+
+
+def corpus_songs(folder: Path | None) -> tuple[list[str], list[str], Style]:
+    """Return training lyrics, validation openings and the artist's figures."""
+    if folder is None:
+        lyrics = fixture_lyrics()
+        train, val = lyrics[:-4], lyrics[-4:]
+        return train, [opening(s) for s in val], figures(lyrics)
+    from training.dataset import load_corpus
+    from training.songcheck import artist_style
+
+    corpus = load_corpus(folder)
+    train = [s["lyrics"] for s in corpus.train]
+    val = [s["lyrics"] for s in corpus.val]
+    return train, [opening(s) for s in val], artist_style(corpus.manifest, train + val)
+
+
+def opening(lyrics: str) -> str:
+    return next(line for line in lyrics.split("\n") if line and not line.startswith("["))
+
+
+async def write(served: Served, openings: list[str], candidates: int) -> tuple[list[str], float]:
+    """Write one song per opening, all at once; return them and the wall time."""
+    worker = Worker(lambda: served, max_batch=64, batch_window_ms=5,
+                    queue_size=len(openings) + 8)
+    worker.start()
+    try:
+        await worker.ready()
+        composer = Composer(worker, candidates=candidates)
+        started = time.perf_counter()
+        results = await asyncio.gather(*(composer.write(Request(line, form="song"))
+                                         for line in openings))
+        return [r[0].text for r in results], time.perf_counter() - started
+    finally:
+        await worker.close()
+
+
+def table(artist: Style, songs: list[str], index: CopyIndex, form: tuple[str, ...]) -> None:
+    ours = figures(songs)
+    holds = message_lines(form, artist, MAX_CHARS)
+    rows = [
+        ("words_per_line", artist.words_per_line, ours.words_per_line, "±20%"),
+        ("words_per_line_p90", artist.words_per_line_p90, ours.words_per_line_p90, "<= +30%"),
+        ("rhyme_rate", artist.rhyme_rate, ours.rhyme_rate, "±25%"),
+        ("near_rhyme_rate", artist.near_rhyme_rate, ours.near_rhyme_rate, "report"),
+        ("lines_per_song", artist.lines_per_song, ours.lines_per_song,
+         f">= {0.7 * min(artist.lines_per_song, holds):.1f} (70% of the artist's or of "
+         f"{holds:.0f} a message holds)"),
+        ("chorus_share", artist.recurring_block_rate, ours.recurring_block_rate, "1.0"),
+    ]
+    print("| figure | artist | ours | target |")
+    print("| --- | --- | --- | --- |")
+    for name, theirs, mine, target in rows:
+        print(f"| {name} | {theirs:.3f} | {mine:.3f} | {target} |")
+    copies = sum(index.longest_copy(s) >= COPY_WORDS for s in songs)
+    loops = sum(map(is_degenerate, songs))
+    print(f"| copies | 0 | {copies} | 0 |")
+    print(f"| loops | 0 | {loops} | 0 |")
+
+
+def main(args: argparse.Namespace) -> None:
+    train, openings, artist = corpus_songs(args.corpus)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.model or build_gpt2_124m(Path(tmp) / "gpt2-124m")
+        if args.backend == "ctranslate2" and not (folder / "ct2" / "model.bin").is_file():
+            from training.convert import convert_folder
+
+            copy = Path(tmp) / "converted"
+            shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("ct2", "checkpoints"))
+            convert_folder(copy)
+            folder = copy
+        loaded = backends.load(args.backend, folder, "bench")
+        form = common_form(train) or DEFAULT_FORM
+        served = Served(loaded.backend, CopyIndex(train), artist, common_form(train),
+                        rhyme_book(train), load_weights(args.model))
+        name = args.model.name if args.model else "GPT-2 124M (random weights)"
+        load = os.getloadavg()[0]
+        print(f"# {name} on {args.backend}, {os.cpu_count()} cores, load {load:.1f}, "
+              f"k={args.candidates}, {len(train)} training songs")
+        sample = openings[:args.songs]
+        songs, elapsed = asyncio.run(write(served, sample, args.candidates))
+        print(f"# {len(songs)} songs from validation openings in {elapsed:.1f}s")
+        table(artist, songs, CopyIndex(train), form)
+        if args.show:
+            print("\n" + songs[0] + "\n")
+        singles = [asyncio.run(write(served, [line], args.candidates))[1]
+                   for line in openings[:2]]
+        single = sum(singles) / len(singles)
+        crowd = asyncio.run(write(served, [openings[i % len(openings)] for i in range(AT_ONCE)],
+                                  args.candidates))[1]
+        print(f"song_s[1]: {single:.1f} (target <= 15 on 2 cores, GPT-2 124M int8)")
+        print(f"song_s[{AT_ONCE}]: {crowd:.1f} (each song's wait with {AT_ONCE} at once; "
+              f"{crowd / single:.2f}x one, target <= 3x)")
+        print(f"# load after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="a run folder or save_pretrained folder")
+    parser.add_argument("--corpus", type=Path, help="a corpus folder (`training corpus`)")
+    parser.add_argument("--backend", choices=("ctranslate2", "transformers"),
+                        default="ctranslate2")
+    parser.add_argument("--songs", type=int, default=8, help="validation openings to write from")
+    parser.add_argument("--candidates", type=int, default=CANDIDATES, help="k per line")
+    parser.add_argument("--show", action="store_true", help="print the first song")
+    main(parser.parse_args())
