@@ -78,8 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = add("train", commands.cmd_train)
     train.add_argument("--corpus", type=Path, help="corpus folder (default: the artist's)")
     train.add_argument("--artist", help="whose corpus (default: SWIFTAI_ARTIST)")
+    train.add_argument("--feedback", nargs="?", const="", metavar="FILE",
+                       help="then learn from listeners' votes (default: the artist's, fetched by "
+                       "`feedback`)")
     _train_options(train)
     _progress_option(train)
+
+    feedback = add("feedback", commands.cmd_feedback)
+    feedback.add_argument("--artist", help="whose votes (default: SWIFTAI_ARTIST)")
+    feedback.add_argument("--file", type=Path, help="read this feedback file instead of asking "
+                          "the bot")
+    feedback.add_argument("--fit", action="store_true",
+                          help="fit the published run's ranking weights from the votes")
 
     evaluate = add("evaluate", commands.cmd_evaluate)
     evaluate.add_argument("run", nargs="?", help="run id (default: the current model)")
@@ -125,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--artist", help="artist (default: SWIFTAI_ARTIST)")
     run.add_argument("--skip-fetch", action="store_true", help="use the songs already cached")
     run.add_argument("--force", action="store_true", help="publish even if worse")
+    run.add_argument("--feedback", metavar="FILE", help="votes to learn from (default: the "
+                     "artist's, when there are enough)")
     _fetch_options(run)
     _corpus_options(run)
     _train_options(run)

@@ -118,7 +118,9 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
         artist = args.artist or settings.artist
         corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
         options = TrainOptions.from_args(args, base_model=settings.base_model)
-        manifest = train_new_run(registry, corpus_dir, options, progress, cache=settings.cache_dir)
+        votes = votes_for_run(args, settings, _corpus_artist(corpus_dir) or artist, progress)
+        manifest = train_new_run(registry, corpus_dir, options, progress,
+                                 cache=settings.cache_dir, votes=votes)
     if manifest is not None:
         m = manifest["metrics"]
         progress.say(f"run {manifest['run']}: validation perplexity {m['base_perplexity']} "
@@ -311,3 +313,99 @@ def _fetch_and_build(args: argparse.Namespace, settings: Settings, progress: Pro
             progress.say(f"continuing without {len(report.failed)} songs that failed to download")
     progress.stage("corpus")
     return make_corpus(args, settings, progress)
+
+
+def _corpus_artist(corpus_dir: Path) -> str | None:
+    """Return the artist a corpus was built for (None when it cannot say)."""
+    import json
+
+    try:
+        return json.loads((corpus_dir / "manifest.json").read_text(encoding="utf-8"))["artist"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # train_new_run refuses a broken corpus with its own message
+
+
+def votes_for_run(args: argparse.Namespace, settings: Settings, artist: str,
+                  progress: Progress) -> Any:
+    """Return the votes a new run learns from (a preference.Plan), or None.
+
+    `train --feedback [FILE]` insists on enough of them; `run` takes the artist's stored votes
+    (or `--feedback FILE`) when there are enough and says so when there are not.
+    """
+    from training.feedback import read_votes, votes_path
+    from training.preference import Plan
+
+    wanted = getattr(args, "feedback", None)
+    required = args.command == "train"
+    if required and wanted is None:
+        return None
+    path = Path(wanted) if wanted else votes_path(settings, artist)
+    if not required and not path.is_file():
+        progress.say(f"using the default ranking (no votes yet: `python -m training feedback "
+                     f"--artist {artist!r}` fetches them into {path})")
+        return None
+    votes = read_votes(path, artist)
+    if votes.skipped:
+        progress.say(f"{path}: {len(votes.skipped)} bad rows skipped (see `training feedback "
+                     f"--file {path}`)")
+    plan = Plan(votes.rows, str(path), settings.feedback_min_votes)
+    if required and not plan.enough:
+        raise TrainingError(f"too few votes to learn from in {path} ({plan.shortfall()}): "
+                            f"--feedback needs at least {plan.min_votes}, of both kinds "
+                            "(FEEDBACK_MIN_VOTES)")
+    if plan.enough and distributed.world_size() > 1:
+        raise TrainingError("preference tuning runs in one process: train with votes without "
+                            "`accelerate launch`")
+    progress.say(plan.note())
+    return plan
+
+
+def cmd_feedback(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    """Get listeners' votes from the bot (or --file) for training; with --fit, fit the current
+    run's ranking weights from them."""
+    from training.feedback import export_votes, read_votes, votes_path, write_votes
+
+    artist = args.artist or settings.artist
+    out = votes_path(settings, artist)
+    if args.file is None:
+        exported = out.with_name(f".{out.name}.export")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:  # the stored votes stay as they were unless the export succeeds
+            export_votes(artist, exported)
+            votes = read_votes(exported, artist)
+        finally:
+            exported.unlink(missing_ok=True)
+    else:
+        votes = read_votes(args.file, artist)
+    if args.file is None or args.file.resolve() != out.resolve():
+        write_votes(out, votes.rows)
+    for number, reason in votes.skipped[:5]:
+        progress.say(f"skipped line {number}: {reason}")
+    progress.say(f"{artist}: {votes.summary()}; saved to {out}")
+    progress.emit("feedback", votes=len(votes.rows), up=votes.liked, down=votes.disliked,
+                  skipped=len(votes.skipped))
+    if args.fit:
+        fit_current(votes.rows, settings, progress)
+    return 0
+
+
+def fit_current(votes: list[Any], settings: Settings, progress: Progress) -> None:
+    """Fit ranking weights from `votes` into the published run, or say why the defaults stay."""
+    from training import ranker
+
+    current = _registry(settings).current()
+    if current is None:
+        raise TrainingError("nothing is published yet: ranking weights are kept in a run; "
+                            "publish one first")
+    try:
+        fitted = ranker.fit(votes, min_votes=settings.feedback_min_votes)
+    except ranker.TooFewVotes as e:
+        progress.say(f"using the default ranking ({e})")
+        return
+    ranker.write_ranking(current.path, fitted)
+    ranker.update_report(current.path)
+    weights = ", ".join(f"{f} {w:.2f}" for f, w in fitted.weights.items())
+    held = "n/a" if fitted.pair_accuracy is None else f"{fitted.pair_accuracy:.2f}"
+    progress.say(f"ranking weights fitted from {fitted.votes} votes into run {current.id}: "
+                 f"{weights}; pairs ordered right {held} held out (defaults "
+                 f"{fitted.default_pair_accuracy:.2f}); the bot uses them once it loads the run")

@@ -32,6 +32,7 @@ from model.songtext import clean_output, is_degenerate
 from training.convert import convert_base, convert_folder, ct2_available
 from training.dataset import Corpus
 from training.errors import TrainingError
+from training.preference import report_lines as feedback_report
 from training.progress import Progress
 from training.songcheck import (
     artist_style,
@@ -177,7 +178,7 @@ def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,
            "| metric | base | fine-tuned | meaning |", "| --- | --- | --- | --- |"]
     out += [f"| {name} | {metrics[f'base_{name}']} | {metrics[name]} | {meaning} |"
             for name, meaning in rows]
-    out += ["", *report_rows(metrics), "## Samples", "",
+    out += ["", *report_rows(metrics), *feedback_report(run_dir), "## Samples", "",
             "Each starts from a validation song's first line (in bold); continuations are "
             f"{SAMPLE_TOKENS} tokens with the run's sampling defaults.", ""]
     for song, tuned, base in list(zip(corpus.val, samples["tuned"], samples["base_"],

@@ -40,18 +40,24 @@ def target_modules(model: Any) -> list[str]:
                    if isinstance(module, torch.nn.Linear | Conv1D) and module is not head})
 
 
+def config(model: Any, rank: int, alpha: int, token_ids: list[int] | None = None) -> Any:
+    """Return the LoRA configuration for `model`: adapters on every linear layer (and the rows
+    of `token_ids` trained too)."""
+    from peft import LoraConfig
+
+    conv1d = any(isinstance(m, Conv1D) for m in model.modules())
+    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=LORA_DROPOUT,
+                      target_modules=target_modules(model), task_type="CAUSAL_LM",
+                      fan_in_fan_out=conv1d,  # GPT-2's Conv1D stores weights transposed
+                      trainable_token_indices=token_ids or None)
+
+
 def add_adapters(model: Any, rank: int, alpha: int, token_ids: list[int]) -> Any:
     """Freeze `model` and wrap it with LoRA adapters; the rows of `token_ids` train too."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
-    targets = target_modules(model)
-    conv1d = any(isinstance(m, Conv1D) for m in model.modules())
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=LORA_DROPOUT,
-                        target_modules=targets, task_type="CAUSAL_LM",
-                        fan_in_fan_out=conv1d,  # GPT-2's Conv1D stores weights transposed
-                        trainable_token_indices=token_ids or None)
     with _quiet():
-        return get_peft_model(model, config)
+        return get_peft_model(model, config(model, rank, alpha, token_ids))
 
 
 def merge(model: Any) -> Any:

@@ -22,6 +22,8 @@ from model.registry import Registry, Run
 from model.scoring import Score, score_songs
 from training.convert import convert_folder, ct2_available
 from training.errors import TrainingError
+from training.feedback import Vote
+from training.preference import PERPLEXITY_SLACK, gate, held_out, pair_share
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,13 @@ def try_load(run: Run) -> Any:
     return backend
 
 
-def _score(run: Run, songs: list[dict[str, Any]], block_size: int) -> Score:
+def _score(run: Run, songs: list[dict[str, Any]], block_size: int,
+           voted: list[Vote] | None = None) -> tuple[Score, float | None]:
+    """Score a run on validation songs and, when given voted songs, how it orders their pairs."""
     backend = try_load(run)
-    return score_songs(backend.model, backend.tokenizer, backend.info.spec, songs, block_size)
+    score = score_songs(backend.model, backend.tokenizer, backend.info.spec, songs, block_size)
+    share = pair_share(backend.model, backend.tokenizer, voted, block_size) if voted else None
+    return score, share
 
 
 def _convert(run: Run) -> str:
@@ -119,19 +125,25 @@ def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
         raise RegistryError(f"run {run.id} is already the current model")
     block_size = (run.manifest or {}).get("options", {}).get("block_size", 512)
     songs = run.val_songs()
-    new = _score(run, songs, block_size)
+    voted = held_out(run.path)  # a preference-tuned run's held-out votes; none for others
+    new, new_share = _score(run, songs, block_size, voted)
     per, perplexity, previous_perplexity = "token", new.perplexity, None
     if current is not None:
-        old = _score(current, songs, block_size)
+        old, old_share = _score(current, songs, block_size, voted)
         same_tokens = old.tokens == new.tokens
         per = "token" if same_tokens else "word"
         perplexity = new.perplexity if same_tokens else new.word_perplexity
         previous_perplexity = old.perplexity if same_tokens else old.word_perplexity
-        if perplexity > previous_perplexity and not force:
+        allowed = previous_perplexity * (1 + (PERPLEXITY_SLACK if voted else 0.0))
+        if perplexity > allowed and not force:
+            slack = f" by more than {PERPLEXITY_SLACK:.0%}" if voted else ""
             raise RegistryError(
-                f"run {run.id} has validation perplexity {perplexity:.2f} per {per}, worse than "
-                f"the current model {current.id} at {previous_perplexity:.2f} on the same songs; "
-                "publish --force to publish it anyway")
+                f"run {run.id} has validation perplexity {perplexity:.2f} per {per}, worse{slack} "
+                f"than the current model {current.id} at {previous_perplexity:.2f} on the same "
+                "songs; publish --force to publish it anyway")
+        refusal = gate(run.id, current.id, (new_share, old_share))
+        if refusal and not force:
+            raise RegistryError(refusal)
     converted = _convert(run)
     write_json_atomic(registry.history_path, [*registry.history(), run.id])
     point_current(registry, run)

@@ -28,6 +28,7 @@ from training.dataset import load_corpus
 from training.errors import TrainingError
 from training.evaluate import evaluate
 from training.finetune import TrainOptions, read_options, start_run, train
+from training.preference import Plan, add_votes, learn
 from training.progress import Progress
 
 
@@ -80,8 +81,10 @@ class Tracker:
 
 
 def train_new_run(registry: Registry, corpus_dir: Path, options: TrainOptions,
-                  progress: Progress, cache: Path | None = None) -> dict[str, Any] | None:
-    """Create a run of `options` on the corpus, train and evaluate it; return its manifest.
+                  progress: Progress, cache: Path | None = None,
+                  votes: Plan | None = None) -> dict[str, Any] | None:
+    """Create a run of `options` on the corpus (learning from `votes` too, when there are
+    enough), train and evaluate it; return its manifest.
 
     Every training process calls this: process 0 creates the folder and tells the others its
     path; they train with it and return None.
@@ -92,6 +95,8 @@ def train_new_run(registry: Registry, corpus_dir: Path, options: TrainOptions,
         load_corpus(corpus_dir)  # refuse a broken corpus before making anything
         trackers.append(Tracker(registry.new_run_dir(), create=True))
         start_run(trackers[0].run_dir, corpus_dir, options)
+        if votes is not None:
+            add_votes(trackers[0].run_dir, votes)
         return trackers[0].run_dir
 
     run_dir = distributed.from_main(create)
@@ -118,6 +123,8 @@ def _finish(run_dir: Path, tracker: Tracker, progress: Progress, resume: bool,
     tracker.stage("train")
     progress.stage("train", run=run_dir.name)
     summary = train(run_dir, progress, resume=resume)
+    tracker.stage("feedback")
+    summary["feedback"] = learn(run_dir, progress)  # None for a run without (enough) votes
     # Our sampling defaults, keeping the end tokens the base model declared (Qwen2 lists two).
     GenerationConfig(**Sampling().to_generation_config(),
                      eos_token_id=model_end_ids(run_dir) or None).save_pretrained(run_dir)

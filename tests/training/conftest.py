@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,3 +93,44 @@ def copy_runs(registry: Registry, trained: Callable[[str], Trained], *names: str
     """Copy trained runs into `registry`, each under its name in RUNS."""
     for name in names:
         shutil.copytree(trained(name).run.path, registry.runs_dir / name)
+
+
+@dataclass(frozen=True)
+class Voted:
+    path: Path  # the feedback file
+    rows: list[dict]
+    written: list  # benchmarks.listeners.Written: every candidate set, with features
+    threshold: float  # the rule: 👍 when a song's width distance is at most this
+
+
+@pytest.fixture(scope="session")
+def voted(trained: Callable[[str], Trained], tmp_path_factory: pytest.TempPathFactory) -> Voted:
+    """A feedback file from real generations of the tiny "good" run: 60 first lines, 3 candidates
+    each, the best by the default ranking shown to 3 simulated listeners who each like a song
+    whose lines are about the artist's length (width distance at most the shown songs' median)
+    and disagree with that rule one time in ten."""
+    import statistics
+
+    import torch
+
+    from benchmarks.listeners import shown, vote, write_candidates
+    from model.hf import TransformersBackend
+    from model.novelty import CopyIndex
+    from model.style import figures, lyric_lines
+    from training.dataset import load_corpus
+
+    run = trained("good").run
+    corpus = load_corpus(run.path / "data")
+    artist = figures([s["lyrics"] for s in corpus.train + corpus.val])
+    prompts = [line for s in corpus.train for line in lyric_lines(s["lyrics"])][:60]
+    backend = TransformersBackend.load(run.path, model_id=run.id)
+    torch.manual_seed(0)
+    written = write_candidates(backend, prompts, artist,
+                               CopyIndex([s["lyrics"] for s in corpus.train]),
+                               k=3, max_new_tokens=24, batch=60)
+    threshold = statistics.median(f["width"] for f in shown(written))
+    rows = vote(written, lambda f: f["width"] <= threshold, "Juniper Vale", seed=0,
+                disagree=0.1)
+    path = tmp_path_factory.mktemp("votes") / "votes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return Voted(path, rows, written, threshold)
