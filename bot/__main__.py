@@ -197,7 +197,8 @@ async def export_feedback(settings: Settings, artist: str, out: Path) -> int:
     counts = await export_feedback(settings.database, artist, out)
     print(f"exported {counts.liked + counts.disliked} voted songs of {artist} to {out}: "
           f"{counts.liked} liked (label true), {counts.disliked} disliked (label false); "
-          f"{counts.ties} ties left out; {counts.without_candidates} without candidates")
+          f"left out: {counts.ties} ties, {counts.without_candidates} logged without "
+          "candidates")
     return 0
 
 

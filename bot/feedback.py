@@ -3,12 +3,12 @@
 One object per song that was shown (status ok) and voted on, without ties:
 `{"generation_id", "artist", "run_id", "prompt", "completion", "form", "label", "up", "down",
 "features", "steps"}`. `label` is net votes > 0 (true) or < 0 (false); `features` is the mean,
-feature by feature, over the options the song kept (its shown lines; a verse's one text), or
-null for a song logged without candidates (before they were logged); a feature that was not a
-finite number is null and left out of the mean. `steps` lists each ranking in order as
-`{"section", "line", "kept", "options": [{"text", "features"}]}`; a step compacted by
-CANDIDATE_RETENTION_DAYS lists only its kept option (`kept` 0), and a compacted step that kept
-none is gone.
+feature by feature, over the options the song kept (its shown lines; a verse's one text).
+`steps` lists each ranking in order as `{"section", "line", "kept", "options": [{"text",
+"features"}]}`, every value a finite number: a step that kept nothing, and a losing option with
+a feature that was not a finite number (an empty text's likelihood), are left out. A step
+compacted by CANDIDATE_RETENTION_DAYS lists only its kept option (`kept` 0). A song logged
+without candidates (before they were logged) has no features and is left out, and counted.
 
 Safe beside a running bot: the database is opened read-only (no migration, no lock), read in one
 transaction (a `forget` meanwhile is wholly in or wholly out), and the file is written
@@ -42,7 +42,7 @@ class Exported:
     liked: int  # songs labelled true
     disliked: int  # songs labelled false
     ties: int  # voted songs left out: as many 👍 as 👎
-    without_candidates: int  # exported songs logged before their candidates were
+    without_candidates: int  # voted songs left out: logged before their candidates were
 
 
 def mean_features(kept: Sequence[Mapping[str, float | None]]) -> dict[str, float | None] | None:
@@ -57,16 +57,30 @@ def mean_features(kept: Sequence[Mapping[str, float | None]]) -> dict[str, float
     return means
 
 
-def song_steps(rows: Iterable[aiosqlite.Row]) -> list[dict[str, Any]]:
-    """Group one song's candidate rows (ordered by step, option) into its ranking steps."""
+def finite(features: Mapping[str, float | None]) -> bool:
+    """Say whether every feature is a finite number (null stands for one that was not)."""
+    return all(v is not None and math.isfinite(v) for v in features.values())
+
+
+def song_steps(rows: Iterable[aiosqlite.Row]) -> tuple[list[dict[str, Any]],
+                                                       list[dict[str, Any]]]:
+    """Group one song's candidate rows (ordered by step, option) into its ranking steps; return
+    them as exported (see above) and the features of each kept option."""
     steps: dict[int, dict[str, Any]] = {}
+    kept: list[dict[str, Any]] = []
     for row in rows:
         step = steps.setdefault(row["step"], {"section": row["section"], "line": row["line"],
                                               "kept": -1, "options": []})
+        features = json.loads(row["features"])
         if row["kept"]:
-            step["kept"] = len(step["options"])  # its place among the options still stored
-        step["options"].append({"text": row["text"], "features": json.loads(row["features"])})
-    return list(steps.values())
+            kept.append(features)
+            step["kept"] = len(step["options"])  # its place among the options exported
+        elif not finite(features):
+            continue
+        step["options"].append({"text": row["text"], "features": features})
+    shown = [s for s in steps.values()
+             if s["kept"] >= 0 and finite(s["options"][s["kept"]]["features"])]
+    return shown, kept
 
 
 async def open_readonly(database: Path) -> aiosqlite.Connection:
@@ -96,12 +110,13 @@ async def open_readonly(database: Path) -> aiosqlite.Connection:
     return db
 
 
-async def feedback_rows(db: aiosqlite.Connection, artist: str) -> tuple[list[dict[str, Any]],
-                                                                        int]:
-    """Read the voted, shown songs and their steps; return the rows and the ties left out."""
+async def feedback_rows(db: aiosqlite.Connection,
+                        artist: str) -> tuple[list[dict[str, Any]], int, int]:
+    """Read the voted, shown songs and their steps; return the rows, and the songs left out:
+    ties, and those logged without candidates."""
     # Until generations record their artist (migration 0004), every song is this artist's:
     # the bot serves one artist.
-    rows, ties = [], 0
+    rows, ties, without = [], 0, 0
     async with db.execute(
         """SELECT g.id, g.prompt, g.output, g.form, SUM(v.value = 1) AS up,
                   SUM(v.value = -1) AS down
@@ -117,14 +132,17 @@ async def feedback_rows(db: aiosqlite.Connection, artist: str) -> tuple[list[dic
             """SELECT step, section, line, option, text, features, kept FROM candidates
                WHERE generation_id = ? ORDER BY step, option""", (song["id"],)) as cursor:
             candidates = await cursor.fetchall()
-        steps = song_steps(candidates)
-        kept = [s["options"][s["kept"]]["features"] for s in steps if s["kept"] >= 0]
+        steps, kept = song_steps(candidates)
+        means = mean_features(kept)
+        if means is None or not finite(means):
+            without += 1
+            continue
         rows.append({"generation_id": song["id"], "artist": artist, "run_id": None,
                      "prompt": song["prompt"], "completion": song["output"],
                      "form": song["form"], "label": song["up"] > song["down"],
-                     "up": song["up"], "down": song["down"],
-                     "features": mean_features(kept), "steps": steps})
-    return rows, ties
+                     "up": song["up"], "down": song["down"], "features": means,
+                     "steps": steps})
+    return rows, ties, without
 
 
 async def export_feedback(database: Path, artist: str, out: Path) -> Exported:
@@ -132,7 +150,7 @@ async def export_feedback(database: Path, artist: str, out: Path) -> Exported:
     db = await open_readonly(database)
     try:
         await db.execute("BEGIN")  # one snapshot: a forget or a vote meanwhile is in or out
-        rows, ties = await feedback_rows(db, artist)
+        rows, ties, without = await feedback_rows(db, artist)
         await db.rollback()
     except aiosqlite.Error as e:
         raise FeedbackError(f"cannot read the database {database}: {e}") from e
@@ -144,5 +162,4 @@ async def export_feedback(database: Path, artist: str, out: Path) -> Exported:
     except OSError as e:
         raise FeedbackError(f"cannot write {out}: {e.strerror or e}") from e
     liked = sum(row["label"] for row in rows)
-    return Exported(liked, len(rows) - liked, ties,
-                    sum(row["features"] is None for row in rows))
+    return Exported(liked, len(rows) - liked, ties, without)

@@ -61,7 +61,7 @@ async def test_each_voted_shown_song_is_a_row_with_its_label_features_and_steps(
     done = export(home, tmp_path / "feedback.jsonl")
     assert done.returncode == 0, done.stderr
     assert "2 voted songs of Juniper Vale" in done.stdout and "1 liked" in done.stdout
-    assert "1 disliked" in done.stdout and "1 ties left out" in done.stdout
+    assert "1 disliked" in done.stdout and "left out: 1 ties" in done.stdout
     rows = read(tmp_path / "feedback.jsonl")
     assert [(r["generation_id"], r["label"], r["up"], r["down"]) for r in rows] == [
         (liked, True, 2, 1), (disliked, False, 0, 1)]
@@ -72,10 +72,11 @@ async def test_each_voted_shown_song_is_a_row_with_its_label_features_and_steps(
     # the mean over the two kept lines; the step that kept none does not count
     assert first["features"] == {"likelihood": -2.0, "width": 0.2, "rhyme": 0.75, "drift": 0.0,
                                  "copied": 0.0}
-    assert [(s["section"], s["line"], s["kept"], len(s["options"])) for s in first["steps"]] == [
-        ("Verse 1", 1, 0, 2), ("Verse 1", 2, -1, 1), ("Verse 1", 2, 1, 2)]
-    assert first["steps"][0]["options"][1] == {
-        "text": "in the night", "features": {**features(), "likelihood": None}}
+    # the step that kept none, and the loser whose likelihood was -inf, are left out
+    assert [(s["section"], s["line"], s["kept"], [o["text"] for o in s["options"]])
+            for s in first["steps"]] == [("Verse 1", 1, 0, ["by the water"]),
+                                         ("Verse 1", 2, 1, ["we were young", "all along"])]
+    assert first["steps"][1]["options"][1]["features"] == features(rhyme=0.5, likelihood=-3.0)
     assert unvoted not in {r["generation_id"] for r in rows}
 
 
@@ -113,15 +114,27 @@ async def test_a_compacted_song_exports_only_its_kept_options(tmp_path):
     assert row["features"]["rhyme"] == 0.75  # what the song showed is kept
 
 
-async def test_a_song_logged_before_candidates_were_has_null_features(tmp_path):
+async def test_the_training_side_reads_every_exported_row(tmp_path):
+    from training.feedback import read_votes
+
+    home = tmp_path / "home"
+    store = await Store.open(home / "swiftai.db")
+    for value in (1, -1, 1):
+        await store.vote(await song(store), "a", value)
+    await store.close()
+    assert export(home, tmp_path / "f.jsonl").returncode == 0
+    votes = read_votes(tmp_path / "f.jsonl", ARTIST)
+    assert (len(votes.rows), votes.liked, votes.skipped) == (3, 2, [])
+
+
+async def test_a_song_logged_before_candidates_were_is_left_out_and_counted(tmp_path):
     home = tmp_path / "home"
     store = await Store.open(home / "swiftai.db")
     await store.vote(await song(store, steps=()), "a", -1)
     await store.close()
     done = export(home, tmp_path / "f.jsonl")
-    assert "1 without candidates" in done.stdout
-    (row,) = read(tmp_path / "f.jsonl")
-    assert (row["features"], row["steps"], row["label"]) == (None, [], False)
+    assert "1 logged without candidates" in done.stdout
+    assert read(tmp_path / "f.jsonl") == []
 
 
 async def test_the_export_runs_beside_a_running_bot_and_never_writes_its_database(tmp_path):
