@@ -1,4 +1,5 @@
-"""`python -m bot`: serve Discord and the web page; also sync, invite, migrate, export, forget."""
+"""`python -m bot`: serve Discord and the web page; also sync, invite, migrate, export, feedback,
+forget."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from dotenv import find_dotenv, load_dotenv
 
 from bot.errors import CannotStart
+from bot.feedback import FeedbackError
 from bot.lock import hold_home
 from bot.store import StoreError
 from model.errors import RegistryError
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger("bot")
+FEEDBACK_DIR = "feedback"  # in SWIFTAI_HOME: where `training feedback` keeps the exports
 STOP_TIMEOUT = 30.0  # seconds songs in progress get to finish on SIGTERM (docker stop -t 45)
 
 
@@ -198,14 +201,32 @@ async def export_generations(settings: Settings, since: str | None, out: Path | 
     return 0
 
 
+async def export_feedback(settings: Settings, artist: str, out: Path) -> int:
+    """Write the voted songs as the feedback file for training; print the counts."""
+    from bot.feedback import export_feedback
+
+    counts = await export_feedback(settings.database, artist, out)
+    print(f"exported {counts.liked + counts.disliked} voted songs of {artist} to {out}: "
+          f"{counts.liked} liked (label true), {counts.disliked} disliked (label false); "
+          f"left out: {counts.ties} ties, {counts.without_candidates} logged without "
+          "candidates")
+    return 0
+
+
 async def forget_user(settings: Settings, user_id: str) -> int:
-    """Delete one user's generations and votes."""
+    """Delete one user's generations and votes, and the feedback files made with them."""
     from bot.store import Store
 
     store = await Store.open(settings.database)
     generations, votes = await store.forget_user(user_id)
     await store.close()
-    print(f"deleted {generations} generations and {votes} votes of user {user_id}")
+    # Feedback files hold votes (counted into each song's label) and songs: made again from
+    # the log at the next `training feedback`, without this user's.
+    stale = sorted((settings.home / FEEDBACK_DIR).glob("*.jsonl"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    print(f"deleted {generations} generations and {votes} votes of user {user_id}"
+          + (f", and {len(stale)} feedback files made before" if stale else ""))
     return 0
 
 
@@ -230,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write generations with votes as JSON lines")
     export.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    feedback = sub.add_parser("feedback", help="write the voted songs, their features and "
+                              "ranking steps, as JSON lines for training")
+    feedback.add_argument("--artist", required=True, help="the artist whose songs to export")
+    feedback.add_argument("--out", type=Path, required=True, help="file to write (atomically)")
     forget = sub.add_parser("forget", help="delete one user's generations and votes")
     forget.add_argument("user_id", help="Discord user id (or web client key)")
     return parser
@@ -259,8 +284,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(migrate_db(settings))
         if command == "export":
             return asyncio.run(export_generations(settings, args.since, args.out))
+        if command == "feedback":
+            return asyncio.run(export_feedback(settings, args.artist, args.out))
         return asyncio.run(forget_user(settings, args.user_id))
-    except (ConfigError, CannotStart, StoreError) as e:
+    except (ConfigError, CannotStart, StoreError, FeedbackError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

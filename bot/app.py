@@ -14,6 +14,7 @@ from bot.cooldown import Cooldowns
 from bot.deployment import Deployment
 from bot.errors import CannotStart, UnknownArtist
 from bot.link import LinkState
+from bot.retention import compact_forever
 from bot.songwriter import Songwriter
 from bot.store import Store
 from model.errors import RegistryError
@@ -42,6 +43,7 @@ class App:
     started_at: float = field(default_factory=time.time)
     discord: LinkState = field(default_factory=LinkState)  # set by python -m bot's Link
     _closed: bool = False
+    _compacting: asyncio.Task[None] | None = None  # the candidate log's retention
 
     @classmethod
     async def open(cls, settings: Settings, start_worker: bool = True) -> App:
@@ -97,10 +99,13 @@ class App:
                             f"{', '.join(self.deployments)}")
 
     def start(self) -> None:
-        """Start loading every artist's model; until one is loaded, its requests are refused."""
+        """Start loading every artist's model (until one is loaded, its requests are refused)
+        and the candidate log's compaction (now, then hourly)."""
         self.songwriter.refuse_until_loaded = True
         for deployment in self.deployments.values():
             deployment.worker.start()
+        self._compacting = asyncio.get_running_loop().create_task(
+            compact_forever(self.store, self.settings.candidate_retention_days))
 
     async def ready(self) -> None:
         """Wait until every artist's model is loaded; raise LoadFailed for the first that fails."""
@@ -140,6 +145,9 @@ class App:
             return
         self._closed = True
         await self.drain(timeout)
+        if self._compacting is not None:
+            self._compacting.cancel()
+            await asyncio.gather(self._compacting, return_exceptions=True)
         await asyncio.gather(*(d.worker.close(timeout=1.0) for d in self.deployments.values()))
         await self.store.close()
 

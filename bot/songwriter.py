@@ -135,7 +135,7 @@ class Songwriter:
                 ask, "ok", output=result.text, model_id=result.model_id,
                 run_id=deployment.run_id_of(result.model_id),
                 copied_words=result.copied_words, queue_ms=result.queue_ms,
-                generate_ms=result.generate_ms)
+                generate_ms=result.generate_ms, steps=result.steps)
             log.info("generation %d: %s, %d chars, queue %.0f ms, generate %.0f ms, batch %d",
                      generation_id, ask.who.source, len(result.text), result.queue_ms,
                      result.generate_ms, result.batch_size)

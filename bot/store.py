@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+if TYPE_CHECKING:
+    from model.ranking import RankStep
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+COMPACT_BATCH = 5000  # candidates deleted per transaction: the bot's own writes go in between
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,20 @@ def _storable(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
+
+
+def _finite(features: Mapping[str, float]) -> dict[str, float | None]:
+    """Make features JSON can hold: -inf (an empty line's likelihood) or NaN become null."""
+    return {name: float(value) if math.isfinite(value) else None
+            for name, value in features.items()}
+
+
+def candidate_rows(steps: Sequence[RankStep]) -> list[tuple[Any, ...]]:
+    """Return a song's ranking steps as `candidates` rows, less the generation id: (step,
+    section, line, option, text, features, kept); see 0005_candidates.sql."""
+    return [(index, step.section, step.line, place, _storable(option.text),
+             json.dumps(_finite(option.features)), int(place == step.kept))
+            for index, step in enumerate(steps) for place, option in enumerate(step.options)]
 
 
 def migration_files(folder: Path = MIGRATIONS) -> list[tuple[int, Path]]:
@@ -147,10 +167,12 @@ class Store:
         except (aiosqlite.Error, ValueError) as e:  # ValueError: the connection is closed
             raise StoreUnavailable(f"the database cannot be read: {e}") from e
 
-    async def _write(self, sql: str, parameters: tuple[Any, ...]) -> aiosqlite.Cursor:
-        """Run one write and commit it; remember a failure for check() (and /healthz)."""
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Make the writes in the body one transaction, committed at its end; remember a
+        failure for check() (and /healthz)."""
         try:
-            cursor = await self.db.execute(sql, parameters)
+            yield self.db
             await self.db.commit()
         except (aiosqlite.Error, ValueError) as e:  # ValueError: the connection is closed
             self.failing = f"the database cannot be written: {e}"
@@ -158,11 +180,17 @@ class Store:
                 await self.db.rollback()  # leave no half-open transaction behind
             raise StoreUnavailable(self.failing) from e
         self.failing = None
+
+    async def _write(self, sql: str, parameters: tuple[Any, ...]) -> aiosqlite.Cursor:
+        """Run one write and commit it."""
+        async with self._writing() as db:
+            cursor = await db.execute(sql, parameters)
         return cursor
 
     async def record_generation(self, *, source: str, user_id: str, prompt: str, status: str,
-                                **details: Any) -> int:
-        """Log one request, whatever its outcome; return its id."""
+                                steps: Sequence[RankStep] = (), **details: Any) -> int:
+        """Log one request, whatever its outcome, with the candidates its rankings weighed (in
+        the same transaction: a song is never logged without them); return its id."""
         row = {"source": source, "user_id": user_id, "prompt": prompt, "status": status,
                **details}
         unknown = set(row) - set(Generation.__dataclass_fields__)
@@ -171,8 +199,37 @@ class Store:
         names = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         values = tuple(_storable(v) for v in row.values())
-        cursor = await self._write(f"INSERT INTO generations ({names}) VALUES ({marks})", values)
-        return int(cursor.lastrowid or 0)
+        candidates = candidate_rows(steps)  # before the transaction: a bad step is a bug
+        async with self._writing() as db:
+            cursor = await db.execute(f"INSERT INTO generations ({names}) VALUES ({marks})",
+                                      values)
+            generation_id = int(cursor.lastrowid or 0)
+            await db.executemany(
+                """INSERT INTO candidates (generation_id, step, section, line, option, text,
+                                           features, kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(generation_id, *row) for row in candidates])
+        return generation_id
+
+    async def compact_candidates(self, before_iso: str) -> int:
+        """Delete the candidates not kept of songs logged before an ISO time, a batch per
+        transaction (the kept ones stay: every song keeps the features of what it showed);
+        return how many were deleted."""
+        # Ids grow with created_at, so one id bounds the old songs and the partial index on
+        # the lost candidates finds them without reading the kept ones again.
+        async with self.db.execute(
+            """SELECT COALESCE((SELECT MIN(id) FROM generations WHERE created_at >= ?),
+                               (SELECT COALESCE(MAX(id), 0) + 1 FROM generations))""",
+            (before_iso,)) as cursor:
+            (bound,) = await cursor.fetchone()  # type: ignore[misc]
+        deleted = 0
+        while True:
+            cursor = await self._write(
+                """DELETE FROM candidates WHERE id IN (
+                       SELECT id FROM candidates WHERE kept = 0 AND generation_id < ?
+                       LIMIT ?)""", (bound, COMPACT_BATCH))
+            deleted += cursor.rowcount
+            if cursor.rowcount < COMPACT_BATCH:
+                return deleted
 
     async def generation(self, generation_id: int) -> Generation | None:
         """Return one logged request."""

@@ -1,10 +1,11 @@
 """The web page and HTTP API, served from the bot's own event loop, worker and store.
 
 Routes: GET / (the page), POST /api/lyrics, GET /api/songwrite (the seed's API), GET /api/recent,
-GET /api/status, GET /healthz, GET /favicon.ico. Errors are JSON `{"error": "..."}` with 400 (bad
-input), 404, 405 (with Allow), 413, 415 (a POST body that is not application/json), 429 (rate
-limit) and 503 (busy, loading, shutting down, the log failing), both with Retry-After, or 500
-(with an id in the log). Every response carries the security headers below.
+GET /api/status, GET /healthz, GET /favicon.ico, POST /api/songs/<id>/vote. Errors are JSON
+`{"error": "..."}` with 400 (bad input), 404, 405 (with Allow), 413, 415 (a POST body that is
+not application/json), 429 (rate limit) and 503 (busy, loading, shutting down, the log failing),
+both with Retry-After, or 500 (with an id in the log). Every response carries the security
+headers below.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.asks import RECENT, Who, whole_number
+from bot.cooldown import Cooldowns
 from bot.errors import OnCooldown, UserError
 from bot.songwriter import Written
 from bot.status import status_facts
@@ -35,6 +37,10 @@ from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Of
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 APP_KEY = web.AppKey("swiftai", App)
+VOTE_COOLDOWNS = web.AppKey("vote_cooldowns", Cooldowns)  # per client address, like requests
+VOTES = {"up": 1, "down": -1}
+VISITOR = re.compile(r"[A-Za-z0-9_-]{16,64}")  # the page's random id (32 hex digits)
+SONG_ID = re.compile(r"[0-9]{1,18}")  # larger ids would not fit SQLite's integers
 MAX_BODY = 16 * 1024  # bytes: a prompt is at most a few hundred characters, even \u-escaped
 MAX_URL = 32 * 1024  # bytes: longer request lines never reach us (aiohttp answers 400 itself)
 RETRY_AFTER = {Busy: 5, DeadlineExceeded: 5, Stopped: 60, Offline: 60}  # seconds; else 30
@@ -205,6 +211,42 @@ async def get_recent(request: web.Request) -> web.Response:
                              "votes_up": v.up, "votes_down": v.down} for g, v in rows]})
 
 
+async def post_vote(request: web.Request) -> web.Response:
+    """POST /api/songs/<id>/vote {vote: "up"|"down", visitor}: one vote per visitor and song,
+    changed by voting again; rate-limited per client address (VOTE_COOLDOWN_SECONDS)."""
+    if request.content_type != "application/json":  # see post_lyrics: no cross-site votes
+        return _error("send the body as JSON, with Content-Type: application/json", 415)
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error("the body must be JSON", 400)
+    if not isinstance(body, dict):
+        return _error("the body must be a JSON object", 400)
+    vote, visitor = body.get("vote"), body.get("visitor")
+    if not isinstance(vote, str) or vote not in VOTES:
+        return _error('vote must be "up" or "down"', 400)
+    if not isinstance(visitor, str) or not VISITOR.fullmatch(visitor):
+        return _error("visitor must be 16 to 64 letters, digits, - or _ (a random id the "
+                      "page makes once and keeps)", 400)
+    raw = request.match_info["song"]
+    app = request.app[APP_KEY]
+    song = await app.store.generation(int(raw)) if SONG_ID.fullmatch(raw) else None
+    if song is None or song.status != "ok":  # only a song that was shown can be voted on
+        return _error(f"no song with id {raw[:40]}", 404)
+    cooldowns, client = request.app[VOTE_COOLDOWNS], f"web:{request.remote}"
+    try:
+        cooldowns.check(client)
+    except OnCooldown as e:
+        return _error(f"you are voting too fast; try again in {math.ceil(e.retry_after)} s", 429,
+                      **{"Retry-After": str(math.ceil(e.retry_after))})
+    try:
+        votes = await app.store.vote(song.id, f"visitor:{visitor}", VOTES[vote])
+    except StoreUnavailable:
+        cooldowns.forgive(client)  # the vote was not counted: trying again at once is fine
+        raise  # a 503 (errors() below)
+    return _json({"id": song.id, "vote": vote, "votes_up": votes.up, "votes_down": votes.down})
+
+
 async def get_status(request: web.Request) -> web.Response:
     """GET /api/status?artist=: what /status shows (default: the first artist), the albums for
     the page, and every artist served with its run in `artists`."""
@@ -279,6 +321,7 @@ def make_web_app(app: App) -> web.Application:
     """Build the aiohttp application over a running App."""
     web_app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
     web_app[APP_KEY] = app
+    web_app[VOTE_COOLDOWNS] = Cooldowns(app.settings.vote_cooldown_seconds)
     web_app.on_response_prepare.append(secure)
     web_app.router.add_get("/", get_page)
     web_app.router.add_get("/favicon.ico", get_icon)
@@ -286,6 +329,7 @@ def make_web_app(app: App) -> web.Application:
     web_app.router.add_post("/api/lyrics", post_lyrics)
     web_app.router.add_get("/api/songwrite", get_songwrite)
     web_app.router.add_get("/api/recent", get_recent)
+    web_app.router.add_post("/api/songs/{song}/vote", post_vote)
     web_app.router.add_get("/api/status", get_status)
     web_app.router.add_get("/healthz", get_health)
     return web_app

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), validation_alias="ADMIN_USER_IDS")  # may /retrain besides Manage Server
     cooldown_seconds: float = Field(10.0, ge=0, validation_alias="COOLDOWN_SECONDS")  # per user
+    # per web client (address), between two votes
+    vote_cooldown_seconds: float = Field(1.0, ge=0, validation_alias="VOTE_COOLDOWN_SECONDS")
+    # days every candidate a ranking weighed is kept; then only the kept (shown) ones stay
+    candidate_retention_days: int = Field(30, ge=1, validation_alias="CANDIDATE_RETENTION_DAYS")
     retrain_args: Listed = Field((), validation_alias="RETRAIN_ARGS")  # for `training run`
     discord_api_base: str | None = Field(None, validation_alias="DISCORD_API_BASE")  # a proxy
     discord_gateway_url: str | None = Field(None, validation_alias="DISCORD_GATEWAY_URL")

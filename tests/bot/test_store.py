@@ -14,7 +14,7 @@ async def columns(db, table):
 async def test_migrations_build_an_empty_database(tmp_path):
     store = await Store.open(tmp_path / "new.db")
     async with store.db.execute("PRAGMA user_version") as cursor:
-        assert (await cursor.fetchone())[0] == migration_files()[-1][0] == 4
+        assert (await cursor.fetchone())[0] == migration_files()[-1][0] == 5
     assert {"copied_words", "artist", "run_id"} <= set(await columns(store.db, "generations"))
     assert await columns(store.db, "guild_artists") == ["guild_id", "artist", "set_by", "set_at"]
     assert await columns(store.db, "votes") == ["generation_id", "user_id", "value", "voted_at"]

@@ -98,10 +98,10 @@ def live_server(tmp_path, tiny_base):
 
 
 FIELDS = ("prompt", "album", "temperature", "lines", "n", "length", "num", "temp", "limit",
-          "stream")
+          "stream", "vote", "visitor")
 scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-4, max_value=45)
            | st.floats() | st.text(st.characters(exclude_categories=()), max_size=30)
-           | st.just("x" * 900))
+           | st.just("x" * 900) | st.sampled_from(["up", "down", "0123456789abcdef" * 2]))
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                       | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
 bodies = values | st.dictionaries(st.sampled_from(FIELDS), values, max_size=5)
@@ -124,7 +124,8 @@ def fetch(port: int, method: str, path: str, body: bytes | None = None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=bodies, query=queries,
        path=st.sampled_from(["/api/lyrics", "/api/songwrite", "/api/recent", "/api/status",
-                             "/healthz", "/api/nothing"]))
+                             "/healthz", "/api/nothing", "/api/songs/1/vote",
+                             "/api/songs/99999999999999999999/vote", "/api/songs/%00/vote"]))
 def test_arbitrary_input_at_any_endpoint_never_gets_a_500_and_always_json(live_server, body,
                                                                           query, path):
     encoded = urllib.parse.urlencode(query, errors="surrogatepass")
