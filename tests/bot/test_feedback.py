@@ -30,10 +30,11 @@ LINES = (
 )
 
 
-async def song(store: Store, user: str = "writer", steps=LINES, **fields) -> int:
+async def song(store: Store, user: str = "writer", steps=LINES, artist: str = ARTIST,
+               **fields) -> int:
     return await store.record_generation(source="discord", user_id=user, prompt="First line",
                                          status="ok", output="First line\nby the water",
-                                         form="song", steps=steps, **fields)
+                                         form="song", steps=steps, artist=artist, **fields)
 
 
 def export(home: Path, out: Path, *extra: str):
@@ -49,6 +50,8 @@ async def test_each_voted_shown_song_is_a_row_with_its_label_features_and_steps(
     home = tmp_path / "home"
     store = await Store.open(home / "swiftai.db")
     liked, disliked, tied, unvoted = [await song(store) for _ in range(4)]
+    other = await song(store, artist="Marlow Reyes", run_id="run-mr")  # another artist's song
+    await store.vote(other, "a", 1)
     refused = await store.record_generation(source="web", user_id="w", prompt="x",
                                             status="rejected")
     for voter, value in (("a", 1), ("b", 1), ("c", -1)):
