@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from model.files import write_bytes_atomic, write_json_atomic
-from training.feedback import FEATURES, Vote
+from model.ranking import DEFAULT, FEATURES
+from training.feedback import Vote
 
 RANKING_FILE = "ranking.json"
 # Today's ranking (model/songform.py): likelihood in nats, line width off the artist's (a
 # distance), rhyme, drift into prose; copies are the novelty guard's business, not the ranker's.
-DEFAULT_WEIGHTS = {"likelihood": 1.0, "width": -1.5, "rhyme": 1.0, "drift": -3.0, "copied": 0.0}
+DEFAULT_WEIGHTS = {f: getattr(DEFAULT, f) for f in FEATURES}  # the composer's own defaults
 REGULARISATION = 1.0  # scikit-learn's C: mild L2 on standardised features
 FOLDS = 5  # cross-validation folds for the held-out figure
 

@@ -38,4 +38,4 @@ async def test_sighup_serves_a_run_published_after_the_start(hermetic_env, tiny_
             process.kill()
     log = err.decode()
     assert process.returncode == 0, log[-2000:]
-    assert f"SIGHUP: now serving {run.name}" in log and "Traceback" not in log
+    assert f"SIGHUP: Taylor Swift now serves {run.name}" in log and "Traceback" not in log

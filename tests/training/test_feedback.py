@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from model.registry import Registry
+from tests.conftest import artist_models
 from tests.training.conftest import cli, copy_runs
 from training import ranker
 from training.feedback import FEATURES, read_votes, split_votes
@@ -135,7 +136,7 @@ def test_held_out_split_keeps_a_fifth_of_each_label_and_is_stable(voted):
 def published(tmp_path, trained):
     """A home whose registry serves a copy of the "good" run."""
     home = tmp_path / "home"
-    registry = Registry(home / "models")
+    registry = Registry(artist_models(home, "Juniper Vale"))
     copy_runs(registry, trained, "good")
     publish(registry, "good")
     return home, registry

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from model.errors import RegistryError
 from model.registry import Registry
-from tests.conftest import TINY_TRAIN
+from tests.conftest import TINY_TRAIN, artist_models
 from tests.training.conftest import cli, copy_runs
 from training import ranker
 from training.feedback import read_votes
@@ -32,7 +32,7 @@ def tuned(tmp_path_factory, tiny_family, example_corpus, voted):
                  str(tiny_family("gpt2")), *TINY_TRAIN, "--max-steps", "2",
                  "--feedback", str(voted.path), *KTO, FEEDBACK_MIN_VOTES="20")
     assert result.returncode == 0, result.stderr
-    (run,) = Registry(home / "models").runs()
+    (run,) = Registry(artist_models(home)).runs()
     return run, result
 
 

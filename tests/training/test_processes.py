@@ -3,7 +3,7 @@
 import json
 
 from model.registry import Registry
-from tests.conftest import run_cli, train_args
+from tests.conftest import artist_models, run_cli, train_args
 from training.publish import publish
 
 
@@ -17,7 +17,7 @@ def test_two_processes_make_one_run_with_the_files_of_one_process(tmp_path, trai
                                        "--max-steps", "12", "--progress", "json"),
                      env={"SWIFTAI_HOME": str(tmp_path), "ACCELERATE_USE_CPU": "true"})
     assert result.returncode == 0, result.stderr
-    registry = Registry(tmp_path / "models")
+    registry = Registry(artist_models(tmp_path))
     [run] = registry.runs()
     assert run.complete and run.manifest["training"]["processes"] == 2
     assert files(run.path) == files(trained("good").run.path)
