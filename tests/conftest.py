@@ -140,3 +140,44 @@ def vllm(tmp_path_factory: pytest.TempPathFactory):
     server.start()
     yield server
     server.stop()
+
+
+# The slowest checks (each several seconds of real processes, training runs or whole songs on
+# 2 CPU cores) run after the README's test command, in `.ci/run` (`python -m pytest -m slow`),
+# so that command stays under 5 minutes. A prefix names every test it starts (parameters too).
+SLOW = (
+    "tests/bot/test_admin.py::test_admin_retrain_trains_publishes_and_serves_the_new_model",
+    "tests/bot/test_artists.py::test_two_servers_with_different_defaults_get_their_own_artists_models",
+    "tests/bot/test_artists.py::test_while_one_artist_loads_a_new_model_the_other_keeps_writing",
+    "tests/bot/test_discord_down.py::test_a_token_discord_refuses_ends_the_process_with_one_line",
+    "tests/bot/test_discord_down.py::test_the_web_page_serves_while_discord_is_unreachable_then_the_bot_connects",
+    "tests/bot/test_lyrics.py::test_a_song_grows_in_edits_a_second_apart_then_gets_its_buttons",
+    "tests/bot/test_lyrics.py::test_a_whole_song_comes_in_labelled_sections_and_again_keeps_the_form",
+    "tests/bot/test_lyrics.py::test_buttons_keep_working_after_a_restart",
+    "tests/bot/test_lyrics.py::test_history_is_private_and_lists_only_your_songs",
+    "tests/bot/test_process.py::test_sigterm_stops_the_bot_cleanly",
+    "tests/bot/test_reload_signal.py::test_sighup_serves_a_run_published_after_the_start",
+    "tests/bot/test_serving_backends.py::test_ctranslate2_bot_converts_the_base_model_once_and_never_loads_torch",
+    "tests/bot/test_shards.py::test_two_recommended_shards_each_answer_lyrics_for_their_guilds",
+    "tests/bot/test_startup.py::test_a_published_run_that_does_not_load_is_named_not_base_model",
+    "tests/bot/test_startup.py::test_a_second_bot_on_the_same_home_exits_naming_the_first",
+    "tests/bot/test_web.py::test_without_a_token_the_process_serves_only_the_web_page",
+    "tests/model/test_composer.py::test_a_song_has_labelled_sections_and_its_chorus_comes_back_word_for_word",
+    "tests/training/test_artists.py::test_each_artist_publishes_lists_and_rolls_back_in_its_own_registry",
+    "tests/training/test_families.py::test_a_run_of_each_family_is_published_and_writes_lyrics",
+    "tests/training/test_finetune.py::test_a_terminal_shows_one_bar_and_no_raw_logs",
+    "tests/training/test_finetune.py::test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends",
+    "tests/training/test_make_base.py::test_make_base_writes_a_model_folder_that_loads_and_prints_the_setting",
+    "tests/training/test_offline.py::test_run_fails_fast_offline",
+    "tests/training/test_offline.py::test_train_fails_fast_offline_and_its_run_says_why",
+    "tests/training/test_pipeline.py::test_generate_prints_clean_lyrics_from_the_current_model",
+    "tests/training/test_pipeline.py::test_run_goes_from_genius_to_a_published_model",
+    "tests/training/test_preference.py::",
+    "tests/training/test_processes.py::test_two_processes_make_one_run_with_the_files_of_one_process",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)

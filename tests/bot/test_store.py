@@ -48,7 +48,7 @@ async def test_rows_from_before_artists_get_the_artist_whose_run_wrote_them(tmp_
                              " VALUES ('web', 'u', 'p', 'ok', ?)", (model_id,))
         await db.commit()
     store = await Store.open(path)
-    assert store.migrated == (4,)
+    assert store.migrated == (4, 5)  # 0004 gave rows artists; 0005 added the candidate log
     assert await store.attribute_old_rows({"run-a": "A", "run-b": "B"}, "A") == 3
     rows = [await store.generation(i) for i in (1, 2, 3)]
     assert [(r.artist, r.run_id) for r in rows] == [("A", "run-a"), ("B", "run-b"), ("A", None)]

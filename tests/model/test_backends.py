@@ -139,7 +139,7 @@ def test_both_backends_score_given_continuations_alike(converted, family):
     request = GenRequest("Gravel on the back road", k=2, score=texts)
     hf = backends.load("transformers", converted[family], "m").backend.generate([request])[0]
     ct2 = backends.load("ctranslate2", converted[family], "m",
-                        backends.CTranslate2Options(compute_type="float32")).backend.generate([request])[0]
+                        [backends.CTranslate2Options(compute_type="float32")]).backend.generate([request])[0]
     assert [c.text for c in hf] == list(texts) and [c.finish for c in ct2] == ["scored"] * 2
     codec, _ = load_folder_tokenizer(converted[family])
     assert [c.tokens for c in hf] == [c.tokens for c in ct2] == \
