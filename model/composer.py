@@ -34,7 +34,7 @@ from model.lines import Candidate, best, candidate, candidates, likeliest, song_
 from model.novelty import COPY_WORDS, cut_before, words_of
 from model.prompts import album_head, prompt_text, user_prompt
 from model.ranking import DEFAULT, Option, RankStep, Weights, score, text_features
-from model.rhyme import GENERIC_BOOK, end_word, plan, quality
+from model.rhyme import GENERIC_BOOK, aim, end_word, plan, quality
 from model.songform import DEFAULT_FORM, REFRAINS, kind, line_budget, render, song_lengths
 from model.songtext import MAX_CHARS, clean_output, is_degenerate
 from model.style import GENERIC, lyric_lines
@@ -271,7 +271,10 @@ class Writing:
         for line in lines:
             self._emit(LineEvent(slot, label, line))
         book = (served.rhymes if served else None) or GENERIC_BOOK
-        partners = plan(book.schemes, wanted, self._rng)
+        shares = book.schemes
+        if served and served.rhymes and served.style:  # ask as many lines as the artist rhymes
+            shares = aim(shares, served.style.rhyme_rate)
+        partners = plan(shares, wanted, self._rng)
         earlier = {" ".join(words_of(line)) for _, done in sections for line in done}
         earlier.update(" ".join(words_of(line)) for line in lines)
         while len(lines) < wanted:
