@@ -25,19 +25,21 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from model.backend import GenRequest, Served
 from model.errors import BadRequest
 from model.lines import Candidate, best, candidate, candidates, likeliest, song_prompt, stem
 from model.novelty import COPY_WORDS, cut_before, words_of
+from model.prompts import album_head, prompt_text, user_prompt
 from model.ranking import DEFAULT, Option, RankStep, Weights, score, text_features
-from model.rhyme import GENERIC_BOOK, end_word, plan, quality
+from model.rhyme import GENERIC_BOOK, aim, end_word, plan, quality
 from model.songform import DEFAULT_FORM, REFRAINS, kind, line_budget, render, song_lengths
-from model.songtext import MAX_CHARS, album_token, clean_output, is_degenerate
+from model.songtext import MAX_CHARS, clean_output, is_degenerate
 from model.style import GENERIC, lyric_lines
-from model.worker import Generated, Ticket, Worker
+from model.tally import Result, Tally
+from model.worker import Ticket, Worker
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +63,6 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Result:
-    text: str
-    copied_words: int  # longest run of words copied from a training song (after the guard)
-    model_id: str
-    queue_ms: float  # from submit to the start of its first batch
-    generate_ms: float  # generation time of its batches, retries and sections included
-    batch_size: int  # rows in its last batch
-    attempts: int  # worker requests it took (retries and lines)
-    steps: tuple[RankStep, ...] = ()  # every ranking that chose it: options, features, kept
-
-
-@dataclass(frozen=True)
 class LineEvent:
     slot: int  # which of the request's n songs
     section: str | None  # its section label (None in verse mode)
@@ -87,49 +77,6 @@ class SectionEvent:
 
 
 Event = LineEvent | SectionEvent
-
-
-@dataclass
-class _Tally:
-    """What a request's worker steps add up to."""
-
-    served: Served | None = None  # the model of the latest step
-    queue_ms: float | None = None
-    generate_ms: float = 0.0
-    batch_size: int = 0
-    attempts: int = 0
-    steps: list[RankStep] = field(default_factory=list)
-    copies: list[int] = field(default_factory=lambda: [0])
-
-    def add(self, generated: Generated) -> None:
-        self.served = generated.served
-        self.queue_ms = generated.queue_ms if self.queue_ms is None else self.queue_ms
-        self.generate_ms += generated.generate_ms
-        self.batch_size = generated.batch_size
-        self.attempts += 1
-
-    def result(self, text: str, copied: int, steps: tuple[RankStep, ...] | None = None) -> Result:
-        assert self.served is not None
-        return Result(text, copied, self.served.info.model_id, self.queue_ms or 0.0,
-                      round(self.generate_ms, 1), self.batch_size, self.attempts,
-                      tuple(self.steps) if steps is None else steps)
-
-
-def user_prompt(served: Served | None, prompt: str) -> str:
-    """Return the user's first line with every special token's text removed."""
-    spec = served.info.spec if served else None
-    return (spec.strip(prompt) if spec else prompt).strip()
-
-
-def album_head(served: Served | None, album: str | None) -> str:
-    """Return the album's token line when the model knows the album, else nothing."""
-    albums = served.info.albums if served else []
-    return f"{album_token(album)}\n" if album and album in albums else ""
-
-
-def prompt_text(served: Served | None, request: Request) -> str:
-    """Return what the model is fed for a verse: the album token line, then the first line."""
-    return album_head(served, request.album) + user_prompt(served, request.prompt)
 
 
 def copied(served: Served, text: str, keep: int) -> int:
@@ -254,7 +201,7 @@ class Writing:
     async def _verses(self) -> list[Result]:
         """Write n verses from ranked candidates: the n best that pass the guard and do not loop;
         ask again (twice at most) while too few pass, then cut the best of the rest."""
-        request, tally, wanted = self._request, _Tally(), self._request.n
+        request, tally, wanted = self._request, Tally(), self._request.n
         chosen: list[_Option] = []
         rest: list[_Option] = []
         rankings: list[list[_Option]] = []
@@ -296,7 +243,7 @@ class Writing:
         return [tally.result(o.text, o.copied, steps(o)) for o in chosen[:wanted]]
 
     async def _song(self, slot: int) -> Result:
-        tally = _Tally()
+        tally = Tally()
         sections: list[tuple[str, list[str]]] = []
         refrains: dict[str, list[str]] = {}
         served = self._composer.worker.served
@@ -317,14 +264,17 @@ class Writing:
         return tally.result(render(sections, MAX_CHARS), max(tally.copies))
 
     async def _section(self, slot: int, sections: list[tuple[str, list[str]]], label: str,
-                       wanted: int, tally: _Tally) -> list[str]:
+                       wanted: int, tally: Tally) -> list[str]:
         """Write one section line by line, each line rhyming where its drawn scheme says."""
         served = self._composer.worker.served
         lines = self._opening(served) if not sections else []
         for line in lines:
             self._emit(LineEvent(slot, label, line))
         book = (served.rhymes if served else None) or GENERIC_BOOK
-        partners = plan(book.schemes, wanted, self._rng)
+        shares = book.schemes
+        if served and served.rhymes and served.style:  # ask as many lines as the artist rhymes
+            shares = aim(shares, served.style.rhyme_rate)
+        partners = plan(shares, wanted, self._rng)
         earlier = {" ".join(words_of(line)) for _, done in sections for line in done}
         earlier.update(" ".join(words_of(line)) for line in lines)
         while len(lines) < wanted:
@@ -341,7 +291,7 @@ class Writing:
 
     async def _line(self, slot: int, sections: list[tuple[str, list[str]]], label: str,
                     lines: list[str], partner: str | None, earlier: set[str],
-                    tally: _Tally) -> str | None:
+                    tally: Tally) -> str | None:
         """Write one line: rank k candidates; for a line that must rhyme and has no rhyme among
         them, ask once more, then re-end the best on the likeliest rhyming word."""
         context = [line for _, done in sections for line in done][-3:] + lines
@@ -386,7 +336,7 @@ class Writing:
 
     async def _reend(self, slot: int, served: Served, sections: list[tuple[str, list[str]]],
                      label: str, lines: list[str], partner: str, line: Candidate, earlier: set[str],
-                     context: list[str], tally: _Tally) -> Candidate | None:
+                     context: list[str], tally: Tally) -> Candidate | None:
         """Re-end `line` on the rhyming word the model scores likeliest after its stem."""
         start = stem(line.text)
         used = {end_word(done) for done in lines}

@@ -9,7 +9,10 @@ rhymes three times as much.
 
 A scheme is measured on each group of four lines of a stanza (a stanza of 8 has two groups):
 AABB (two couplets), ABAB (alternate), XAXA (only lines 2 and 4), or none. The artist's shares
-of them are drawn from when a stanza is written, so a song rhymes about as often as theirs do.
+of them are drawn from when a stanza is written. Measured strictly on real lyrics, most groups
+come out "none" or XAXA, so the plan alone would ask fewer lines to rhyme than the artist's
+rhyme rate (their rhymes fall across group borders and within the 3-line window): `aim` scales
+the rhyming schemes' shares, keeping their proportions, so that the plan asks the artist's rate.
 """
 
 from __future__ import annotations
@@ -107,6 +110,34 @@ def schemes(texts: Iterable[str]) -> dict[str, float]:
     if not total:
         return dict(GENERIC_SCHEMES)
     return {name: round(counts[name] / total, 4) for name in SCHEMES}
+
+
+# Lines asked to rhyme in a group of four, by scheme.
+RHYMING = {name: sum(p is not None for p in partners) for name, partners in PARTNERS.items()}
+
+
+def asked(shares: Mapping[str, float]) -> float:
+    """Return the share of lines a plan drawn from `shares` asks to rhyme (shares sum to 1)."""
+    total = sum(max(0.0, shares.get(name, 0.0)) for name in SCHEMES)
+    return (sum(max(0.0, shares.get(name, 0.0)) * RHYMING[name] for name in SCHEMES)
+            / (GROUP * total) if total else 0.0)
+
+
+def aim(shares: Mapping[str, float], rate: float) -> dict[str, float]:
+    """Return scheme shares that ask `rate` of lines to rhyme: the rhyming schemes scaled in
+    their own proportions, the rest "none". A rate above what the rhyming schemes can ask with
+    no "none" left is capped there; shares with no rhyming scheme at all (an artist who never
+    rhymes in one, or a plan meant not to rhyme) are kept as they are."""
+    rhyming = [name for name in SCHEMES if RHYMING[name]]
+    theirs = {name: max(0.0, shares.get(name, 0.0)) for name in rhyming}
+    if not sum(theirs.values()):
+        return {name: max(0.0, shares.get(name, 0.0)) for name in SCHEMES}
+    mass = sum(theirs.values())
+    per_group = sum(theirs[name] * RHYMING[name] for name in rhyming) / mass  # lines asked
+    scale = min(max(0.0, rate) * GROUP / per_group, 1.0)  # the rhyming schemes' total share
+    out = {name: theirs[name] / mass * scale for name in rhyming}
+    out["none"] = 1.0 - scale
+    return {name: out[name] for name in SCHEMES}
 
 
 def plan(shares: Mapping[str, float], lines: int, rng: random.Random) -> list[int | None]:

@@ -2,7 +2,19 @@
 
 import random
 
-from model.rhyme import RhymeBook, near_rhymes, plan, quality, rhyme_book, scheme_of, schemes
+import pytest
+
+from model.rhyme import (
+    RhymeBook,
+    aim,
+    asked,
+    near_rhymes,
+    plan,
+    quality,
+    rhyme_book,
+    scheme_of,
+    schemes,
+)
 
 
 def test_near_rhymes_share_the_stressed_vowel_and_a_like_final_consonant():
@@ -52,3 +64,33 @@ def test_reendings_put_the_artists_own_end_words_first():
     assert words[:3] == ["mine", "shine", "fine"] and len(words) == 8
     assert all(quality(w, "line") > 0 for w in words)
     assert RhymeBook({}, {}).reendings("zzzzq") == []
+
+
+def test_a_plan_asks_two_lines_of_four_for_couplets_and_one_for_xaxa():
+    assert asked({"AABB": 1.0}) == 0.5
+    assert asked({"XAXA": 0.5, "none": 0.5}) == 0.125
+    assert asked({"none": 1.0}) == 0.0
+
+
+def test_aim_scales_the_rhyming_schemes_to_ask_the_artists_rate():
+    # Mostly "none" and XAXA, as real lyrics measure: the plan asks 0.0625 of lines.
+    shares = {"AABB": 0.05, "ABAB": 0.0, "XAXA": 0.15, "none": 0.8}
+    aimed = aim(shares, 0.146)
+    assert asked(aimed) == pytest.approx(0.146)
+    assert aimed["AABB"] / aimed["XAXA"] == pytest.approx(0.05 / 0.15)  # proportions kept
+    assert aimed["ABAB"] == 0.0
+    assert sum(aimed.values()) == pytest.approx(1.0)
+
+
+def test_aim_lowers_rhyming_schemes_for_an_artist_who_rhymes_less_than_planned():
+    aimed = aim({"AABB": 0.5, "ABAB": 0.0, "XAXA": 0.0, "none": 0.5}, 0.05)
+    assert aimed == pytest.approx({"AABB": 0.1, "ABAB": 0.0, "XAXA": 0.0, "none": 0.9})
+
+
+def test_aim_is_capped_when_no_none_is_left():
+    aimed = aim({"XAXA": 1.0}, 0.4)  # XAXA alone asks at most a quarter of lines
+    assert aimed == pytest.approx({"AABB": 0.0, "ABAB": 0.0, "XAXA": 1.0, "none": 0.0})
+
+
+def test_aim_keeps_shares_with_no_rhyming_scheme_as_they_are():
+    assert aim({"none": 1.0}, 0.1) == {"AABB": 0.0, "ABAB": 0.0, "XAXA": 0.0, "none": 1.0}
