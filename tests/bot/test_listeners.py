@@ -24,9 +24,9 @@ from model.ranking import text_features
 from model.style import GENERIC
 from tests.bot.conftest import publish_tiny_run
 from tests.bot.short_model import short_model
-from tests.conftest import run_cli
+from tests.conftest import DEFAULT_ARTIST, run_cli
 
-ARTIST = "Juniper Vale"
+ARTIST = DEFAULT_ARTIST  # the artist the test bot serves and logs songs as
 WIDE = 0.15  # the rule's threshold on `width`: about one word off the usual 7.5 a line
 SONGS = 120  # songs written before feedback (FEEDBACK_MIN_VOTES is 100), and again after
 MARGIN = 0.3  # the share of songs the listeners like must rise by at least this much

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 
+from bot.store import migration_files
 from tests.bot.fake_discord import FakeDiscord
 from tests.bot.test_web import free_port, wait_healthy
 from tests.conftest import ROOT, run_cli
@@ -54,7 +55,8 @@ async def test_sigterm_stops_the_bot_cleanly(hermetic_env, tiny_base):
 
 def test_migrate_reports_the_schema_version(hermetic_env):
     result = run_cli("bot", "migrate")
-    assert result.returncode == 0 and result.stdout.strip().endswith("schema version 4")
+    assert result.returncode == 0 and result.stdout.strip().endswith(
+        f"schema version {migration_files()[-1][0]}")
     assert (hermetic_env / "swiftai.db").exists()
 
 
