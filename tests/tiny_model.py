@@ -74,7 +74,9 @@ def make_tiny_llama(folder: Path, texts: list[str], seed: int = 0, head_dim: int
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bpe.token_to_id("<s>"))])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
                                         unk_token="<unk>")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+    # Four heads of head_dim each: CTranslate2's Llama loader wants head_dim = hidden / heads.
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=4 * head_dim,
+                         intermediate_size=8 * head_dim,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                          head_dim=head_dim, max_position_embeddings=256,
                          bos_token_id=tokenizer.bos_token_id,
