@@ -72,7 +72,8 @@ class VllmServer:
     def __init__(self, python: str, home: Path, log: Path) -> None:
         self.python = python
         self.home = home  # SWIFTAI_HOME of the published run
-        self.folder = home / "models" / "current"  # served as the docs say: `vllm serve` on it
+        # served as the docs say: `vllm serve` on the artist's current run
+        self.folder = home / "models" / "juniper-vale" / "current"
         self.log = log
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None

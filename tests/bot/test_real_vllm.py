@@ -14,7 +14,8 @@ pytestmark = pytest.mark.vllm
 
 async def open_web(serve_web, vllm, tmp_path) -> str:
     shutil.copytree(vllm.home / "models", tmp_path / "home" / "models", symlinks=True)
-    base, _ = await serve_web(SERVING_BACKEND="openai", INFERENCE_URL=vllm.url,
+    base, _ = await serve_web(SWIFTAI_ARTIST="Juniper Vale", SERVING_BACKEND="openai",
+                              INFERENCE_URL=vllm.url,
                               INFERENCE_MODEL=MODEL)
     return base
 
