@@ -61,7 +61,8 @@ def base_source(settings: Settings, base_model: str) -> str | Path:
 def serving_options(settings: Settings, artist: str) -> list[object]:
     """Return the backend options for one artist: its own model name on the servers."""
     model = settings.inference_models.get(slug(artist), settings.inference_model)
-    return [backends.CTranslate2Options(compute_type=settings.ct2_compute_type),
+    return [backends.CTranslate2Options(compute_type=settings.ct2_compute_type,
+                                        threads=settings.ct2_threads),
             backends.OpenAIOptions(urls=settings.inference_urls,
                                    api_key=settings.inference_api_key, model=model,
                                    timeout=settings.inference_timeout)]

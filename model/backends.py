@@ -36,6 +36,7 @@ class TransformersOptions:
 @dataclass(frozen=True)
 class CTranslate2Options:
     compute_type: str | None = None  # CT2_COMPUTE_TYPE; None: int8 on CPU, float16 on CUDA
+    threads: int | None = None  # CT2_THREADS: CPU threads; None: all cores but one
     seed: int | None = None  # seed the sampling, for repeatable output
 
 
@@ -65,7 +66,8 @@ def _ctranslate2(source: str | Path, model_id: str, options: CTranslate2Options)
 
     if options.seed is not None:
         ctranslate2.set_random_seed(options.seed)
-    return CTranslate2Backend.load(Path(source), model_id, compute_type=options.compute_type)
+    return CTranslate2Backend.load(Path(source), model_id, compute_type=options.compute_type,
+                                   threads=options.threads)
 
 
 def _openai(source: str | Path, model_id: str, options: OpenAIOptions) -> Backend:

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     # SERVING_BACKEND: auto, transformers, ctranslate2 or openai (model.backends.CHOICES)
     serving_backend: str = Field("auto", validation_alias="SERVING_BACKEND")
     ct2_compute_type: str | None = Field(None, validation_alias="CT2_COMPUTE_TYPE")  # None: auto
+    ct2_threads: int | None = Field(None, ge=1, validation_alias="CT2_THREADS")  # None: cores - 1
     inference_urls: Listed = Field((), validation_alias="INFERENCE_URL")  # openai backend
     inference_api_key: str | None = Field(None, validation_alias="INFERENCE_API_KEY", repr=False)
     inference_model: str | None = Field(None, validation_alias="INFERENCE_MODEL")  # None: first

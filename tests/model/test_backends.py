@@ -164,3 +164,14 @@ def test_line_steps_stop_at_the_newline_on_each_backend(converted, name):
     assert len(lines) == 4
     assert all("\n" not in c.text for c in lines)
     assert {c.finish for c in lines} <= {"stop", "length", "end"}
+
+
+@pytest.mark.parametrize("name", ["transformers", "ctranslate2"])
+def test_line_steps_of_different_k_in_one_batch_each_get_their_own_k(converted, name):
+    served = backends.load(name, converted["gpt2"], "m")
+    batch = [GenRequest(prompt + "\n", k=k, max_new_tokens=12, stop=("\n",))
+             for prompt, k in zip(PROMPTS, (3, 6, 2), strict=True)]
+    answers = served.backend.generate(batch)
+    assert [len(lines) for lines in answers] == [3, 6, 2]
+    assert all("\n" not in c.text and c.mean_logprob is not None
+               for lines in answers for c in lines)
