@@ -6,7 +6,10 @@ It knows queues, batches and deadlines; not lyrics, not torch, not HTTP. Contrac
 - `submit_nowait` never blocks: a full queue raises `Busy` at once. Results and exceptions come
   back on the caller's loop through `call_soon_threadsafe`; a caller that gave up is skipped.
 - Dynamic batching: the thread takes queued requests up to `max_batch` rows (a request asking for
-  k samples is k rows), waiting at most `batch_window_ms` after the oldest one arrived.
+  k samples is k rows), waiting at most `batch_window_ms` after the oldest one arrived. Callers
+  of the last batch usually come straight back (a song's next line): until as many requests
+  have arrived as that batch served, the wait stretches to a tenth of that batch's time, so
+  the steps of many songs stay in one batch instead of drifting into several smaller ones.
 - Requests past their deadline, or cancelled, before their batch starts are never generated.
 - One request's failure never fails another: a failing batch is split in halves until only the
   failing request fails (out-of-memory included).
@@ -37,6 +40,8 @@ from model.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+REGATHER_SHARE = 0.1  # of the last batch's time, waited at most for its callers to come back
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,8 @@ class Worker:
         self._load_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="generation-worker", daemon=True)
         self._batch_sizes: collections.deque[int] = collections.deque(maxlen=50)
+        self._arrivals = 0  # requests submitted, ever
+        self._regather = (0, 0.0)  # (arrivals wanted back, until when): see _next_batch
         self._outcomes: collections.deque[tuple[float, float | None]] = collections.deque(
             maxlen=10_000)  # (finished at, latency ms or None for a failure)
 
@@ -164,6 +171,7 @@ class Worker:
             if reason:  # a remote backend with no server up: queueing would only hang
                 raise Offline(reason)
             self._pending.append(job)
+            self._arrivals += 1
             self._cond.notify_all()
         return Ticket(self, job)
 
@@ -286,9 +294,11 @@ class Worker:
             if self._stopping and (not self._drain or not self._pending):
                 return None
             window_end = self._pending[0].enqueued + self.batch_window
+            wanted, regather_end = self._regather
             while (sum(j.request.k for j in self._pending) < self.max_batch
                    and not self._stopping):
-                remaining = window_end - time.monotonic()
+                end = max(window_end, regather_end) if self._arrivals < wanted else window_end
+                remaining = end - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
@@ -320,7 +330,11 @@ class Worker:
         rows = sum(j.request.k for j in live)
         self._batch_sizes.append(rows)
         outcomes = self._generate_isolated(served.backend, [j.request for j in live])
-        generate_ms = round((time.monotonic() - started) * 1000, 1)
+        ended = time.monotonic()
+        generate_ms = round((ended - started) * 1000, 1)
+        with self._cond:  # before delivery: a caller may come back at once
+            self._regather = (self._arrivals + len(live),
+                              ended + REGATHER_SHARE * (ended - started))
         for job, outcome in zip(live, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 self._fail(job, outcome)

@@ -269,3 +269,24 @@ def test_closing_during_the_first_load_does_not_wait_for_it(tiny_base):
         release.set()
 
     run(main())
+
+
+def test_callers_coming_back_from_a_batch_share_the_next_one(tiny_base):
+    # Four callers, each taking its next step a little apart (0-3 ms) after its result, as
+    # songs do between lines: the worker waits for the last batch's callers (a tenth of that
+    # batch's time) instead of starting the next batch with whoever came back first.
+    async def caller(worker, index):
+        for step in range(3):
+            await worker.submit(ask(f"caller {index} step {step}", max_new_tokens=64,
+                                    min_new_tokens=64))
+            await asyncio.sleep(index / 1000)
+
+    async def main():
+        worker = make_worker(tiny_base, max_batch=16, batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        await asyncio.gather(*(caller(worker, i) for i in range(4)))
+        await worker.close()
+        return worker.stats().recent_batch_sizes
+
+    assert run(main()) == [4, 4, 4]
