@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.composer import Event, LineEvent
+from model.events import Event, LineEvent
 from model.songform import render
 from model.songtext import MAX_CHARS
 

@@ -31,8 +31,8 @@ from bot.errors import OnCooldown, UserError
 from bot.songwriter import Written
 from bot.status import status_facts
 from bot.store import StoreUnavailable
-from model.composer import Event, LineEvent
 from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Offline, Stopped
+from model.events import Event, LineEvent
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"

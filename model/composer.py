@@ -11,8 +11,9 @@ lengths (verse, chorus, verse, chorus, bridge, chorus by default), toward the ar
 song within one message. Each line is one worker request for k candidates of that line alone, so
 different users' lines share batches and no song holds the worker between its steps. Each
 four-line group draws one of the artist's rhyme schemes (model/rhyme.py); a line the scheme says
-rhymes is ranked by its rhyme with its partner, and when no candidate rhymes it gets one more
-set of candidates, then the best is re-ended on the rhyming word the model scores likeliest.
+rhymes is chosen among its candidates that rhyme with its partner, strictly if any does; when
+none rhymes strictly, the best is re-ended on the strict rhyme the model scores likeliest, and
+only then may a near rhyme stand.
 The chorus is written once and repeated word for word.
 
 Every ranking is recorded on the Result (`steps`), and `Writing.events()` streams each chosen
@@ -30,6 +31,7 @@ from typing import Any
 
 from model.backend import GenRequest, Served
 from model.errors import BadRequest
+from model.events import Event, LineEvent, SectionEvent
 from model.lines import Candidate, best, candidate, candidates, likeliest, song_prompt, stem
 from model.novelty import COPY_WORDS, cut_before, words_of
 from model.prompts import album_head, prompt_text, user_prompt
@@ -43,9 +45,9 @@ from model.worker import Ticket, Worker
 
 log = logging.getLogger(__name__)
 
+SCORE_LINES = 2  # lines of its section a re-ending is scored after
 NOVELTY_RETRIES = 2  # new tries when no candidate passes the guard, before cutting the best
 CANDIDATES = 3  # samples per step to rank; a batch row each, so a CPU song stays interactive
-RHYME_RETRIES = 1  # new sets of candidates for a line that must rhyme and has no rhyme yet
 FORMS = ("verse", "song")
 
 
@@ -60,23 +62,6 @@ class Request:
     min_new_tokens: int = 0  # benchmarks force a fixed amount of work
     greedy: bool = False  # argmax decoding: repeatable output (tests, comparisons)
     n: int = 1  # how many songs: the best n of one ranked set of candidates
-
-
-@dataclass(frozen=True)
-class LineEvent:
-    slot: int  # which of the request's n songs
-    section: str | None  # its section label (None in verse mode)
-    text: str
-
-
-@dataclass(frozen=True)
-class SectionEvent:
-    slot: int
-    label: str
-    lines: tuple[str, ...]
-
-
-Event = LineEvent | SectionEvent
 
 
 def copied(served: Served, text: str, keep: int) -> int:
@@ -126,8 +111,11 @@ class Writing:
         self._form = (served.form if served and served.form else None) or DEFAULT_FORM
         self._tickets: list[Ticket] = []  # each song's step waiting now (one ticket for verses)
         self._first: list[bool] = []  # the song's first line step went at submit time
+        self._songs = 0  # songs this writing counts in composer.songs
         try:  # the first steps are queued here, so that Busy is raised at once
             if request.form == "song":
+                composer.songs += request.n  # until the task ends, however it ends
+                self._songs = request.n
                 for _ in range(request.n):
                     self._tickets.append(self._submit_line(
                         served, [], self._form[0], self._opening(served), force=False))
@@ -138,9 +126,15 @@ class Writing:
         except BaseException:
             for ticket in self._tickets:
                 ticket.cancel()  # all or nothing: a cancelled step is never generated
+            self._finish()
             raise
         self._task = asyncio.ensure_future(self._run())
-        self._task.add_done_callback(lambda _: self._events.put_nowait(None))
+        self._task.add_done_callback(lambda _: self._finish())
+
+    def _finish(self) -> None:
+        self._composer.songs -= self._songs
+        self._songs = 0
+        self._events.put_nowait(None)
 
     def position(self) -> int:
         """Return 1 for the front of the queue, 2 behind it, ...; 0 once generation started."""
@@ -187,7 +181,7 @@ class Writing:
                      label: str, lines: list[str], force: bool = True) -> Ticket:
         artist = (served.style if served else None) or GENERIC
         return self._submit(self._line_prompt(served, sections, label, lines), force,
-                            line_budget(artist), ("\n",))
+                            line_budget(artist), ("\n",), self._composer.line_candidates())
 
     async def _run(self) -> list[Result]:
         if self._request.form == "song":
@@ -270,11 +264,7 @@ class Writing:
         lines = self._opening(served) if not sections else []
         for line in lines:
             self._emit(LineEvent(slot, label, line))
-        book = (served.rhymes if served else None) or GENERIC_BOOK
-        shares = book.schemes
-        if served and served.rhymes and served.style:  # ask as many lines as the artist rhymes
-            shares = aim(shares, served.style.rhyme_rate)
-        partners = plan(shares, wanted, self._rng)
+        partners = self._partners(served, wanted)
         earlier = {" ".join(words_of(line)) for _, done in sections for line in done}
         earlier.update(" ".join(words_of(line)) for line in lines)
         while len(lines) < wanted:
@@ -289,14 +279,22 @@ class Writing:
             self._emit(LineEvent(slot, label, line))
         return lines
 
+    def _partners(self, served: Served | None, wanted: int) -> list[int | None]:
+        """Draw a section's rhyme plan: each line's partner (an earlier line) or None."""
+        book = (served.rhymes if served else None) or GENERIC_BOOK
+        shares = book.schemes
+        if served and served.rhymes and served.style:  # ask as many lines as the artist rhymes
+            shares = aim(shares, served.style.rhyme_rate, wanted)
+        return plan(shares, wanted, self._rng)
+
     async def _line(self, slot: int, sections: list[tuple[str, list[str]]], label: str,
                     lines: list[str], partner: str | None, earlier: set[str],
                     tally: Tally) -> str | None:
-        """Write one line: rank k candidates; for a line that must rhyme and has no rhyme among
-        them, ask once more, then re-end the best on the likeliest rhyming word."""
+        """Write one line: rank its candidates; a line that must rhyme is chosen among those
+        that rhyme, strictly if any does, else re-ended on the likeliest rhyming word."""
         context = [line for _, done in sections for line in done][-3:] + lines
         options: list[Candidate] = []
-        for attempt in range(NOVELTY_RETRIES + 1):
+        for _ in range(NOVELTY_RETRIES + 1):
             if self._first[slot]:
                 self._first[slot] = False  # the song's first step went at submit time
             else:
@@ -308,29 +306,24 @@ class Writing:
             artist = served.style or GENERIC
             options += candidates(generated.completions, artist, partner, earlier,
                                   served.copy_index, context)
-            usable = [o for o in options if o.usable]
-            rhymed = any(o.features["rhyme"] > 0 for o in usable)
-            if not any(o.finished for o in usable) and attempt < NOVELTY_RETRIES:
-                continue  # every line ran into its budget: prose, not a line; ask again
-            if usable and (partner is None or rhymed or attempt >= RHYME_RETRIES):
-                break
+            if any(o.usable and o.finished for o in options):
+                break  # else none usable, or every line ran into its budget: ask again
         weights = weights_of(served)
-        chosen: Candidate | None = None
-        if usable and partner and not rhymed:
-            ending = await self._reend(slot, served, sections, label, lines, partner,
-                                       best(options, weights), earlier, context, tally)
-            if ending is not None:
-                options.append(ending)
-                # The plan says this line rhymes: the re-ended line is kept, not weighed
-                # against lines that do not rhyme (a likelier repeat would always win).
-                chosen = ending if ending.usable and ending.features["rhyme"] > 0 else None
-        if not any(o.usable for o in options):
-            tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
-                                        -1))
-            return None
-        chosen = chosen or best(options, weights)
+        chosen = best(options, weights)
+        if chosen is not None and partner and chosen.features["rhyme"] < 1.0:
+            strict = best(options, weights, rhyme=1.0)
+            if strict is None:
+                ending = await self._reend(slot, served, sections, label, lines, partner,
+                                           chosen, earlier, context, tally)
+                if ending is not None:
+                    options.append(ending)
+                    strict = best([ending], weights, rhyme=1.0)
+            # Rhyme is chosen, not hoped for: a strict rhyme, else the best near one.
+            chosen = strict or best(options, weights, rhyme=0.5) or chosen
         tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
-                                    options.index(chosen)))
+                                    options.index(chosen) if chosen else -1))
+        if chosen is None:
+            return None
         tally.copies.append(chosen.copied)
         return chosen.text
 
@@ -346,9 +339,11 @@ class Writing:
             return None
         texts = tuple(f"{start} {word}\n" for word in words)  # the newline: the line ends there
         try:
+            # The ending leans on the lines just before it: scoring each of the rows with
+            # the whole context would read it again per row (the steps of a crowd's songs).
             ticket = self._composer.worker.submit_nowait(GenRequest(
-                self._line_prompt(served, sections, label, lines), k=len(texts), score=texts,
-                fit=True), self._timeout, force=True)
+                self._line_prompt(served, [], label, lines[-SCORE_LINES:]), k=len(texts),
+                score=texts, fit=True), self._timeout, force=True)
             self._tickets[slot] = ticket  # so that cancel() reaches it
             generated = await ticket
         except BadRequest as e:  # a backend that cannot score: keep the best line as it is
@@ -367,6 +362,15 @@ class Composer:
     def __init__(self, worker: Worker, candidates: int = CANDIDATES) -> None:
         self.worker = worker
         self.candidates = candidates
+        self.songs = 0  # songs being written now, by every Writing of this composer
+
+    def line_candidates(self) -> int:
+        """Return k for one line step: `candidates`, fewer while the songs being written would
+        not fit one batch (`max_batch` rows) with that many each. On a CPU a batch past a few
+        rows costs in proportion to them, so a crowd gets fewer candidates a line rather than
+        each song waiting several times as long."""
+        share = self.worker.max_batch // max(1, self.songs)
+        return max(1, min(self.candidates, share))
 
     @property
     def albums(self) -> list[str]:

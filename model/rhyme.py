@@ -18,10 +18,11 @@ the rhyming schemes' shares, keeping their proportions, so that the plan asks th
 from __future__ import annotations
 
 import collections
+import itertools
 import random
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from model.style import lyric_lines, rhymes, stanzas
@@ -116,25 +117,36 @@ def schemes(texts: Iterable[str]) -> dict[str, float]:
 RHYMING = {name: sum(p is not None for p in partners) for name, partners in PARTNERS.items()}
 
 
-def asked(shares: Mapping[str, float]) -> float:
-    """Return the share of lines a plan drawn from `shares` asks to rhyme (shares sum to 1)."""
+def _rhyming(name: str, lines: int) -> int:
+    """Return the lines a section of `lines` asks to rhyme when every group draws `name`: a
+    group cut short by the section's end keeps only its first partners (a 6-line section is a
+    group of four and one of two, in which only AABB asks a rhyme)."""
+    full, rest = divmod(lines, GROUP)
+    return full * RHYMING[name] + sum(p is not None for p in PARTNERS[name][:rest])
+
+
+def asked(shares: Mapping[str, float], lines: int = GROUP) -> float:
+    """Return the share of a section's `lines` lines that a plan drawn from `shares` asks to
+    rhyme."""
     total = sum(max(0.0, shares.get(name, 0.0)) for name in SCHEMES)
-    return (sum(max(0.0, shares.get(name, 0.0)) * RHYMING[name] for name in SCHEMES)
-            / (GROUP * total) if total else 0.0)
+    return (sum(max(0.0, shares.get(name, 0.0)) * _rhyming(name, lines) for name in SCHEMES)
+            / (lines * total) if total and lines else 0.0)
 
 
-def aim(shares: Mapping[str, float], rate: float) -> dict[str, float]:
-    """Return scheme shares that ask `rate` of lines to rhyme: the rhyming schemes scaled in
-    their own proportions, the rest "none". A rate above what the rhyming schemes can ask with
-    no "none" left is capped there; shares with no rhyming scheme at all (an artist who never
-    rhymes in one, or a plan meant not to rhyme) are kept as they are."""
+def aim(shares: Mapping[str, float], rate: float, lines: int = GROUP) -> dict[str, float]:
+    """Return scheme shares that ask `rate` of a section's `lines` lines to rhyme: the rhyming
+    schemes scaled in their own proportions, the rest "none". A rate above what the rhyming
+    schemes can ask with no "none" left is capped there; shares that can ask no rhyme at all
+    (an artist who never rhymes in one, a plan meant not to rhyme, a one-line section) are kept
+    as they are."""
     rhyming = [name for name in SCHEMES if RHYMING[name]]
     theirs = {name: max(0.0, shares.get(name, 0.0)) for name in rhyming}
-    if not sum(theirs.values()):
-        return {name: max(0.0, shares.get(name, 0.0)) for name in SCHEMES}
     mass = sum(theirs.values())
-    per_group = sum(theirs[name] * RHYMING[name] for name in rhyming) / mass  # lines asked
-    scale = min(max(0.0, rate) * GROUP / per_group, 1.0)  # the rhyming schemes' total share
+    per_section = sum(theirs[name] * _rhyming(name, lines) for name in rhyming) / mass \
+        if mass else 0.0  # lines asked if every group drew a rhyming scheme
+    if not per_section:
+        return {name: max(0.0, shares.get(name, 0.0)) for name in SCHEMES}
+    scale = min(max(0.0, rate) * lines / per_section, 1.0)  # the rhyming schemes' total share
     out = {name: theirs[name] / mass * scale for name in rhyming}
     out["none"] = 1.0 - scale
     return {name: out[name] for name in SCHEMES}
@@ -156,29 +168,38 @@ def plan(shares: Mapping[str, float], lines: int, rng: random.Random) -> list[in
 
 @dataclass(frozen=True)
 class RhymeBook:
-    """What the writing rules know of an artist's rhymes: their schemes and their end words."""
+    """What the writing rules know of an artist's rhymes: their schemes and their words."""
 
     schemes: Mapping[str, float]
     end_words: Mapping[str, int]  # how often the artist ends a line with each word
+    words: Mapping[str, int] = field(default_factory=dict)  # every word they sing, how often
 
     def reendings(self, partner: str, limit: int = REENDINGS) -> list[str]:
-        """Return words that rhyme with `partner`: strict rhymes first (the artist's own end
-        words before the dictionary's), then the artist's near rhymes."""
+        """Return words that rhyme strictly with `partner`: the artist's end words, then the
+        other words they sing (most used first); the dictionary's (shortest first) only when
+        the artist has none. With no strict rhyme at all, the artist's near rhymes."""
         import pronouncing
 
-        theirs = sorted((w for w in self.end_words if quality(w, partner) > 0),
-                        key=lambda w: -self.end_words[w])
-        strict = [w for w in theirs if quality(w, partner) == 1.0]
-        strict += [w for w in pronouncing.rhymes(partner) if w.isalpha() and w not in theirs]
-        return (strict + [w for w in theirs if w not in strict])[:limit]
+        ends = sorted(self.end_words, key=lambda w: -self.end_words[w])
+        sung = sorted((w for w in self.words if w not in self.end_words),
+                      key=lambda w: -self.words[w])
+        strict = list(itertools.islice((w for w in [*ends, *sung] if rhymes(w, partner)), limit))
+        if not strict:
+            strict = sorted((w for w in pronouncing.rhymes(partner) if w.isalpha()),
+                            key=lambda w: (len(w), w))
+        return (strict or [w for w in ends if quality(w, partner) > 0])[:limit]
 
 
 def rhyme_book(texts: Iterable[str]) -> RhymeBook:
-    """Measure an artist's schemes and end words from their songs."""
+    """Measure an artist's schemes, end words and words from their songs."""
     texts = list(texts)
-    ends = collections.Counter(end_word(line) for text in texts for line in lyric_lines(text))
+    lines = [line for text in texts for line in lyric_lines(text)]
+    ends = collections.Counter(end_word(line) for line in lines)
     ends.pop("", None)
-    return RhymeBook(schemes(texts), dict(ends))
+    words = collections.Counter(w.strip("'") for line in lines
+                                for w in _WORD.findall(line.casefold()))
+    words.pop("", None)
+    return RhymeBook(schemes(texts), dict(ends), dict(words))
 
 
 GENERIC_BOOK = RhymeBook(GENERIC_SCHEMES, {})

@@ -7,7 +7,8 @@ import torch
 
 from model import backends
 from model.backend import Served
-from model.composer import Composer, LineEvent, Request, SectionEvent, prompt_text
+from model.composer import Composer, Request, prompt_text
+from model.events import LineEvent, SectionEvent
 from model.novelty import CopyIndex, cut_before
 from model.ranking import FEATURES
 from model.remote import OpenAIBackend
@@ -251,7 +252,7 @@ def test_a_line_that_must_rhyme_and_has_no_rhyme_is_re_ended_on_the_likeliest_wo
     fake = FakeInference().start()
     try:
         # Every scheme rhymes line 2 with line 1; the fake's lines end on "song", never a rhyme
-        # of "line": one more set of candidates, then the best is re-ended by scoring words.
+        # of "line": the best candidate is re-ended by scoring the artist's strict rhymes.
         book = RhymeBook({"AABB": 1.0}, {"sunshine": 5, "fine": 3, "mine": 1})
         result = run(write(remote(fake, tiny_albums, book),
                            Request("First line", form="song"), candidates=2))
@@ -260,11 +261,44 @@ def test_a_line_that_must_rhyme_and_has_no_rhyme_is_re_ended_on_the_likeliest_wo
         fake.close()
     first = result.steps[0]
     assert (first.section, first.line) == ("Verse 1", 1)
-    assert len(first.options) == 5  # 2 candidates, 2 more, and the re-ended line
+    assert len(first.options) == 3  # 2 candidates and the re-ended line
     assert first.options[first.kept].text == "line 0 of fine"  # "fine": the shortest word
     assert first.options[first.kept].features["rhyme"] == 1.0
     assert _sections(result.text)[0][1] == ["First line", "line 0 of fine"]
     scoring = next(r.body for r in asked if r.body.get("echo"))
-    assert [p.rsplit("\n", 2)[-2] for p in scoring["prompt"]][:3] == [
+    assert [p.rsplit("\n", 2)[-2] for p in scoring["prompt"]] == [
         "line 0 of sunshine", "line 0 of fine", "line 0 of mine"]
     assert word_logprob(" fine") > word_logprob(" sunshine")
+
+
+def test_a_crowd_of_songs_gets_fewer_candidates_a_line_and_the_count_comes_back(tiny_albums):
+    fake = FakeInference().start()
+
+    async def main():
+        # Four rows a batch: one song alone asks 3 candidates a line, four songs at once 1 each.
+        worker = Worker(remote(fake, tiny_albums, RhymeBook({"none": 1.0}, {})),
+                        batch_window_ms=1, max_batch=4)
+        worker.start()
+        await worker.ready()
+        try:
+            composer = Composer(worker, candidates=3)
+            await composer.write(Request("First line", form="song"))
+            alone = [r.body["n"] for r in fake.completions()]
+            crowd = [composer.start(Request(f"Line {i}", form="song")) for i in range(4)]
+            assert composer.songs == 4
+            await asyncio.gather(*crowd)
+            return alone, [r.body["n"] for r in fake.completions()][len(alone):], composer.songs
+        finally:
+            await worker.close()
+
+    try:
+        alone, crowded, left = run(main())
+    finally:
+        fake.close()
+    assert set(alone) == {3} and len(alone) == 5
+    # Each song's first line is asked as it starts (1, 2, 3, then 4 songs in flight); every
+    # later line while the four are written shares the batch: one candidate each.
+    assert sorted(crowded[:4]) == [1, 1, 2, 3] and len(crowded) == 4 * 5
+    assert set(crowded[4:]) == {1}
+    assert left == 0  # every song done: a later song asks its full count again
+

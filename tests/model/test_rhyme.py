@@ -57,13 +57,22 @@ def test_each_group_of_four_draws_one_scheme_and_its_partners():
     assert 70 < drawn.count(1) < 130  # about half the groups rhyme lines 2 and 4
 
 
-def test_reendings_put_the_artists_own_end_words_first():
-    book = rhyme_book(["I shine\nall mine\nso fine\nstill mine"])
-    assert book.end_words == {"shine": 1, "mine": 2, "fine": 1}
-    words = book.reendings("line")
-    assert words[:3] == ["mine", "shine", "fine"] and len(words) == 8
-    assert all(quality(w, "line") > 0 for w in words)
-    assert RhymeBook({}, {}).reendings("zzzzq") == []
+def test_reendings_are_the_artists_strict_rhymes_end_words_first():
+    book = rhyme_book(["I shine\nall mine\nso fine\nstill mine", "the pines are mine\nall"])
+    assert book.end_words == {"shine": 1, "mine": 3, "fine": 1, "all": 1}
+    assert book.words["pines"] == 1 and book.words["i"] == 1
+    assert book.reendings("line") == ["mine", "shine", "fine"]  # "pines" is near, not strict
+    assert book.reendings("valentine") == ["mine", "shine", "fine"]
+    assert book.reendings("spines") == ["pines"]  # a word they sing, not at a line's end
+
+
+def test_reendings_fall_back_on_the_dictionary_then_on_near_rhymes():
+    words = RhymeBook({}, {"far": 2}).reendings("line")
+    assert len(words) == 8 and all(quality(w, "line") == 1.0 for w in words)
+    assert [len(w) for w in words] == sorted(len(w) for w in words)  # short, common words first
+    assert RhymeBook({}, {"time": 2}).reendings("zzzzq") == []
+    # "month" has no strict rhyme anywhere; "once" is near (AH, then N TH / N S).
+    assert RhymeBook({}, {"once": 1, "time": 3}).reendings("month") == ["once"]
 
 
 def test_a_plan_asks_two_lines_of_four_for_couplets_and_one_for_xaxa():
@@ -80,6 +89,19 @@ def test_aim_scales_the_rhyming_schemes_to_ask_the_artists_rate():
     assert aimed["AABB"] / aimed["XAXA"] == pytest.approx(0.05 / 0.15)  # proportions kept
     assert aimed["ABAB"] == 0.0
     assert sum(aimed.values()) == pytest.approx(1.0)
+
+
+def test_aim_asks_the_rate_of_a_section_whose_last_group_is_cut_short():
+    # Six lines: a group of four and one of two, where only AABB asks a rhyme (its line 2).
+    assert asked({"AABB": 1.0}, 6) == pytest.approx(3 / 6)
+    assert asked({"XAXA": 1.0}, 6) == pytest.approx(1 / 6)
+    shares = {"AABB": 0.05, "ABAB": 0.0, "XAXA": 0.15, "none": 0.8}
+    aimed = aim(shares, 0.146, 6)
+    assert asked(aimed, 6) == pytest.approx(0.146)
+    assert asked(aimed, 6) > asked(aim(shares, 0.146), 6)  # aimed for 4, a 6 asks too few
+    drawn = [p for seed in range(400) for p in plan(aimed, 6, random.Random(seed))]
+    assert sum(p is not None for p in drawn) / len(drawn) == pytest.approx(0.146, abs=0.02)
+    assert aim({"XAXA": 1.0}, 0.2, 2) == {"AABB": 0.0, "ABAB": 0.0, "XAXA": 1.0, "none": 0.0}
 
 
 def test_aim_lowers_rhyming_schemes_for_an_artist_who_rhymes_less_than_planned():
