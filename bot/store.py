@@ -118,6 +118,9 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, migrated: tuple[int, ...] = ()) -> None:
         self.db = db
         self.failing: str | None = None  # why the last write failed; None once one succeeds
+        # One connection holds one transaction: the writes of concurrent requests must not
+        # interleave inside it (one's commit would take another's half-done rows).
+        self._write_lock = asyncio.Lock()
         self.migrated = migrated  # the migrations applied when it was opened
 
     @classmethod
@@ -171,15 +174,16 @@ class Store:
     async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
         """Make the writes in the body one transaction, committed at its end; remember a
         failure for check() (and /healthz)."""
-        try:
-            yield self.db
-            await self.db.commit()
-        except (aiosqlite.Error, ValueError) as e:  # ValueError: the connection is closed
-            self.failing = f"the database cannot be written: {e}"
-            with contextlib.suppress(aiosqlite.Error):
-                await self.db.rollback()  # leave no half-open transaction behind
-            raise StoreUnavailable(self.failing) from e
-        self.failing = None
+        async with self._write_lock:
+            try:
+                yield self.db
+                await self.db.commit()
+            except (aiosqlite.Error, ValueError) as e:  # ValueError: the connection is closed
+                self.failing = reason = f"the database cannot be written: {e}"
+                with contextlib.suppress(aiosqlite.Error):
+                    await self.db.rollback()  # leave no half-open transaction behind
+                raise StoreUnavailable(reason) from e
+            self.failing = None
 
     async def _write(self, sql: str, parameters: tuple[Any, ...]) -> aiosqlite.Cursor:
         """Run one write and commit it."""

@@ -162,3 +162,27 @@ async def test_a_song_written_through_the_web_logs_the_candidates_its_ranking_we
     assert len(kept) == 1  # exactly one candidate was shown
     assert kept[0][5].startswith("Paper lanterns")
     assert set(json.loads(kept[0][6])) == {"likelihood", "width", "rhyme", "drift", "copied"}
+
+
+
+async def test_a_failed_write_among_concurrent_ones_loses_only_itself_and_says_why(tmp_path):
+    # Songs finishing in one batch log together on the one connection. A write the database
+    # refuses rolls back its own transaction only, not the rows of songs logged beside it,
+    # and its error keeps its reason.
+    store = await Store.open(tmp_path / "db.sqlite")
+
+    async def refused():
+        with pytest.raises(StoreUnavailable, match="CHECK constraint failed"):
+            await store.record_generation(source="web", user_id="u", prompt="p",
+                                          status="not a status", steps=SONG_STEPS)
+
+    try:
+        ids = await asyncio.gather(*(song(store) for _ in range(5)), refused(),
+                                   *(song(store) for _ in range(5)))
+        ids = [i for i in ids if i is not None]
+        assert len(set(ids)) == 10
+        for gen in ids:
+            assert [row[4] for row in await rows(store.db, gen)] == [0, 1, 0, 1, 2, 0]
+        assert {r[0] for r in await rows(store.db)} == set(ids)
+    finally:
+        await store.close()  # its thread would keep the test process alive
