@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from model.files import write_bytes_atomic
-from model.ranking import FEATURES
+from model.ranking import FEATURES, Option, RankStep
 from swiftai.settings import Settings, slugify
 from training.errors import TrainingError
 
@@ -38,20 +38,6 @@ from training.errors import TrainingError
 FORMS = ("verse", "song")
 HELD_OUT = 0.2  # share of each label kept out of preference tuning, for the publish gate
 EXPORT_TIMEOUT = 300.0  # seconds the bot's exporter may take (a big database, a slow disk)
-
-
-@dataclass(frozen=True)
-class Option:
-    text: str
-    features: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Step:
-    section: str | None
-    line: int | None
-    kept: int  # index of the option the composer kept
-    options: tuple[Option, ...]
 
 
 @dataclass(frozen=True)
@@ -66,7 +52,7 @@ class Vote:
     up: int
     down: int
     features: dict[str, float]
-    steps: tuple[Step, ...] = ()
+    steps: tuple[RankStep, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the row as the feedback file writes it."""
@@ -137,7 +123,7 @@ def _option(value: Any, what: str) -> Option:
                   _features(value.get("features"), f"{what}.features"))
 
 
-def _step(value: Any, number: int) -> Step:
+def _step(value: Any, number: int) -> RankStep:
     what = f"steps[{number}]"
     if not isinstance(value, Mapping):
         raise ValueError(f"{what} is not an object")
@@ -153,7 +139,7 @@ def _step(value: Any, number: int) -> Step:
         _text(section, f"{what}.section")
     if line is not None:
         _count(line, f"{what}.line")
-    return Step(section, line, kept, parsed)
+    return RankStep(section, line, parsed, kept)
 
 
 def parse_vote(data: Any) -> Vote:
