@@ -7,8 +7,11 @@ normalised structure lines (`[Verse]`, `[Chorus]`, ...) because they teach the m
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+
+from confusable_homoglyphs import categories, confusables
 
 # Spaces Genius pages carry (four-per-em, medium mathematical, no-break, thin, ...) -> " ".
 _ODD_SPACES = dict.fromkeys(map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
@@ -43,10 +46,85 @@ _MIGHT_LIKE = re.compile(r"You might also like")
 _RELATED = re.compile(r"Related Songs[^\n\[]*")
 
 
+# Letters, with the apostrophes and hyphens inside a word: "I'm" is one word, not "I" and "m".
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+_LOOK_ALIKE_SCRIPTS = ("CYRILLIC", "GREEK")
+
+
+# Which letter a look-alike stands for comes from Unicode's own confusables data (UTS #39),
+# read through confusable-homoglyphs (MIT; ships confusables.txt and the script of every code
+# point). Transliterators (anyascii, unidecode) answer by sound, not shape: Cyrillic er, u, ha
+# become r, u, kh where the watermark means p, y, x. ftfy repairs encodings and leaves
+# look-alikes alone; homoglyphs (last release 2020) and confusables (2021) enumerate every
+# spelling of a whole string rather than map a letter.
+def _ascii_twin(char: str) -> str | None:
+    """Return the one ASCII letter Unicode's confusables data draws `char` like, or None."""
+    for found in confusables.is_confusable(char, preferred_aliases=["latin"]) or ():
+        for glyph in found["homoglyphs"]:
+            if len(glyph["c"]) == 1 and glyph["c"].isascii() and glyph["c"].isalpha():
+                return glyph["c"]
+    return None
+
+
+@functools.cache
+def latin_twin(char: str) -> str | None:
+    """Return the Latin letter a Cyrillic or Greek look-alike stands for (U+0435: 'e'), or None."""
+    if categories.alias(char) not in _LOOK_ALIKE_SCRIPTS:
+        return None
+    twin = _ascii_twin(char)
+    if twin is not None and twin.isupper() != char.isupper():
+        # UTS #39 draws capital I as small l (its prototype for both); ask of the small letter.
+        small = _ascii_twin(char.lower()) if char.isupper() else None
+        twin = small.upper() if small else None
+    return twin
+
+
+def _is_latin(char: str) -> bool:
+    return char.isascii() or categories.alias(char) == "LATIN"
+
+
+def fold_look_alikes(text: str) -> str:
+    """Write Genius's look-alike watermark ("whenever" with a Cyrillic e) in Latin letters.
+
+    A word that mixes Latin letters with look-alikes ("they" with a Cyrillic e, "I'm" with a
+    Cyrillic I) is folded, and so is a lone look-alike letter (a Cyrillic a for "a") in a line of
+    Latin words with no real Cyrillic or Greek word in it (one with a letter that has no Latin
+    twin). Any longer word wholly in Cyrillic or Greek stays as it is: real non-Latin lyrics are
+    not watermarks.
+    """
+    if text.isascii():
+        return text
+    return "\n".join(_fold_line(line) for line in text.split("\n"))
+
+
+def _fold_line(line: str) -> str:
+    def letters(word: str) -> list[str]:
+        return [c for c in word if c.isalpha()]
+
+    def writable(word: str) -> bool:  # Latin letters can write it whole
+        return all(_is_latin(c) or latin_twin(c) for c in letters(word))
+
+    words = _WORD.findall(line)
+    if all(_is_latin(c) for w in words for c in letters(w)):
+        return line
+    latin_line = any(_is_latin(c) for w in words for c in letters(w)) and all(
+        writable(w) for w in words if not any(_is_latin(c) for c in letters(w)))
+
+    def fold(match: re.Match[str]) -> str:
+        word = match.group(0)
+        mixed = any(_is_latin(c) for c in letters(word))
+        if not writable(word) or not (mixed or (latin_line and len(letters(word)) == 1)):
+            return word
+        return "".join(c if _is_latin(c) or not c.isalpha() else latin_twin(c) or c for c in word)
+
+    return _WORD.sub(fold, line)
+
+
 def normalize_characters(text: str) -> str:
-    """Fold odd spaces, drop invisible marks, straighten curly quotes, unify line ends."""
+    """Fold odd spaces and look-alike letters, drop invisible marks, straighten curly quotes."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    return text.translate(_ODD_SPACES).translate(_INVISIBLES).translate(_QUOTES)
+    text = text.translate(_ODD_SPACES).translate(_INVISIBLES).translate(_QUOTES)
+    return fold_look_alikes(text)
 
 
 def strip_page_header(text: str) -> str:

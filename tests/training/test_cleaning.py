@@ -134,3 +134,32 @@ def test_prose_is_dropped():
 def test_a_real_song_is_kept():
     lyrics = "\n".join(f"this is line number {i} of the song we sing" for i in range(8))
     assert non_song_reason("Paper Lanterns", lyrics) is None
+
+
+# Genius's watermark: Cyrillic letters drawn like Latin ones inside English words. Written with
+# escapes so that the look-alikes stay visible in the source.
+@pytest.mark.parametrize(("marked", "plain"), [
+    ("whenev\u0435r th\u0435y go", "whenever they go"),  # Cyrillic e
+    ("\u0430ll my \u043eld pr\u0456d\u0435", "all my old pride"),  # Cyrillic a, o, i, e
+    ("\u0441\u0430n you s\u0435\u0435 the la\u0445 w\u0430\u0443", "can you see the lax way"),
+    ("\u0440ull \u0458ust \u0455o", "pull just so"),  # Cyrillic er, je, dze
+    ("\u0422\u041dE \u0412OAT", "THE BOAT"),  # Cyrillic capitals te, en, ve
+    ("\u0406\u2019m out", "I'm out"),  # capital I: Unicode's data says "l"; we keep the case
+    ("I'm \u0430 fool", "I'm a fool"),  # a lone look-alike between English words
+    ("l\u03bfve and h\u03bfpe", "love and hope"),  # Greek omicron
+])
+def test_look_alike_letters_inside_latin_words_are_folded(marked, plain):
+    assert clean_lyrics(marked) == plain
+
+
+@pytest.mark.parametrize("line", [
+    "\u042f \u043b\u044e\u0431\u043b\u044e \u0442\u0435\u0431\u044f",  # a Russian line
+    "\u0441\u043e\u0440\u0443 \u0440\u0435\u043a\u0430",  # Russian words made of look-alikes too
+    "\u0430 \u043e",  # Russian one-letter words, no English beside them
+    "baby, \u0430 \u0442\u044b",  # English and Russian in one line: the Russian "a" stays
+    "\u03b1\u03b3\u03ac\u03c0\u03b7 \u03bc\u03bf\u03c5",  # a Greek line
+    "\uc0ac\ub791\ud574 saranghae",  # Hangul beside its romanisation
+    "caf\u00e9 na\u00efve se\u00f1or",  # Latin letters with accents are Latin
+])
+def test_real_non_latin_words_are_left_as_they_are(line):
+    assert clean_lyrics(line) == line
