@@ -11,6 +11,7 @@ import functools
 import re
 import unicodedata
 
+import ftfy
 from confusable_homoglyphs import categories, confusables
 
 # Spaces Genius pages carry (four-per-em, medium mathematical, no-break, thin, ...) -> " ".
@@ -121,7 +122,11 @@ def _fold_line(line: str) -> str:
 
 
 def normalize_characters(text: str) -> str:
-    """Fold odd spaces and look-alike letters, drop invisible marks, straighten curly quotes."""
+    """Repair mojibake, fold odd spaces and look-alikes, drop invisible marks, straighten quotes."""
+    # UTF-8 read as Latin-1 and saved again ("don\u00e2\x80\x99t" for "don't"), as one real
+    # scrape holds. ftfy (Apache-2.0) is the maintained repair; fix_encoding alone, and first:
+    # the mojibake of "à" ends in a no-break space, which the space folding below would break.
+    text = ftfy.fix_encoding(text)
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     text = text.translate(_ODD_SPACES).translate(_INVISIBLES).translate(_QUOTES)
     return fold_look_alikes(text)

@@ -49,6 +49,13 @@ def test_odd_spaces_and_zero_width_marks_are_normalized():
     assert clean_lyrics(raw) == VERSE
 
 
+def test_mojibake_is_repaired():
+    # UTF-8 read as Latin-1 and saved again, as one scrape holds: an apostrophe, an em dash, and
+    # an "a" with a grave accent whose last byte reads as a no-break space.
+    raw = "I don\u00e2\u0080\u0099t mind\u00e2\u0080\u0094voil\u00c3\u00a0 the caf\u00c3\u00a9"
+    assert clean_lyrics(raw) == "I don't mind\u2014voil\u00e0 the caf\u00e9"
+
+
 def test_curly_quotes_are_straightened():
     assert clean_lyrics("\u201cI\u2019m fine\u201d, she said") == "\"I'm fine\", she said"
 
