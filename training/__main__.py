@@ -72,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = add("import", commands.cmd_import)
     imp.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                     help="a lyricsgenius .json export, a .txt file, or a folder of them")
-    imp.add_argument("--artist", help="artist of the songs (default: the export's, or "
-                     "SWIFTAI_ARTIST for .txt files)")
+                     help="a lyricsgenius .json export, a .json list of songs, a .csv file with "
+                     "a header row (title, lyrics, album), a .txt file, or a folder of them")
+    imp.add_argument("--artist", help="artist of the songs (default: the file's, else "
+                     "SWIFTAI_ARTIST)")
     imp.add_argument("--album", help="album of .txt songs")
 
     corpus = add("corpus", commands.cmd_corpus)

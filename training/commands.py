@@ -48,7 +48,7 @@ def fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> F
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Import lyricsgenius JSON exports and folders of .txt files into the cache."""
+    """Import lyricsgenius exports, JSON lists of songs, CSV files and .txt folders."""
     songs = read_songs(args.paths, args.artist, settings.artist, args.album)
     report = import_songs(songs, lambda artist: SongCache(settings.raw_dir(artist)))
     for title, reason in report.skipped:

@@ -74,3 +74,12 @@ def test_txt_songs_without_lyrics_only_is_an_error(tmp_path):
     assert result.returncode == 1
     assert "skipped: Empty: no lyrics" in result.stderr
     assert "error: nothing was imported" in result.stderr
+
+
+def test_csv_with_no_recognisable_header_is_one_clear_line(tmp_path):
+    path = tmp_path / "songs.csv"
+    path.write_text("Track,Body\n1,la la la\n")
+    result = run_cli("training", "import", str(path), "--artist", "Juniper Vale")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "found: 'Track', 'Body'" in result.stderr
