@@ -87,6 +87,8 @@ def make_corpus(args: argparse.Namespace, settings: Settings, progress: Progress
             progress.say(f"dropped: {item['title']}: {item['reason']}")
         for item in manifest["merged"]:
             progress.say(f"merged: {item['title']}: {item['reason']}")
+        for item in manifest["related"]:
+            progress.say(f"kept on one side of the split: {item['title']}: {item['reason']}")
         if not manifest["dropped"] and not manifest["merged"]:
             progress.say("nothing was dropped or merged: every song is in the corpus")
     c = manifest["counts"]

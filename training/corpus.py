@@ -22,22 +22,27 @@ from model.files import staging_dir, swap_dir
 from model.rhyme import schemes
 from model.songform import common_form
 from model.style import figures
-from training.cleaning import clean_lyrics, non_song_reason
+from training.cleaning import clean_lyrics, non_song_reason, normalize_characters
 from training.songs import Song
 
-CORPUS_FORMAT = 1  # bump when the files' shape or the cleaning rules change meaning
+CORPUS_FORMAT = 2  # bump when the files' shape or the cleaning rules change meaning
 SAME_LYRICS_OVERLAP = 0.8  # word 5-gram Jaccard at or above this: one song under two titles
+# Songs sharing this many word 5-grams (two or three lines) share a verse or a chorus: a remix
+# with new verses, a demo under another title, a medley. They stay on one side of the split.
+# In three real catalogues unrelated songs shared at most 7; related ones 15 and up.
+RELATED_PHRASES = 12
 
 # Words that mark a version of a song rather than a new one, in "(...)", "[...]" or "- ...".
 _VERSION_WORDS = (
     r"taylor'?s version|from the vault|remix|mix|live|acoustic|demo|piano|version|remaster(ed)?|"
-    r"single|radio edit|edit|extended|stripped|instrumental|karaoke|re-?recorded|mono|stereo|"
+    r"singles?|radio edit|edit|extended|stripped|instrumental|karaoke|re-?recorded|mono|stereo|"
     r"feat|ft|featuring|with"
 )
 _VERSION_PART = re.compile(
     rf"\s*(\([^)]*\b(?:{_VERSION_WORDS})(?![a-z])[^)]*\)"
     rf"|\[[^\]]*\b(?:{_VERSION_WORDS})(?![a-z])[^\]]*\]"
-    rf"|\s-\s.*\b(?:{_VERSION_WORDS})(?![a-z]).*$)",
+    rf"|\s-\s.*\b(?:{_VERSION_WORDS})(?![a-z]).*$"
+    r"|\s+remix$)",  # "Of the Soul Remix", without brackets
     re.IGNORECASE,
 )
 
@@ -61,11 +66,12 @@ class Corpus:
     val: list[CorpusSong] = field(default_factory=list)
     dropped: list[dict[str, str]] = field(default_factory=list)  # id, title, reason
     merged: list[dict[str, str]] = field(default_factory=list)  # id, title, kept_id, reason
+    related: list[dict[str, str]] = field(default_factory=list)  # id, title, with_id, reason
 
 
 def base_title(title: str) -> str:
     """Return what versions of one song share: 'Love Story (Taylor's Version)' -> 'love story'."""
-    t = title.replace("\u2019", "'").replace("\u00a0", " ")
+    t = normalize_characters(title)  # curly quotes, zero-width marks, look-alike letters
     while True:
         shorter = _VERSION_PART.sub("", t, count=1)
         if shorter == t:
@@ -83,10 +89,6 @@ def is_version(title: str) -> bool:
 def _shingles(lyrics: str, n: int = 5) -> set[tuple[str, ...]]:
     words = re.findall(r"[\w']+", lyrics.casefold())
     return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
-
-
-def _overlap(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
 
 
 def _preference(entry: CorpusSong) -> tuple[bool, str, str]:
@@ -114,33 +116,58 @@ def build_corpus(songs: list[Song], val_fraction: float = 0.1) -> Corpus:
 
     kept: list[CorpusSong] = []
     shingles: list[set[tuple[str, ...]]] = []
+    group: list[int] = []  # kept song -> the first kept song it shares lines with (itself)
     for entry in sorted(entries, key=_preference):
         mine = _shingles(entry.lyrics)
-        reason, twin = None, None
-        for other, theirs in zip(kept, shingles, strict=True):
+        reason, twin, near = None, None, []
+        for i, (other, theirs) in enumerate(zip(kept, shingles, strict=True)):
             if other.key == entry.key:
                 reason, twin = f"version of {other.song.title!r}", other
                 break
-            overlap = _overlap(mine, theirs)
+            shared = len(mine & theirs)
+            overlap = shared / len(mine | theirs)
             if overlap >= SAME_LYRICS_OVERLAP:
                 reason, twin = f"same lyrics as {other.song.title!r} ({overlap:.0%})", other
                 break
+            if shared >= RELATED_PHRASES:
+                near.append((i, shared))
         if twin is not None:
             corpus.merged.append({"id": entry.song.id, "title": entry.song.title,
                                   "kept_id": twin.song.id, "reason": reason})
-        else:
-            kept.append(entry)
-            shingles.append(mine)
+            continue
+        kept.append(entry)
+        shingles.append(mine)
+        roots = {_root(group, i) for i, _ in near}
+        group.append(min(roots, default=len(kept) - 1))
+        for root in roots:  # songs this one links become one group
+            group[root] = group[-1]
+        for i, shared in near:
+            corpus.related.append({
+                "id": entry.song.id, "title": entry.song.title, "with_id": kept[i].song.id,
+                "reason": f"shares {shared} five-word phrases with {kept[i].song.title!r}"})
 
-    kept.sort(key=lambda e: (e.song.release_date or "9999", e.song.title.casefold()))
-    for entry in kept:
-        (corpus.val if in_validation(entry.key, val_fraction) else corpus.train).append(entry)
-    if not corpus.val and len(corpus.train) >= 2 and val_fraction > 0:
-        # Tiny corpora can hash every song to train; hold out the song closest to the line.
-        closest = min(corpus.train, key=lambda e: hashlib.sha256(e.key.encode()).digest())
-        corpus.train.remove(closest)
-        corpus.val.append(closest)
+    # A group's side of the split is its first song's (the original, the earliest release).
+    side = {id(entry): in_validation(kept[_root(group, i)].key, val_fraction)
+            for i, entry in enumerate(kept)}
+    for entry in sorted(kept, key=lambda e: (e.song.release_date or "9999",
+                                             e.song.title.casefold())):
+        (corpus.val if side[id(entry)] else corpus.train).append(entry)
+    if not corpus.val and len(kept) >= 2 and val_fraction > 0:
+        # Tiny corpora can hash every song to train; hold out the group closest to the line.
+        # When every song shares lines with another, one song is held out all the same.
+        roots = {_root(group, i) for i in range(len(kept))}
+        closest = min(roots, key=lambda r: hashlib.sha256(kept[r].key.encode()).digest())
+        held = [e for i, e in enumerate(kept) if _root(group, i) == closest]
+        held = held if len(roots) >= 2 else held[:1]
+        corpus.train = [e for e in corpus.train if all(e is not h for h in held)]
+        corpus.val.extend(held)
     return corpus
+
+
+def _root(group: list[int], i: int) -> int:
+    while group[i] != i:
+        i = group[i]
+    return i
 
 
 def _jsonl(entries: list[CorpusSong]) -> bytes:
@@ -167,6 +194,7 @@ def write_corpus(corpus: Corpus, out_dir: Path, artist: str, raw_count: int) -> 
         "schemes": schemes(lyrics),  # shares of AABB, ABAB, XAXA and none among 4-line groups
         "dropped": corpus.dropped,
         "merged": corpus.merged,
+        "related": corpus.related,  # kept, but on one side of the split with a song they echo
     }
     staged = staging_dir(out_dir)
     try:

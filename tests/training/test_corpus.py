@@ -33,6 +33,15 @@ def song(n: int, title: str | None = None, date: str = "2020-01-01", lyrics: str
     ("All Too Well (10 Minute Version) [Taylor's Version]", "all too well"),
     ("Lively (Things)", "lively things"),
     ("Without You", "without you"),
+    # As real catalogues spell them.
+    ("All Too Well (10 Minute Version) (Taylor\u2019s Version) [From The Vault]", "all too well"),
+    ("\u201cSlow!\u201d (Taylor\u2019s Version) [From the Vault]", "slow"),
+    ("Dunno (Spotify Singles)", "dunno"),
+    ("Of The Soul Remix", "of the soul"),
+    ("Harbor Lights - Live in London", "harbor lights"),
+    ("l\u200bong way home", "long way home"),  # a zero-width space inside the title
+    ("Wh\u0435n We Were Young (Live)", "when we were young"),  # the watermark in a title
+    ("Remix Culture", "remix culture"),
 ])
 def test_version_titles_share_a_base_title(title, base):
     assert base_title(title) == base
@@ -47,6 +56,35 @@ def test_versions_collapse_to_the_original():
     assert [e.song.id for e in kept] == ["genius-2"]
     assert {m["id"] for m in corpus.merged} == {"genius-1", "genius-3"}
     assert all(m["kept_id"] == "genius-2" and "version of" in m["reason"] for m in corpus.merged)
+
+
+def test_versions_as_real_catalogues_title_them_collapse_into_one_song():
+    titles = ["Harbor Lights (Taylor\u2019s Version)", "Harbor Lights (10 Minute Version) "
+              "(Taylor\u2019s Version) [From The Vault]", "Harbor Lights - Live in London",
+              "Harbor Lights (Spotify Singles)", "Harbor Lights Remix",
+              "Harbor Lights [Radio Edit]", "Harbor Lights (Acoustic)", "Harbor Lights (Demo)"]
+    songs = [song(1, "Harbor Lights", "2019-01-01")] + [
+        song(n, title, "2020-01-01", lyrics=lyrics_of(n)) for n, title in enumerate(titles, 2)]
+    corpus = build_corpus([*songs, song(50, "Porchlight")])
+    assert sorted(e.song.id for e in corpus.train + corpus.val) == ["genius-1", "genius-50"]
+    assert all(m["kept_id"] == "genius-1" for m in corpus.merged) and len(corpus.merged) == 8
+
+
+def test_songs_that_share_lines_stay_on_one_side_of_the_split():
+    # A remix with new verses, a demo under another title: each shares its first four lines
+    # (about 20 five-word phrases) with an original, and no title says so.
+    songs = []
+    for n in range(60):
+        songs.append(song(n, f"Original {n}"))
+        shared = lyrics_of(n).splitlines()[:4]
+        songs.append(song(1000 + n, f"Other Title {n}",
+                          lyrics="\n".join(shared + lyrics_of(1000 + n).splitlines()[4:])))
+    corpus = build_corpus(songs)
+    assert len(corpus.train) + len(corpus.val) == 120 and not corpus.merged
+    val = {e.song.id for e in corpus.val}
+    assert 2 <= len(val) <= 40
+    assert all((f"genius-{n}" in val) == (f"genius-{1000 + n}" in val) for n in range(60))
+    assert len(corpus.related) == 60 and all("shares" in r["reason"] for r in corpus.related)
 
 
 def test_same_lyrics_under_another_title_are_merged():
