@@ -200,25 +200,82 @@ def normalize_sections(text: str) -> str:
     return _BRACKETED.sub(replace, text)
 
 
-def tidy_stanzas(text: str) -> str:
-    """Trim lines, keep one blank line between stanzas, none after a header or at the ends."""
+# A line that only names who performs the stanza below it: "[Method Man:]", "[Raekwon the
+# Chef]", "[RZA (Method Man)]". Rap catalogues head most verses so. Words a name is made of:
+_NAME_CONNECTORS = frozenset({"&", "and", "the", "tha", "da", "of", "n'", "'n'", "x"})
+# Capitalised labels that are not performers (and not sections we know).
+_NOT_PERFORMERS = frozenset({
+    "sample", "samples", "skit", "repeat", "all", "both", "everybody", "crowd", "spoken",
+    "dialogue", "scratches", "instrumental", "produced", "part", "beat", "solo", "excerpt",
+    "chant", "vocals", "vocalisations", "vocalizations", "unknown", "interview", "speech",
+    "talking", "ad-libs", "adlibs", "laughing", "singing", "segue", "buildup", "intermission",
+    "ending", "end", "movie", "song", "lyrics", "music", "applause", "silence", "unreleased"})
+_ALONE = re.compile(r"\[([^\[\]\n]{1,80})\]")
+
+
+def performer_tag(label: str) -> bool:
+    """Say whether a bracketed label only names performers ('Method Man:', 'RZA (Meth)')."""
+    words = re.sub(r"\([^()]*\)", " ", label).strip().rstrip(":").split()
+    return (0 < len(words) <= 5 and words[0][0].isupper()
+            and all(w.casefold() in _NAME_CONNECTORS
+                    or (w[0].isupper() and re.fullmatch(r"[\w.'\u2019/-]+", w)) for w in words)
+            and not any(w.casefold().strip(".") in _NOT_PERFORMERS for w in words)
+            # "Pre-Verse", "Pre-Bridge": parts of a song, not people
+            and not any(part in _SECTION_OF
+                        for w in words for part in re.split(r"[-/]", w.casefold())))
+
+
+def tag_performers(text: str) -> str:
+    """Make a line that only names performers a [Verse] header, unless a header just opened."""
     out: list[str] = []
+    previous: re.Match[str] | None = None  # the line just before, if it was a lone header
+    for line in text.split("\n"):
+        alone = _ALONE.fullmatch(line.strip())
+        if alone and section_name(alone.group(1)) is None and performer_tag(alone.group(1)):
+            if previous and section_name(previous.group(1)):
+                continue  # "[Chorus]" then "[RZA]": the chorus, as RZA performs it
+            line = "[Verse]"
+            alone = _ALONE.fullmatch(line)
+        out.append(line)
+        previous = alone
+    return "\n".join(out)
+
+
+def tidy_stanzas(text: str) -> str:
+    """Trim lines, one blank line between stanzas, and give every stanza of a headed song form.
+
+    A header with no lines is dropped, except a chorus that only refers back to the song's
+    chorus ("[Hook]" at the end of a rap song): it gets that chorus's lines again. In a song
+    with headers, a first stanza with none (scrapes often lose the first "[Verse 1]") is headed
+    [Verse], or [Intro] when a [Verse] follows it.
+    """
+    stanzas: list[tuple[str | None, list[str]]] = []
+    new = True  # the next lyric line starts a stanza (with no header)
     for raw in text.split("\n"):
         line = re.sub(r" {2,}", " ", raw).strip()
-        if not line:
-            if out and out[-1] and out[-1] not in SECTION_HEADERS:
-                out.append("")
-            continue
-        if line in SECTION_HEADERS and out:
-            if out[-1] in SECTION_HEADERS:
-                out[-1] = line  # two headers in a row: the first had no lines
-                continue
-            if out[-1]:
-                out.append("")  # a header always opens a stanza
-        out.append(line)
-    while out and (not out[-1] or out[-1] in SECTION_HEADERS):
-        out.pop()
-    return "\n".join(out)
+        if line in SECTION_HEADERS:
+            stanzas.append((line, []))
+            new = False
+        elif line:
+            if new:
+                stanzas.append((None, []))
+                new = False
+            stanzas[-1][1].append(line)
+        elif stanzas and stanzas[-1][1]:
+            new = True  # a blank line ends a stanza that has lines
+    chorus: list[str] = []
+    kept: list[tuple[str | None, list[str]]] = []
+    for header, lines in stanzas:
+        if header == "[Chorus]":
+            lines = lines or list(chorus)
+            chorus = lines
+        if lines:
+            kept.append((header, lines))
+    headers = [header for header, _ in kept if header]
+    if kept and kept[0][0] is None and headers:
+        kept[0] = ("[Intro]" if headers[0] == "[Verse]" else "[Verse]", kept[0][1])
+    return "\n\n".join("\n".join(([header] if header else []) + lines)
+                       for header, lines in kept)
 
 
 def clean_lyrics(text: str) -> str:
@@ -227,6 +284,7 @@ def clean_lyrics(text: str) -> str:
     text = strip_page_header(text)
     text = strip_embed_footer(text)
     text = strip_ads(text)
+    text = tag_performers(text)
     text = normalize_sections(text)
     return tidy_stanzas(text)
 

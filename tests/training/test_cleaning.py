@@ -1,6 +1,6 @@
 import pytest
 
-from training.cleaning import clean_lyrics, non_song_reason, section_name
+from training.cleaning import clean_lyrics, non_song_reason, performer_tag, section_name
 
 VERSE = "I stay out too late\nGot nothing in my brain"
 
@@ -31,7 +31,7 @@ def test_trailing_embed_is_removed(footer):
 
 def test_ticket_ad_is_removed_and_the_lines_it_joined_are_split():
     raw = "I stay out too lateSee Taylor Swift LiveGet tickets as low as $60[Chorus]\nShake it off"
-    assert clean_lyrics(raw) == "I stay out too late\n\n[Chorus]\nShake it off"
+    assert clean_lyrics(raw) == "[Verse]\nI stay out too late\n\n[Chorus]\nShake it off"
 
 
 def test_you_might_also_like_is_removed_between_lines():
@@ -170,3 +170,57 @@ def test_look_alike_letters_inside_latin_words_are_folded(marked, plain):
 ])
 def test_real_non_latin_words_are_left_as_they_are(line):
     assert clean_lyrics(line) == line
+
+
+# Section quirks of real catalogues, in songs we wrote.
+def test_a_headed_song_whose_first_verse_lost_its_header_gets_one():
+    raw = VERSE + "\n\n[Chorus]\nShake it off\n\n[Verse 2]\nI go on too many dates"
+    assert clean_lyrics(raw) == ("[Verse]\n" + VERSE + "\n\n[Chorus]\nShake it off\n\n"
+                                 "[Verse]\nI go on too many dates")
+
+
+def test_a_headerless_opening_before_the_first_verse_is_an_intro():
+    raw = "Mm, yeah\nOkay\n\n[Verse 1]\n" + VERSE
+    assert clean_lyrics(raw) == "[Intro]\nMm, yeah\nOkay\n\n[Verse]\n" + VERSE
+
+
+def test_an_empty_section_between_two_others_is_dropped():
+    raw = "[Verse 1]\n" + VERSE + "\n\n[Instrumental Break]\n\n[Chorus]\nShake it off"
+    assert clean_lyrics(raw) == "[Verse]\n" + VERSE + "\n\n[Chorus]\nShake it off"
+
+
+def test_performer_headers_open_verses_and_a_chorus_referred_to_is_written_out():
+    # A rap song as Genius often has it: verses headed by who raps them, the hook written once
+    # ("[Hook x2]" with no lines means: the hook again), a sample note, a hook sung by one member.
+    raw = ("[Intro: Marsh Hollow]\nYeah, yeah\n\n"
+           "[Marsh Hollow:]\nI came up slow on the east side\nNow the whole block ride\n\n"
+           "[Hook x2]\nHold the line, hold the line\nEvery night we shine\n\n"
+           "[kung fu sample]\nYour style is weak\n\n"
+           "[Dusty Vale the Third]\n\nPaper in the wind and the rent due\nI kept it moving\n\n"
+           "[Hook x2]\n\n"
+           "[Chorus]\n[Dusty Vale (Marsh Hollow)]\nHold the line, hold it\n\n"
+           "[Sample:]\n[Hook]")
+    assert clean_lyrics(raw) == (
+        "[Intro]\nYeah, yeah\n\n"
+        "[Verse]\nI came up slow on the east side\nNow the whole block ride\n\n"
+        "[Chorus]\nHold the line, hold the line\nEvery night we shine\n\n"
+        "Your style is weak\n\n"
+        "[Verse]\nPaper in the wind and the rent due\nI kept it moving\n\n"
+        "[Chorus]\nHold the line, hold the line\nEvery night we shine\n\n"
+        "[Chorus]\nHold the line, hold it\n\n"
+        "[Chorus]\nHold the line, hold it")
+
+
+def test_a_chorus_referred_to_before_any_chorus_is_dropped():
+    assert clean_lyrics("[Chorus]\n\n[Verse 1]\n" + VERSE) == "[Verse]\n" + VERSE
+
+
+@pytest.mark.parametrize(("label", "is_performer"), [
+    ("Method Man:", True), ("Raekwon the Chef", True), ("U-God", True), ("RZA (Method Man)", True),
+    ("Ol' Dirty Bastard:", True), ("Marsh Hollow & Dusty Vale", True), ("Del tha Funky Kid", True),
+    ("kung fu sample", False), ("Sample:", False), ("Movie sample", False), ("x2", False),
+    ("Repeat 1", False), ("?", False), ("Pre-Verse", False), ("Part II", False), ("All:", False),
+    ("Sample - A Speech:", False), ("Skit: Two Friends", False), ("Buildup", False),
+])
+def test_performer_tags_are_told_from_notes(label, is_performer):
+    assert performer_tag(label) is is_performer
