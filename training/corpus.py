@@ -91,9 +91,15 @@ def _shingles(lyrics: str, n: int = 5) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
 
 
-def _preference(entry: CorpusSong) -> tuple[bool, str, str]:
-    # Keep the original title over a version, then the earliest release, then the smallest id.
-    return (is_version(entry.song.title), entry.song.release_date or "9999", entry.song.id)
+def version_marks(title: str) -> int:
+    """Count a title's version markers: 'Bad Blood (Remix) (Taylor's Version)' has two."""
+    return len(_VERSION_PART.findall(normalize_characters(title)))
+
+
+def _preference(entry: CorpusSong) -> tuple[int, str, str]:
+    # Keep the title with the fewest version markers (the original; of re-recordings, the plain
+    # one over its remix), then the earliest release, then the smallest id.
+    return (version_marks(entry.song.title), entry.song.release_date or "9999", entry.song.id)
 
 
 def in_validation(key: str, val_fraction: float) -> bool:

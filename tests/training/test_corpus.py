@@ -70,6 +70,16 @@ def test_versions_as_real_catalogues_title_them_collapse_into_one_song():
     assert all(m["kept_id"] == "genius-1" for m in corpus.merged) and len(corpus.merged) == 8
 
 
+def test_of_re_recordings_alone_the_plain_one_is_kept_over_its_remix_and_long_version():
+    # A catalogue of re-recordings only: every title carries "(Taylor's Version)", no dates.
+    songs = [song(1, "Harbor Lights (Remix) (Taylor\u2019s Version)", date=None),
+             song(2, "Harbor Lights (10 Minute Version) (Taylor\u2019s Version) [From The Vault]",
+                  date=None, lyrics=lyrics_of(2)),
+             song(3, "Harbor Lights (Taylor\u2019s Version)", date=None, lyrics=lyrics_of(3))]
+    corpus = build_corpus(songs)
+    assert [e.song.id for e in corpus.train + corpus.val] == ["genius-3"]
+
+
 def test_songs_that_share_lines_stay_on_one_side_of_the_split():
     # A remix with new verses, a demo under another title: each shares its first four lines
     # (about 20 five-word phrases) with an original, and no title says so.
