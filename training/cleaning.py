@@ -37,7 +37,8 @@ _SECTIONS = {
 _SECTION_OF = {word: name for name, words in _SECTIONS.items() for word in words}
 SECTION_HEADERS = frozenset(f"[{name}]" for name in _SECTIONS)
 
-_BRACKETED = re.compile(r"\[([^\[\]\n]{0,80})\]")
+# Headers can list many performers: "[Bridge: A, B & C, A & C, (B), All]" runs past 100.
+_BRACKETED = re.compile(r"\[([^\[\]\n]{0,200})\]")
 _CONTRIBUTORS = re.compile(r"^\s*\d*\s*Contributors?\b")
 _TITLE_LYRICS = re.compile(r"^.{0,200}? Lyrics(?=\[|\s*$|[A-Z\"'(])")
 _READ_MORE = re.compile(r"Read More\s*")
@@ -174,6 +175,19 @@ def strip_ads(text: str) -> str:
     return text
 
 
+# "*Gunshot, woman screaming*" alone on a line: a sound, not a lyric.
+_STAGE_DIRECTION = re.compile(r"^[ \t]*\(?\*[^*\n]{1,60}\*\)?[ \t]*(?:\n|$)", re.MULTILINE)
+# "(x2)", "x4", "(2x)" ending a line: how often to sing it, not words to sing.
+_REPEAT_MARK = re.compile(r"[ \t]+\(?(?:[xX][ ]?\d{1,2}|\d{1,2}[xX])\)?[ \t]*$", re.MULTILINE)
+
+
+def strip_notes(text: str) -> str:
+    """Drop stage directions and repeat marks; write ad-libs in braces in parentheses."""
+    text = _REPEAT_MARK.sub("", _STAGE_DIRECTION.sub("", text))
+    # Some scrapes put backing vocals in braces; Genius and most lyrics use parentheses.
+    return text.replace("{", "(").replace("}", ")")
+
+
 def section_name(label: str) -> str | None:
     """Map a header label like 'Chorus: Taylor Swift & Ed Sheeran' to 'Chorus', else None."""
     label = label.split(":")[0].casefold()
@@ -284,6 +298,7 @@ def clean_lyrics(text: str) -> str:
     text = strip_page_header(text)
     text = strip_embed_footer(text)
     text = strip_ads(text)
+    text = strip_notes(text)
     text = tag_performers(text)
     text = normalize_sections(text)
     return tidy_stanzas(text)

@@ -224,3 +224,17 @@ def test_a_chorus_referred_to_before_any_chorus_is_dropped():
 ])
 def test_performer_tags_are_told_from_notes(label, is_performer):
     assert performer_tag(label) is is_performer
+
+
+def test_stage_directions_and_repeat_marks_are_dropped_and_braces_become_parentheses():
+    raw = ("[Verse 1]\n*Door opening*\nI came home late (x2)\n(*Coughs*)\n"
+           "Left the lights on {Yeah, yeah}\nTwo for the road x4\nI said f*** it, *and* ran")
+    assert clean_lyrics(raw) == ("[Verse]\nI came home late\nLeft the lights on (Yeah, yeah)\n"
+                                 "Two for the road\nI said f*** it, *and* ran")
+
+
+def test_a_header_naming_many_performers_is_still_a_header():
+    performers = "Juniper Vale, Marsh Hollow & Dusty Vale, Juniper Vale & Dusty Vale, (Marsh " \
+                 "Hollow), All"
+    assert clean_lyrics(f"[Verse 1]\n{VERSE}\n\n[Bridge: {performers}]\nShake it off") == (
+        f"[Verse]\n{VERSE}\n\n[Bridge]\nShake it off")
