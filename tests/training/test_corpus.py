@@ -224,3 +224,46 @@ def test_the_manifest_holds_the_artists_style_and_form(tmp_path, example_songs):
     assert style["header_rate"] == 1.0  # every fixture song has [Verse]/[Chorus] headers
     assert 0 <= style["recurring_block_rate"] <= 1
     assert manifest["form"] is None or "Chorus" in manifest["form"]
+
+
+def test_a_csv_catalogue_with_real_quirks_builds_a_clean_corpus(hermetic_env, tmp_path, capsys,
+                                                                 monkeypatch):
+    """Import a CSV shaped like a real catalogue (songs we wrote) and build its corpus."""
+    from training.__main__ import main
+
+    for key in ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))  # main() sets them: undo afterwards
+
+    def lines(n: int) -> list[str]:
+        return [f"w{n}a{i} w{n}b{i} w{n}c{i} w{n}d{i} w{n}e{i} w{n}f{i}" for i in range(8)]
+
+    def body(n: int, chorus: list[str] | None = None) -> str:
+        verse, hook = lines(n)[:4], chorus or lines(n)[4:]
+        # No header before the first verse; the watermark (Cyrillic e) inside English words.
+        return "\n".join([*verse, "", "[Chorus: Juniper Vale]", *hook, "", "[Instrumental Break]",
+                          "", "[Chorus]", *hook, "whenev\u0435r th\u0435y call"])
+
+    songs = [(f"Song {n}", "Harbor Lights", body(n)) for n in range(12)]
+    songs += [("Song 0 (Taylor\u2019s Version) [From The Vault]", "Harbor Lights (TV)", body(90)),
+              ("Song 1 - Live in London", "Live", body(91)),
+              ("Telescope (Song 2 Demo)", "Demos", body(92, chorus=lines(2)[4:]))]
+    rows = ["Title,Album,Lyrics"] + [
+        ",".join(['"' + cell.replace('"', '""') + '"' for cell in song]) for song in songs]
+    path = tmp_path / "songs.csv"
+    path.write_text("\r\n".join(rows) + "\r\n", encoding="utf-8-sig")
+
+    assert main(["import", str(path), "--artist", "Juniper Vale"]) == 0
+    assert main(["corpus", "--artist", "Juniper Vale", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "15 songs imported" in out and "2 merged" in out
+    assert "kept on one side of the split: Telescope (Song 2 Demo)" in out
+    corpus = hermetic_env / "data" / "corpus" / "juniper-vale"
+    records = {side: [json.loads(line) for line in (corpus / f"{side}.jsonl").open()]
+               for side in ("train", "val")}
+    everything = records["train"] + records["val"]
+    assert len(everything) == 13
+    assert all(record["lyrics"].isascii() for record in everything)
+    assert all(record["lyrics"].startswith("[Verse]\n") for record in everything)
+    assert all("[Interlude]" not in record["lyrics"] for record in everything)
+    sides = {record["title"]: side for side, rs in records.items() for record in rs}
+    assert sides["Telescope (Song 2 Demo)"] == sides["Song 2"]
