@@ -211,7 +211,8 @@ def normalize_sections(text: str) -> str:
         name = section_name(match.group(1))
         return f"\n\n[{name}]\n" if name else ""
 
-    return _BRACKETED.sub(replace, text)
+    # A note in parentheses ("Yeah ([?])") leaves them empty once it is gone.
+    return re.sub(r"[ \t]*\([ \t]*\)", "", _BRACKETED.sub(replace, text))
 
 
 # A line that only names who performs the stanza below it: "[Method Man:]", "[Raekwon the

@@ -135,8 +135,10 @@ def with_section_headers(lines: list[str], annotations: list[Any]) -> list[str]:
         start, end = note.get("start"), note.get("end")
         if not isinstance(start, int):
             continue
-        # Names come as "Verse 1: Name"; a few carry a stray "]" and a scrap of a lyric after it.
-        label = note["section"].strip().lstrip("[").split("]")[0].strip()
+        # Names come as "Verse 1: Name"; a few hold a note ("Intro: [?]"), or a stray "]" and a
+        # scrap of a lyric after it ("Hook] and then").
+        label = re.sub(r"\[[^\[\]]*\]", "", note["section"])
+        label = label.split("]")[0].replace("[", "").strip()
         start = min(max(start, 0), len(lines))
         end = min(max(end, start), len(lines)) if isinstance(end, int) else None
         if label and end != start:

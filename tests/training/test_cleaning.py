@@ -75,6 +75,10 @@ def test_unknown_bracketed_notes_are_dropped():
     assert clean_lyrics("[Spoken]\nI stay out [?] too late") == "I stay out too late"
 
 
+def test_a_note_in_parentheses_leaves_no_empty_parentheses():
+    assert clean_lyrics("I stay out too late ([?])\nGot nothing ( [?] ) in my brain") == VERSE
+
+
 def test_header_glued_to_a_line_starts_a_new_stanza():
     raw = "[Verse 1]\nI stay out too late[Chorus]\nShake it off"
     assert clean_lyrics(raw) == "[Verse]\nI stay out too late\n\n[Chorus]\nShake it off"

@@ -185,9 +185,9 @@ def test_dataset_shape_turns_line_ranges_into_section_headers(tmp_path):
             "url": "https://genius.com/long-way-home-lyrics",
             "annotations": [
                 {"section": "Part I: Long Way", "start": 0, "end": 0},  # a part with no lines
-                {"section": "Intro: Juniper Vale & Guest", "start": 0, "end": 2},
+                {"section": "Intro: [?]", "start": 0, "end": 2},  # a note in the name
                 {"section": "Verse 1: Juniper Vale", "start": 2, "end": 4},
-                {"section": "Chorus]", "start": 4, "end": 6},  # a stray bracket, as scraped
+                {"section": "Chorus] hold on", "start": 4, "end": 6},  # as scraped
                 {"section": "Instrumental Break", "start": 6, "end": 6},  # no lines
                 {"section": "Outro", "start": 8, "end": 12}]}  # past the last line
     path = tmp_path / "lyrics.json"
