@@ -74,7 +74,9 @@ def _load_json(path: Path) -> Any:
 
 
 def _name(value: Any) -> str | None:
-    return value.get("name") if isinstance(value, dict) else value
+    """Return a name given as text or as an object with a "name" (anything else: None)."""
+    value = value.get("name") if isinstance(value, dict) else value
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _song_from_body(body: dict[str, Any], artist: str | None, path: Path,
@@ -89,9 +91,8 @@ def _song_from_body(body: dict[str, Any], artist: str | None, path: Path,
         raise TrainingError(f"{path}: cannot tell the artist; pass --artist")
     where = f"{path}: song {number}" if number else f"{path}: {title!r}"
     lyrics = _lyrics(body.get("lyrics"), body.get("annotations"), where)
-    album = (_name(body.get("album")) or body.get("album_title") or meta.get("album_title")
-             or album)
-    album = str(album).strip() if album else None
+    album = (_name(body.get("album")) or _name(body.get("album_title"))
+             or _name(meta.get("album_title")) or album)
     genius_id = body.get("id")
     if isinstance(genius_id, int):
         song_id = f"genius-{genius_id}"

@@ -167,11 +167,14 @@ def test_json_list_of_plain_songs_is_read(tmp_path):
     path = tmp_path / "songs.json"
     path.write_text(json.dumps([
         {"title": "Paper Lanterns", "album": "Harbor Lights", "lyrics": HARBOR},
-        {"title": "Porchlight", "lyrics": PORCH.splitlines(), "artist": "Marsh Hollow"}]))
+        {"title": "Porchlight", "lyrics": PORCH.splitlines(), "artist": "Marsh Hollow"},
+        # Odd values that name nobody: a list of artists, a blank album, a number for a title.
+        {"title": 22, "lyrics": PORCH, "artist": ["A", "B"], "album": "  "}]))
     songs = read_songs([path], None, "Juniper Vale")
     assert [(s.title, s.album, s.artist, s.lyrics) for s in songs] == [
         ("Paper Lanterns", "Harbor Lights", "Juniper Vale", HARBOR),
-        ("Porchlight", None, "Marsh Hollow", PORCH)]
+        ("Porchlight", None, "Marsh Hollow", PORCH),
+        ("22", None, "Juniper Vale", PORCH)]
 
 
 def test_dataset_shape_turns_line_ranges_into_section_headers(tmp_path):
