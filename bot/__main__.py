@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dotenv import find_dotenv, load_dotenv
-
 from bot.errors import CannotStart
 from bot.feedback import FeedbackError
 from bot.lock import hold_home
@@ -262,17 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; configuration errors are one line and exit status 1."""
-    load_dotenv(find_dotenv(usecwd=True))  # the working folder's, as the README says
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("discord.gateway", "discord.client", "discord.http", "httpx", "httpx2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.load()  # the environment, then .env in the working folder
+        logging.basicConfig(level=settings.log_level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for noisy in ("discord.gateway", "discord.client", "discord.http", "httpx", "httpx2"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         command = args.command or "run"
         if command == "run":
             return asyncio.run(serve(settings))
