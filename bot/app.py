@@ -10,13 +10,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bot.cooldown import Cooldowns
-from bot.deployment import Deployment
+from bot.chat.link import LinkState
 from bot.errors import CannotStart, UnknownArtist
-from bot.link import LinkState
-from bot.retention import compact_forever
-from bot.songwriter import Songwriter
-from bot.store import Store
+from bot.service.cooldowns import Cooldowns
+from bot.service.deployments import Deployment
+from bot.service.requests import Songwriter
+from bot.storage.retention import compact_forever
+from bot.storage.store import Store
 from model.errors import RegistryError
 from model.registry import move_single_artist_home
 from swiftai.settings import Settings

@@ -13,14 +13,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import App
-from bot.replies import NO_PINGS, report_error
+from bot.chat.replies import NO_PINGS, report_error
 
 log = logging.getLogger(__name__)
 COMMANDS_HASH = "commands_hash"
 IDENTIFY_EVERY = 5.0  # seconds between two IDENTIFYs in one rate-limit bucket (Discord's rule)
 # Each cog is an extension with a `setup(bot)`: the client imports none of them, so no cog
 # can form an import cycle with it.
-EXTENSIONS = ("bot.cogs.lyrics", "bot.cogs.status", "bot.cogs.admin")
+EXTENSIONS = ("bot.chat.cogs.lyrics", "bot.chat.cogs.status", "bot.chat.cogs.admin")
 
 
 def point_at(api_base: str | None, gateway_url: str | None) -> None:

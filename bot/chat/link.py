@@ -23,7 +23,7 @@ import discord
 from bot.errors import CannotStart
 
 if TYPE_CHECKING:
-    from bot.client import SwiftBot
+    from bot.chat.client import SwiftBot
 
 log = logging.getLogger(__name__)
 RETRY_FIRST = 1.0  # seconds before the first retry, doubling after each failed try

@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import UserError
-from bot.store import StoreUnavailable
+from bot.storage.store import StoreUnavailable
 from model.errors import GenerationError
 
 log = logging.getLogger(__name__)

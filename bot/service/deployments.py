@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.retrain import Retrainer
-from bot.store import Store
+from bot.service.retrain import Retrainer
+from bot.storage.store import Store
 from model import backends
 from model.backend import Served
 from model.composer import Composer

@@ -16,15 +16,15 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.asks import Ask, Refused, Who, read_ask
-from bot.cooldown import Cooldowns
 from bot.errors import NotReady
-from bot.store import Store, StoreUnavailable
+from bot.service.asks import Ask, Refused, Who, read_ask
+from bot.service.cooldowns import Cooldowns
+from bot.storage.store import Store, StoreUnavailable
 from model.composer import Request, Result, Writing
 from model.errors import Busy, GenerationError, Stopped
 
 if TYPE_CHECKING:
-    from bot.deployment import Deployment
+    from bot.service.deployments import Deployment
 
 log = logging.getLogger(__name__)
 

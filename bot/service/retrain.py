@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import RetrainRunning
-from bot.store import Store
+from bot.storage.store import Store
 from model.registry import slug
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.deployment import Deployment
+    from bot.service.deployments import Deployment
 
 
 def artist_facts(deployment: Deployment) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store import migration_files
+from bot.storage.store import migration_files
 from model.files import write_bytes_atomic
 
 CANDIDATES_VERSION = 5  # 0005_candidates.sql: the oldest schema this reads

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from bot.store import Store, StoreUnavailable
+from bot.storage.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 COMPACT_EVERY = 3600.0  # seconds between two compactions (the first runs at start)

@@ -21,7 +21,7 @@ import aiosqlite
 if TYPE_CHECKING:
     from model.ranking import RankStep
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 COMPACT_BATCH = 5000  # candidates deleted per transaction: the bot's own writes go in between
 
 

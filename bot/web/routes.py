@@ -25,12 +25,12 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import App
-from bot.asks import RECENT, Who, whole_number
-from bot.cooldown import Cooldowns
 from bot.errors import OnCooldown, UserError
-from bot.songwriter import Written
-from bot.status import status_facts
-from bot.store import StoreUnavailable
+from bot.service.asks import RECENT, Who, whole_number
+from bot.service.cooldowns import Cooldowns
+from bot.service.requests import Written
+from bot.service.status import status_facts
+from bot.storage.store import StoreUnavailable
 from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Offline, Stopped
 from model.events import Event, LineEvent
 

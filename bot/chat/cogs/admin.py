@@ -13,12 +13,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.artists import artist_choices, artist_for
-from bot.replies import NO_PINGS, reply
-from bot.retrain import RetrainFailed, RetrainState, ServeFailed, done_message
+from bot.chat.artists import artist_choices, artist_for
+from bot.chat.replies import NO_PINGS, reply
+from bot.service.retrain import RetrainFailed, RetrainState, ServeFailed, done_message
 
 if TYPE_CHECKING:
-    from bot.client import SwiftBot
+    from bot.chat.client import SwiftBot
 
 log = logging.getLogger(__name__)
 EDIT_EVERY = 3.0  # seconds between progress edits: Discord rate-limits message edits

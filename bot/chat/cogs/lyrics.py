@@ -13,16 +13,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.artists import artist_choices, artist_for
-from bot.asks import ALBUM_MAX_CHARS, FORMS, HISTORY, LINES, TEMPERATURE, Who
-from bot.draft import Draft
+from bot.chat.artists import artist_choices, artist_for
+from bot.chat.draft import Draft
+from bot.chat.replies import NO_PINGS, reply, report_error
 from bot.errors import UserError
-from bot.replies import NO_PINGS, reply, report_error
-from bot.songwriter import Songwriter, Written
-from bot.store import Votes
+from bot.service.asks import ALBUM_MAX_CHARS, FORMS, HISTORY, LINES, TEMPERATURE, Who
+from bot.service.requests import Songwriter, Written
+from bot.storage.store import Votes
 
 if TYPE_CHECKING:
-    from bot.client import SwiftBot
+    from bot.chat.client import SwiftBot
 
 POSITION_EVERY = 2.0  # seconds between queue position updates
 EDIT_EVERY = 1.0  # seconds between edits of one message: Discord's pace for a growing reply

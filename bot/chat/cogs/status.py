@@ -8,12 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.artists import artist_choices, artist_for
-from bot.replies import NO_PINGS
-from bot.status import status_facts
+from bot.chat.artists import artist_choices, artist_for
+from bot.chat.replies import NO_PINGS
+from bot.service.status import status_facts
 
 if TYPE_CHECKING:
-    from bot.client import SwiftBot
+    from bot.chat.client import SwiftBot
 
 
 def _age(seconds: float) -> str:

@@ -13,7 +13,7 @@ from itertools import pairwise
 import aiohttp
 
 from tests.bot.fake_discord import FakeDiscord
-from tests.bot.test_web import call, free_port, wait_healthy
+from tests.bot.web.test_web import call, free_port, wait_healthy
 from tests.conftest import ROOT
 
 

@@ -2,7 +2,7 @@
 
 import itertools
 
-from bot.draft import Draft
+from bot.chat.draft import Draft
 from model.composer import LineEvent, SectionEvent
 
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from bot.store import Store
-from tests.bot.test_web import fill_the_disk
+from bot.storage.store import Store
+from tests.bot.web.test_web import fill_the_disk
 from tests.model.fake_openai import FakeInference
 
 NO_PINGS = {"parse": []}

@@ -3,7 +3,7 @@
 import pytest
 
 from bot.errors import CannotStart
-from bot.lock import hold_home, release_home
+from bot.storage.lock import hold_home, release_home
 from swiftai.settings import ConfigError, Settings
 from tests.bot.fake_discord import GUILD_ID, OTHER_GUILD_ID
 

@@ -6,7 +6,7 @@ import threading
 
 import aiosqlite
 
-from bot.store import MIGRATIONS, migrate
+from bot.storage.store import MIGRATIONS, migrate
 from model import backends
 from swiftai.settings import Settings
 from tests.bot.conftest import ADMIN_ID, call, open_app, publish_tiny_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.asks import EXCERPT_CHARS, Refused, Who, read_ask
+from bot.service.asks import EXCERPT_CHARS, Refused, Who, read_ask
 
 WHO = Who("web", "web:127.0.0.1")
 

@@ -9,8 +9,8 @@ import math
 import aiosqlite
 import pytest
 
-from bot.retention import compact_once, cutoff
-from bot.store import COMPACT_BATCH, Store, StoreUnavailable
+from bot.storage.retention import compact_once, cutoff
+from bot.storage.store import COMPACT_BATCH, Store, StoreUnavailable
 from model.ranking import Option, RankStep
 from swiftai.settings import Settings
 from tests.bot.conftest import call, open_app

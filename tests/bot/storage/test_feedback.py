@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.lock import hold_home, release_home
-from bot.store import MIGRATIONS, Store, migrate
+from bot.storage.lock import hold_home, release_home
+from bot.storage.store import MIGRATIONS, Store, migrate
 from model.ranking import Option, RankStep
 from tests.conftest import run_cli
 

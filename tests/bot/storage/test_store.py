@@ -3,7 +3,7 @@
 import aiosqlite
 import pytest
 
-from bot.store import MIGRATIONS, Store, migrate, migration_files
+from bot.storage.store import MIGRATIONS, Store, migrate, migration_files
 
 
 async def columns(db, table):

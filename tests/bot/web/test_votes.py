@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.store import Votes
+from bot.storage.store import Votes
 from tests.bot.conftest import call
 from tests.bot.short_model import short_model
 

@@ -13,7 +13,7 @@ import aiohttp
 import aiosqlite
 import pytest
 
-from bot.store import Store
+from bot.storage.store import Store
 from tests.bot.conftest import call
 from tests.conftest import ROOT
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from bot.asks import EXCERPT_CHARS
-from bot.web import start_web
+from bot.service.asks import EXCERPT_CHARS
+from bot.web.routes import start_web
 from swiftai.settings import Settings
 from tests.bot.conftest import call, open_app
 

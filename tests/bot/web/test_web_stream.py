@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from tests.bot.conftest import call
-from tests.bot.test_web import fill_the_disk
+from tests.bot.web.test_web import fill_the_disk
 from tests.model.fake_openai import FakeInference
 
 
