@@ -1,6 +1,9 @@
 """Everything the bot (and the web page) share, built once from the settings: the store, one
-Deployment per served artist (keyed by the artist's name, the default first) and the
-songwriter that routes each request to its artist's engine."""
+Deployment per served artist (keyed by the artist's name, the default first), the request
+service that routes each request to its artist's engine, and the state of the link to Discord.
+
+Every room is handed the App; it imports none of them (chat/ and web/ import it).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,14 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from bot.chat.link import LinkState
 from bot.errors import CannotStart, UnknownArtist
 from bot.service.cooldowns import Cooldowns
 from bot.service.deployments import Deployment
 from bot.service.requests import Songwriter
+from bot.service.status import LinkState, artist_facts
 from bot.storage.retention import compact_forever
 from bot.storage.store import Store
 from model.errors import RegistryError
@@ -121,6 +126,19 @@ class App:
     def loaded(self) -> bool:
         """Say whether every artist's model is loaded."""
         return all(d.worker.loaded for d in self.deployments.values())
+
+    async def status(self, artist: str | None = None) -> dict[str, Any]:
+        """Gather what /status and the web page show: the facts of one artist (default: the
+        first), the bot's own, and every artist's in `artists`. Raises UnknownArtist for an
+        artist not served."""
+        today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
+        return {
+            **artist_facts(self.deployment(artist)),
+            "generations_today": await self.store.count_since(today),
+            "uptime_s": time.time() - self.started_at,
+            "artists": [artist_facts(d) for d in self.deployments.values()],
+            "discord": self.discord.state,  # off (web only), connecting, up or down
+        }
 
     async def reload(self, artist: str | None = None) -> str:
         """Serve an artist's published model (or base model) anew; return its id."""

@@ -1,4 +1,5 @@
-"""The link to Discord: kept up with retries while the web page serves on, and its state.
+"""The link to Discord: kept up with retries while the web page serves on; its state is a
+LinkState (bot/service/status.py), which the web and /status read.
 
 Discord unreachable (at start or later) is an expected failure: one log line per try, the
 wait doubling up to RETRY_MAX, and `/healthz` and `/api/status` say "down". A token Discord
@@ -12,18 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
 
 from bot.errors import CannotStart
-
-if TYPE_CHECKING:
-    from bot.chat.client import SwiftBot
+from bot.service.status import LinkState
 
 log = logging.getLogger(__name__)
 RETRY_FIRST = 1.0  # seconds before the first retry, doubling after each failed try
@@ -36,20 +32,6 @@ REFUSED_TOKEN = ("Discord refused DISCORD_TOKEN ({}); copy the token again from 
                  "Portal (your application -> Bot -> Reset Token)")
 
 
-@dataclass
-class LinkState:
-    """What the web and /status say about Discord."""
-
-    state: str = "off"  # off (no DISCORD_TOKEN), connecting, up, down
-    since: float = field(default_factory=time.time)
-    tries: int = 0  # failed tries since the link was last up
-
-    def set(self, state: str) -> None:
-        """Enter `state`, noting when."""
-        if state != self.state:
-            self.state, self.since = state, time.time()
-
-
 def reason(error: BaseException) -> str:
     """Say in a few words why a try failed (no traceback)."""
     words = " ".join(str(error).split())[:200]
@@ -57,13 +39,14 @@ def reason(error: BaseException) -> str:
 
 
 class Link:
-    """Keep one SwiftBot connected to Discord, a new client per try, until `close()`."""
+    """Keep one client connected to Discord, a new one per try (`make_bot`), until `close()`."""
 
-    def __init__(self, make_bot: Callable[[], SwiftBot], token: str, state: LinkState) -> None:
+    def __init__(self, make_bot: Callable[[], discord.Client], token: str,
+                 state: LinkState) -> None:
         self.make_bot = make_bot
         self.token = token
         self.state = state
-        self.bot: SwiftBot | None = None  # the client of the current try
+        self.bot: discord.Client | None = None  # the client of the current try
         self._closing = False
 
     async def run(self) -> None:
@@ -105,7 +88,7 @@ class Link:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 
-    async def _connect(self, bot: SwiftBot) -> None:
+    async def _connect(self, bot: discord.Client) -> None:
         """Log in and hold the gateway connection until it ends; mark the link up when ready."""
         await bot.login(self.token)
         connection = asyncio.create_task(bot.connect(reconnect=False))

@@ -1,14 +1,28 @@
-"""What /status and the web page show: each artist's model, how it scored, how busy we are."""
+"""What /status and the web page show: each artist's model, how it scored, how busy it is;
+and the state of the link to Discord (kept by the chat's link, read by the web and /status)."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-if TYPE_CHECKING:
-    from bot.app import App
-    from bot.service.deployments import Deployment
+from bot.service.deployments import Deployment
+
+
+@dataclass
+class LinkState:
+    """What the web and /status say about Discord."""
+
+    state: str = "off"  # off (no DISCORD_TOKEN), connecting, up, down
+    since: float = field(default_factory=time.time)
+    tries: int = 0  # failed tries since the link was last up
+
+    def set(self, state: str) -> None:
+        """Enter `state`, noting when."""
+        if state != self.state:
+            self.state, self.since = state, time.time()
 
 
 def artist_facts(deployment: Deployment) -> dict[str, Any]:
@@ -36,17 +50,4 @@ def artist_facts(deployment: Deployment) -> dict[str, Any]:
         "backend": served.info.backend if served else None,
         "servers": served.backend.status() if served else None,  # a remote one's servers
         "albums": deployment.composer.albums,
-    }
-
-
-async def status_facts(app: App, artist: str | None = None) -> dict[str, Any]:
-    """Gather the facts of one artist (default: the first), the bot's own, and every artist's
-    in `artists`. Raises UnknownArtist for an artist not served."""
-    today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
-    return {
-        **artist_facts(app.deployment(artist)),
-        "generations_today": await app.store.count_since(today),
-        "uptime_s": time.time() - app.started_at,
-        "artists": [artist_facts(d) for d in app.deployments.values()],
-        "discord": app.discord.state,  # off (web only), connecting, up or down
     }

@@ -29,7 +29,6 @@ from bot.errors import OnCooldown, UserError
 from bot.service.asks import RECENT, Who, whole_number
 from bot.service.cooldowns import Cooldowns
 from bot.service.requests import Written
-from bot.service.status import status_facts
 from bot.storage.store import StoreUnavailable
 from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Offline, Stopped
 from model.events import Event, LineEvent
@@ -252,7 +251,7 @@ async def get_status(request: web.Request) -> web.Response:
     the page, and every artist served with its run in `artists`."""
     app = request.app[APP_KEY]
     try:
-        return _json(await status_facts(app, request.query.get("artist") or None))
+        return _json(await app.status(request.query.get("artist") or None))
     except UserError as e:  # an artist not served
         return _error(str(e), 400)
 

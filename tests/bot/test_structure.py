@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from bot.service.retrain import Retrainer, RetrainFailed
-from bot.service.status import status_facts
 from bot.storage.store import Store
 from tests.bot.conftest import open_app, publish_tiny_run
 from tests.conftest import ROOT
@@ -106,7 +105,7 @@ async def test_status_describes_the_served_run_even_if_its_files_change_later(tm
     app = await open_app(settings, start_worker=True)
     try:
         (run / "manifest.json").write_text("{ not json")  # damaged after it was loaded
-        facts = await status_facts(app)
+        facts = await app.status()
         assert facts["fine_tuned"] is True and facts["model"] == run.name
         assert (facts["perplexity"], facts["corpus_songs"]) == (12.5, 12)
     finally:

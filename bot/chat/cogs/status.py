@@ -10,7 +10,6 @@ from discord.ext import commands
 
 from bot.chat.artists import artist_choices, artist_for
 from bot.chat.replies import NO_PINGS
-from bot.service.status import status_facts
 
 if TYPE_CHECKING:
     from bot.chat.client import SwiftBot
@@ -32,7 +31,7 @@ class StatusCog(commands.Cog):
     async def status(self, interaction: discord.Interaction,
                      artist: app_commands.Range[str, 1, 100] | None = None) -> None:
         app = self.bot.app
-        f = await status_facts(app, await artist_for(app, interaction.guild_id, artist))
+        f = await app.status(await artist_for(app, interaction.guild_id, artist))
         embed = discord.Embed(title=f"SwiftAI status: {f['artist']}"[:256], color=0x9B59B6)
         if f["fine_tuned"]:
             model = f"`{f['model']}` (fine-tuned, {_age(f['model_age_s'] or 0)} old)"
