@@ -18,7 +18,7 @@ from typing import Any
 from bot.errors import CannotStart, UnknownArtist
 from bot.service.cooldowns import Cooldowns
 from bot.service.deployments import Deployment
-from bot.service.requests import Songwriter
+from bot.service.requests import RequestService
 from bot.service.status import LinkState, artist_facts
 from bot.storage.retention import compact_forever
 from bot.storage.store import Store
@@ -44,7 +44,7 @@ class App:
     settings: Settings
     store: Store
     deployments: dict[str, Deployment]  # by artist, in SWIFTAI_ARTISTS order: the default first
-    songwriter: Songwriter
+    requests: RequestService
     started_at: float = field(default_factory=time.time)
     discord: LinkState = field(default_factory=LinkState)  # set by python -m bot's Link
     _closed: bool = False
@@ -80,9 +80,9 @@ class App:
         for deployment in deployments.values():
             log.info("%s: serving %s", deployment.artist, deployment.run.id if deployment.run
                      else f"the base model {settings.base_model}")
-        songwriter = Songwriter(deployments, store, Cooldowns(settings.cooldown_seconds),
+        requests = RequestService(deployments, store, Cooldowns(settings.cooldown_seconds),
                                 settings.prompt_max_chars, settings.request_timeout)
-        app = cls(settings, store, deployments, songwriter)
+        app = cls(settings, store, deployments, requests)
         if start_worker:
             app.start()
         return app
@@ -106,7 +106,7 @@ class App:
     def start(self) -> None:
         """Start loading every artist's model (until one is loaded, its requests are refused)
         and the candidate log's compaction (now, then hourly)."""
-        self.songwriter.refuse_until_loaded = True
+        self.requests.refuse_until_loaded = True
         for deployment in self.deployments.values():
             deployment.worker.start()
         self._compacting = asyncio.get_running_loop().create_task(
@@ -149,12 +149,12 @@ class App:
         `timeout`; then answer the rest "shutting down" (logged). The store stays open."""
         for deployment in self.deployments.values():
             deployment.worker.stop()
-        if await self.songwriter.wait_idle(timeout):
+        if await self.requests.wait_idle(timeout):
             return
         log.warning("shutting down: gave up waiting for songs in progress after %.0f s",
                     timeout)
-        self.songwriter.give_up()
-        if not await self.songwriter.wait_idle(ANSWER_TIMEOUT):
+        self.requests.give_up()
+        if not await self.requests.wait_idle(ANSWER_TIMEOUT):
             log.warning("some requests were still being answered after %.0f s", ANSWER_TIMEOUT)
 
     async def close(self, timeout: float = 30.0) -> None:

@@ -1,4 +1,4 @@
-"""From a user's request to logged lyrics, for Discord and the web alike (no Discord here).
+"""The request service: from a user's request to logged lyrics, for Discord and the web alike.
 
 `accept` does everything that must answer at once (checks, cooldown, queueing, which may say
 Busy) and logs refusals; `finish` waits for the worker and logs the outcome. Every request is
@@ -40,7 +40,7 @@ SHUTTING_DOWN = "SwiftAI is shutting down; please try again in a minute"
 LOADING = "the model is still loading; please try again in a minute"
 
 
-class Songwriter:
+class RequestService:
     """Shared by every artist: one cooldown per user and one count of requests in flight;
     each request goes to the composer of the artist it names (default: the first)."""
 

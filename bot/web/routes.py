@@ -97,8 +97,8 @@ async def _write(request: web.Request, fields: Mapping[str, Any],
     """Shared by both lyric endpoints: write the songs; an error is a Response."""
     app = request.app[APP_KEY]
     try:
-        async with app.songwriter.serving():
-            songs = await app.songwriter.write(Who("web", f"web:{request.remote}"), fields,
+        async with app.requests.serving():
+            songs = await app.requests.write(Who("web", f"web:{request.remote}"), fields,
                                                names)
     except OnCooldown as e:
         return _error(str(e), 429, **{"Retry-After": str(math.ceil(e.retry_after))})
@@ -123,10 +123,10 @@ async def _stream(request: web.Request, body: Mapping[str, Any]) -> web.StreamRe
     body the plain answer has, or "error". What fails before writing starts (bad input, busy,
     cooldown) is a plain HTTP error, as without `stream`."""
     app = request.app[APP_KEY]
-    songwriter = app.songwriter
-    async with songwriter.serving():
+    service = app.requests
+    async with service.serving():
         try:
-            ask, writing = await songwriter.accept(Who("web", f"web:{request.remote}"), body)
+            ask, writing = await service.accept(Who("web", f"web:{request.remote}"), body)
         except OnCooldown as e:
             return _error(str(e), 429, **{"Retry-After": str(math.ceil(e.retry_after))})
         except (UserError, BadRequest) as e:
@@ -134,7 +134,7 @@ async def _stream(request: web.Request, body: Mapping[str, Any]) -> web.StreamRe
         except (GenerationError, StoreUnavailable) as e:
             return _unavailable(e)
         # The song is logged by `finish` (once), whether or not the client stays to read it.
-        finishing = asyncio.ensure_future(songwriter.finish(ask, writing))
+        finishing = asyncio.ensure_future(service.finish(ask, writing))
         response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control":
                                                "no-cache"})
         await response.prepare(request)

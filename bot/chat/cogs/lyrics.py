@@ -1,6 +1,6 @@
 """/lyrics, /history, and the Again / 👍 / 👎 buttons under each song.
 
-Glue only: defer, ask the songwriter, follow up. Buttons are DynamicItems whose custom_id
+Glue only: defer, ask the request service, follow up. Buttons are DynamicItems whose custom_id
 carries the generation id, so they keep working after a restart.
 """
 
@@ -18,7 +18,7 @@ from bot.chat.draft import Draft
 from bot.chat.replies import NO_PINGS, reply, report_error
 from bot.errors import UserError
 from bot.service.asks import ALBUM_MAX_CHARS, FORMS, HISTORY, LINES, TEMPERATURE, Who
-from bot.service.requests import Songwriter, Written
+from bot.service.requests import RequestService, Written
 from bot.storage.store import Votes
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ WRITING = "✍️ writing…"  # the footer of a song still being written
 
 
 def who_asks(interaction: discord.Interaction) -> Who:
-    """Say who is asking, and where, for the songwriter and the log."""
+    """Say who is asking, and where, for the request service and the log."""
     return Who(source="discord", user_id=str(interaction.user.id),
                user_name=interaction.user.name,
                guild_id=str(interaction.guild_id) if interaction.guild_id else None,
@@ -70,21 +70,21 @@ def song_view(generation_id: int, votes: Votes) -> discord.ui.View:
 async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction,
                        fields: dict[str, object]) -> None:
     """Queue (refusals answer privately at once), defer, show the position, post the song."""
-    songwriter = bot.app.songwriter
+    service = bot.app.requests
     fields = {**fields, "artist": await artist_for(bot.app, interaction.guild_id,
                                                    fields.get("artist"))}  # type: ignore[arg-type]
-    async with songwriter.serving():
-        await _write(songwriter, interaction, fields)
+    async with service.serving():
+        await _write(service, interaction, fields)
 
 
-async def _write(songwriter: Songwriter, interaction: discord.Interaction,
+async def _write(service: RequestService, interaction: discord.Interaction,
                  fields: dict[str, object]) -> None:
     """Defer, then edit the reply as the song grows: the queue position while it waits, the
     lines as they are written (at most one edit a second: each edit shows the latest text, so
     edits never queue up behind a fast song), and last the song with its buttons."""
-    ask, writing = await songwriter.accept(who_asks(interaction), fields)
+    ask, writing = await service.accept(who_asks(interaction), fields)
     await interaction.response.defer(thinking=True)
-    task = asyncio.ensure_future(songwriter.finish(ask, writing))
+    task = asyncio.ensure_future(service.finish(ask, writing))
     draft, grown = Draft(ask.form), asyncio.Event()
 
     async def follow() -> None:
