@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.errors import CannotStart, UnknownArtist
+from bot.errors import CannotStart
+from bot.service.asks import served_artist
 from bot.service.cooldowns import Cooldowns
 from bot.service.deployments import Deployment
 from bot.service.requests import RequestService
@@ -93,15 +94,9 @@ class App:
         return next(iter(self.deployments.values()))
 
     def deployment(self, artist: str | None) -> Deployment:
-        """Return the deployment of a served artist (None: the default); raise UnknownArtist
-        naming the served ones."""
-        if artist is None:
-            return self.default
-        for name, deployment in self.deployments.items():
-            if artist.casefold() in (name.casefold(), deployment.slug):
-                return deployment
-        raise UnknownArtist(f"unknown artist {artist[:100]!r}; this bot writes as "
-                            f"{', '.join(self.deployments)}")
+        """Return the deployment of a served artist (its name in any case, or its slug; None:
+        the default); raise UnknownArtist naming the served ones."""
+        return self.deployments[served_artist(artist, tuple(self.deployments))]
 
     def start(self) -> None:
         """Start loading every artist's model (until one is loaded, its requests are refused)

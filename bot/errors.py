@@ -10,7 +10,8 @@ class UserError(Exception):
 
 
 class PromptRejected(UserError):
-    """The prompt is empty, too long, or otherwise unusable."""
+    """A field of a request cannot be used: an empty or too long prompt, a number out of range,
+    an unknown album; the message names the field."""
 
 
 class OnCooldown(UserError):
@@ -21,7 +22,7 @@ class OnCooldown(UserError):
         self.retry_after = retry_after
 
 
-class UnknownArtist(UserError):
+class UnknownArtist(PromptRejected):
     """An artist this bot does not serve; the message names the ones it does."""
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import PromptRejected
+from bot.errors import PromptRejected, UnknownArtist
 from model.registry import slug
 
 TEMPERATURE = (0.1, 2.0)  # below, every song is the same; above, words fall apart
@@ -127,7 +127,8 @@ def decimal(value: Any, name: str, bounds: tuple[float, float]) -> float | None:
 
 def served_artist(value: Any, artists: Sequence[str], name: str = "artist") -> str:
     """Return the served artist `value` names (its name in any case, or its slug); the first
-    served artist when it is absent; refuse any other, naming the ones served."""
+    served artist when it is absent; raise UnknownArtist for any other, naming the ones served.
+    Every lookup of an artist by what a user typed goes through here."""
     if value is None or value == "":
         return artists[0]
     if isinstance(value, str):
@@ -135,8 +136,8 @@ def served_artist(value: Any, artists: Sequence[str], name: str = "artist") -> s
         for artist in artists:
             if wanted in (artist.casefold(), slug(artist)):
                 return artist
-    raise PromptRejected(f"unknown {name} {excerpt(value)[:100]!r}; this bot writes as "
-                         f"{', '.join(artists)}")
+    raise UnknownArtist(f"unknown {name} {excerpt(value)[:100]!r}; this bot writes as "
+                        f"{', '.join(artists)}")
 
 
 def read_ask(who: Who, fields: Mapping[str, Any], prompt_max_chars: int,
