@@ -15,10 +15,10 @@ class PromptRejected(UserError):
 
 
 class OnCooldown(UserError):
-    """The user asked again too soon."""
+    """The user asked again too soon; `retry_after` says in how many seconds they may."""
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"slow down: you can ask again in {retry_after:.0f} s")
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        super().__init__(message or f"slow down: you can ask again in {retry_after:.0f} s")
         self.retry_after = retry_after
 
 

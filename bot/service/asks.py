@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.errors import PromptRejected, UnknownArtist
 from model.registry import slug
@@ -32,6 +32,7 @@ EXCERPT_CHARS = 300  # what the log keeps of a refused prompt
 _BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None)
 _WHOLE = re.compile(r"\s*[+-]?\d{1,12}\s*")
 _DECIMAL = re.compile(r"\s*[+-]?(\d{1,12}(\.\d{0,12})?|\.\d{1,12})\s*")
+N = TypeVar("N", int, float)  # a field's number: whole or not
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,16 @@ def clean_prompt(text: str, max_chars: int) -> str:
     return text
 
 
+def in_range(number: N | None, name: str, bounds: tuple[N, N], kind: str) -> N:
+    """Return `number` if it lies within `bounds`; refuse it (None: not a `kind` at all)."""
+    low, high = bounds
+    if number is None:
+        raise PromptRejected(f"{name} must be {kind} from {low} to {high}")
+    if not low <= number <= high:
+        raise PromptRejected(f"{name} must be between {low} and {high}")
+    return number
+
+
 def whole_number(value: Any, name: str, bounds: tuple[int, int]) -> int | None:
     """Return `value` as an int within `bounds` (None if absent); refuse anything else."""
     if value is None or value == "":
@@ -100,12 +111,7 @@ def whole_number(value: Any, name: str, bounds: tuple[int, int]) -> int | None:
     elif (isinstance(value, float) and math.isfinite(value) and value.is_integer()) or (
             isinstance(value, str) and _WHOLE.fullmatch(value)):
         number = int(value)
-    low, high = bounds
-    if number is None:
-        raise PromptRejected(f"{name} must be a whole number from {low} to {high}")
-    if not low <= number <= high:
-        raise PromptRejected(f"{name} must be between {low} and {high}")
-    return number
+    return in_range(number, name, bounds, "a whole number")
 
 
 def decimal(value: Any, name: str, bounds: tuple[float, float]) -> float | None:
@@ -117,12 +123,7 @@ def decimal(value: Any, name: str, bounds: tuple[float, float]) -> float | None:
         number = float(value) if math.isfinite(value) else None
     elif isinstance(value, str) and _DECIMAL.fullmatch(value):
         number = float(value)
-    low, high = bounds
-    if number is None:
-        raise PromptRejected(f"{name} must be a number from {low} to {high}")
-    if not low <= number <= high:
-        raise PromptRejected(f"{name} must be between {low} and {high}")
-    return number
+    return in_range(number, name, bounds, "a number")
 
 
 def served_artist(value: Any, artists: Sequence[str], name: str = "artist") -> str:

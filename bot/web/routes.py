@@ -1,25 +1,23 @@
-"""The web page and HTTP API, served from the bot's own event loop, worker and store.
+"""The HTTP API beside the page (page.py), served from the bot's own event loop, worker and
+store.
 
 Routes: GET / (the page), POST /api/lyrics, GET /api/songwrite (the seed's API), GET /api/recent,
 GET /api/status, GET /healthz, GET /favicon.ico, POST /api/songs/<id>/vote. Errors are JSON
 `{"error": "..."}` with 400 (bad input), 404, 405 (with Allow), 413, 415 (a POST body that is
 not application/json), 429 (rate limit) and 503 (busy, loading, shutting down, the log failing),
-both with Retry-After, or 500 (with an id in the log). Every response carries the security
-headers below.
+both with Retry-After, or 500 (with an id in the log); `answer_error` is the one place that
+maps an error to its status. Every response carries the page's security headers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
 import logging
 import math
 import re
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -30,11 +28,11 @@ from bot.service.asks import RECENT, Who, whole_number
 from bot.service.cooldowns import Cooldowns
 from bot.service.requests import Written
 from bot.storage.store import StoreUnavailable
+from bot.web.page import get_icon, get_page, secure
 from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Offline, Stopped
 from model.events import Event, LineEvent
 
 log = logging.getLogger(__name__)
-PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 APP_KEY = web.AppKey("swiftai", App)
 VOTE_COOLDOWNS = web.AppKey("vote_cooldowns", Cooldowns)  # per client address, like requests
 VOTES = {"up": 1, "down": -1}
@@ -44,31 +42,15 @@ MAX_BODY = 16 * 1024  # bytes: a prompt is at most a few hundred characters, eve
 MAX_URL = 32 * 1024  # bytes: longer request lines never reach us (aiohttp answers 400 itself)
 RETRY_AFTER = {Busy: 5, DeadlineExceeded: 5, Stopped: 60, Offline: 60}  # seconds; else 30
 NDJSON = "application/x-ndjson"  # a streamed answer: one JSON object a line
-ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" '
-        'r="16" fill="#9b59b6"/><path d="M13 8v12.2A4 4 0 1 0 15 24V12h7V8z" fill="#fff"/></svg>')
 
 
-def page_policy(page: str) -> str:
-    """Return a Content-Security-Policy that allows the page's own inline script and style
-    (by hash: nothing injected into the page could run) and nothing from elsewhere."""
-    def hashes(tag: str) -> str:
-        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
-        return " ".join("'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest())
-                        .decode() + "'" for b in bodies) or "'none'"
+class BadBody(UserError):
+    """A request body that is not a JSON object; `status` is 415 when it is not even sent as
+    JSON."""
 
-    return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
-            "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; "
-            "frame-ancestors 'none'")
-
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": page_policy(PAGE.read_text(encoding="utf-8")),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",  # frame-ancestors says it too; this is for older browsers
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> web.Response:
@@ -81,9 +63,36 @@ def _error(message: str, status: int, **headers: str) -> web.Response:
     return _json({"error": message}, status, **headers)
 
 
-def _unavailable(error: BaseException) -> web.Response:
-    seconds = next((s for kind, s in RETRY_AFTER.items() if isinstance(error, kind)), 30)
-    return _error(str(error), 503, **{"Retry-After": str(seconds)})
+def answer_error(error: BaseException) -> web.Response | None:
+    """Return the JSON answer to an error that a request or the load can cause (400, 415, 429,
+    503 with Retry-After); None for anything else, which is a bug."""
+    if isinstance(error, BadBody):
+        return _error(str(error), error.status)
+    if isinstance(error, OnCooldown):
+        return _error(str(error), 429, **{"Retry-After": str(math.ceil(error.retry_after))})
+    if isinstance(error, UserError | BadRequest):
+        return _error(str(error), 400)
+    if isinstance(error, GenerationError | StoreUnavailable):  # busy, loading, shutting down
+        seconds = next((s for kind, s in RETRY_AFTER.items() if isinstance(error, kind)), 30)
+        return _error(str(error), 503, **{"Retry-After": str(seconds)})
+    return None
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """Return the request's body, a JSON object; raise BadBody for anything else.
+
+    Only JSON: a form or text/plain POST is a "simple" request any web page can make a visitor's
+    browser send (spending our GPU, or voting); application/json needs our consent (CORS).
+    """
+    if request.content_type != "application/json":
+        raise BadBody("send the body as JSON, with Content-Type: application/json", 415)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadBody("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadBody("the body must be a JSON object")
+    return body
 
 
 def _song(written: Written) -> dict[str, Any]:
@@ -93,19 +102,11 @@ def _song(written: Written) -> dict[str, Any]:
 
 
 async def _write(request: web.Request, fields: Mapping[str, Any],
-                 names: Mapping[str, str] | None = None) -> dict[str, Any] | web.Response:
-    """Shared by both lyric endpoints: write the songs; an error is a Response."""
+                 names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Shared by both lyric endpoints: write the songs."""
     app = request.app[APP_KEY]
-    try:
-        async with app.requests.serving():
-            songs = await app.requests.write(Who("web", f"web:{request.remote}"), fields,
-                                               names)
-    except OnCooldown as e:
-        return _error(str(e), 429, **{"Retry-After": str(math.ceil(e.retry_after))})
-    except (UserError, BadRequest) as e:
-        return _error(str(e), 400)
-    except (GenerationError, StoreUnavailable) as e:
-        return _unavailable(e)
+    async with app.requests.serving():
+        songs = await app.requests.write(Who("web", f"web:{request.remote}"), fields, names)
     return {"prompt": songs[0].ask.prompt, "songs": [_song(s) for s in songs]}
 
 
@@ -125,14 +126,7 @@ async def _stream(request: web.Request, body: Mapping[str, Any]) -> web.StreamRe
     app = request.app[APP_KEY]
     service = app.requests
     async with service.serving():
-        try:
-            ask, writing = await service.accept(Who("web", f"web:{request.remote}"), body)
-        except OnCooldown as e:
-            return _error(str(e), 429, **{"Retry-After": str(math.ceil(e.retry_after))})
-        except (UserError, BadRequest) as e:
-            return _error(str(e), 400)
-        except (GenerationError, StoreUnavailable) as e:
-            return _unavailable(e)
+        ask, writing = await service.accept(Who("web", f"web:{request.remote}"), body)
         # The song is logged by `finish` (once), whether or not the client stays to read it.
         finishing = asyncio.ensure_future(service.finish(ask, writing))
         response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control":
@@ -165,23 +159,13 @@ async def _stream(request: web.Request, body: Mapping[str, Any]) -> web.StreamRe
 
 async def post_lyrics(request: web.Request) -> web.StreamResponse:
     """POST /api/lyrics {prompt, artist?, album?, temperature?, lines?, form?, n?, stream?}."""
-    # Only JSON: a form or text/plain POST is a "simple" request any web page can make a
-    # visitor's browser send (spending our GPU); application/json needs our consent (CORS).
-    if request.content_type != "application/json":
-        return _error("send the body as JSON, with Content-Type: application/json", 415)
-    try:
-        body = await request.json()
-    except ValueError:
-        return _error("the body must be JSON", 400)
-    if not isinstance(body, dict):
-        return _error("the body must be a JSON object", 400)
+    body = await json_object(request)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
-        return _error("stream must be true or false", 400)
+        raise BadBody("stream must be true or false")
     if stream:
         return await _stream(request, body)
-    result = await _write(request, body)
-    return result if isinstance(result, web.Response) else _json(result)
+    return _json(await _write(request, body))
 
 
 async def get_songwrite(request: web.Request) -> web.Response:
@@ -192,18 +176,13 @@ async def get_songwrite(request: web.Request) -> web.Response:
                                     "n": q.get("num"), "temperature": q.get("temp"),
                                     "artist": q.get("artist")},
                           names={"lines": "length", "n": "num", "temperature": "temp"})
-    if isinstance(result, web.Response):
-        return result
     return _json({**result, "lyrics": [s["text"] for s in result["songs"]]})  # the seed's list
 
 
 async def get_recent(request: web.Request) -> web.Response:
     """GET /api/recent: the latest songs and their votes."""
     app = request.app[APP_KEY]
-    try:
-        limit = whole_number(request.query.get("limit"), "limit", RECENT) or 10
-    except UserError as e:
-        return _error(str(e), 400)
+    limit = whole_number(request.query.get("limit"), "limit", RECENT) or 10
     rows = await app.store.recent(limit)
     return _json({"songs": [{"id": g.id, "prompt": g.prompt, "text": g.output,
                              "source": g.source, "created_at": g.created_at,
@@ -213,14 +192,7 @@ async def get_recent(request: web.Request) -> web.Response:
 async def post_vote(request: web.Request) -> web.Response:
     """POST /api/songs/<id>/vote {vote: "up"|"down", visitor}: one vote per visitor and song,
     changed by voting again; rate-limited per client address (VOTE_COOLDOWN_SECONDS)."""
-    if request.content_type != "application/json":  # see post_lyrics: no cross-site votes
-        return _error("send the body as JSON, with Content-Type: application/json", 415)
-    try:
-        body = await request.json()
-    except ValueError:
-        return _error("the body must be JSON", 400)
-    if not isinstance(body, dict):
-        return _error("the body must be a JSON object", 400)
+    body = await json_object(request)  # JSON only: no cross-site votes
     vote, visitor = body.get("vote"), body.get("visitor")
     if not isinstance(vote, str) or vote not in VOTES:
         return _error('vote must be "up" or "down"', 400)
@@ -236,13 +208,13 @@ async def post_vote(request: web.Request) -> web.Response:
     try:
         cooldowns.check(client)
     except OnCooldown as e:
-        return _error(f"you are voting too fast; try again in {math.ceil(e.retry_after)} s", 429,
-                      **{"Retry-After": str(math.ceil(e.retry_after))})
+        raise OnCooldown(e.retry_after, "you are voting too fast; try again in "
+                                        f"{math.ceil(e.retry_after)} s") from None
     try:
         votes = await app.store.vote(song.id, f"visitor:{visitor}", VOTES[vote])
     except StoreUnavailable:
         cooldowns.forgive(client)  # the vote was not counted: trying again at once is fine
-        raise  # a 503 (errors() below)
+        raise  # a 503 (answer_error)
     return _json({"id": song.id, "vote": vote, "votes_up": votes.up, "votes_down": votes.down})
 
 
@@ -250,10 +222,7 @@ async def get_status(request: web.Request) -> web.Response:
     """GET /api/status?artist=: what /status shows (default: the first artist), the albums for
     the page, and every artist served with its run in `artists`."""
     app = request.app[APP_KEY]
-    try:
-        return _json(await app.status(request.query.get("artist") or None))
-    except UserError as e:  # an artist not served
-        return _error(str(e), 400)
+    return _json(await app.status(request.query.get("artist") or None))  # unknown artist: 400
 
 
 async def get_health(request: web.Request) -> web.Response:
@@ -280,26 +249,10 @@ async def get_health(request: web.Request) -> web.Response:
     return _json({"ok": True, "model": models[app.default.artist], "models": models, **discord})
 
 
-async def get_page(request: web.Request) -> web.Response:
-    """GET /: the page."""
-    return web.FileResponse(PAGE, headers={"Cache-Control": "no-cache"})
-
-
-async def get_icon(request: web.Request) -> web.Response:
-    """GET /favicon.ico (and .svg): a small icon, so browsers stop asking and logs stay clean."""
-    return web.Response(text=ICON, content_type="image/svg+xml",
-                        headers={"Cache-Control": "max-age=86400"})
-
-
-async def secure(request: web.Request, response: web.StreamResponse) -> None:
-    """Add the security headers to every response, errors included."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-
-
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Answer unexpected errors as JSON with an id, logged with the traceback."""
+    """Answer every error as JSON: what a request or the load can cause by `answer_error`, the
+    rest as a 500 with an id, logged with the traceback."""
     try:
         return await handler(request)
     except web.HTTPException as e:
@@ -307,13 +260,15 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
             kept = {k: v for k, v in e.headers.items() if k in ("Allow", "Retry-After")}
             return _error(e.reason or "error", e.status, **kept)
         raise
-    except StoreUnavailable as e:  # a read that failed: the database, not the request
-        log.error("%s %s: %s", request.method, request.path, e)
-        return _unavailable(e)
-    except Exception:
-        error_id = secrets.token_hex(4)
-        log.exception("error %s on %s %s", error_id, request.method, request.path)
-        return _error(f"something went wrong (id {error_id})", 500)
+    except Exception as e:
+        answer = answer_error(e)
+        if answer is None:
+            error_id = secrets.token_hex(4)
+            log.exception("error %s on %s %s", error_id, request.method, request.path)
+            return _error(f"something went wrong (id {error_id})", 500)
+        if isinstance(e, StoreUnavailable):  # the database, not the request: worth a line
+            log.error("%s %s: %s", request.method, request.path, e)
+        return answer
 
 
 def make_web_app(app: App) -> web.Application:
