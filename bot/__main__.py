@@ -19,7 +19,7 @@ from bot.storage.feedback import FeedbackError
 from bot.storage.lock import hold_home
 from bot.storage.store import StoreError
 from model.errors import RegistryError
-from swiftai.logs import route_library_logs
+from swiftai.logs import one_line, route_library_logs
 from swiftai.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -110,8 +110,8 @@ async def _reload(app: App) -> None:
         try:
             served = await app.reload(artist)
         except Exception as e:  # whatever the loader raised, the old model keeps serving
-            log.error("SIGHUP: could not reload %s (%s: %s); still serving the old model",
-                      artist, type(e).__name__, " ".join(str(e).split())[:300])
+            log.error("SIGHUP: could not reload %s (%s); still serving the old model",
+                      artist, one_line(e, typed=True))
             continue
         log.info("SIGHUP: %s now serves %s", artist, served)
 
@@ -122,7 +122,7 @@ def load_failure(settings: Settings, failure: BaseException | None) -> str:
 
     assert isinstance(failure, LoadFailed), failure
     deployment, error = failure.deployment, failure.error
-    reason = " ".join(str(error).split())[:300] or type(error).__name__
+    reason = one_line(error)
     artist = shlex.quote(deployment.artist)
     if deployment.run is not None:
         run = deployment.run

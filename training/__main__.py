@@ -11,7 +11,7 @@ from pathlib import Path
 from model.backends import CHOICES
 from model.composer import FORMS
 from model.errors import RegistryError
-from swiftai.logs import route_library_logs
+from swiftai.logs import one_line, route_library_logs
 from swiftai.settings import ConfigError, Settings
 from training import commands, distributed
 from training.errors import TrainingError
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args, Settings.load(), progress)
     except (TrainingError, ConfigError, RegistryError) as e:
-        message = " ".join(str(e).split())  # one line, even when a library's words are not
+        message = one_line(e, limit=None)  # even when a library's words are not one line
         progress.emit("error", message=message)
         print(f"error: {message}", file=sys.stderr)
         return 1

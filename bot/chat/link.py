@@ -20,6 +20,7 @@ import discord
 
 from bot.errors import CannotStart
 from bot.service.status import LinkState
+from swiftai.logs import one_line
 
 log = logging.getLogger(__name__)
 RETRY_FIRST = 1.0  # seconds before the first retry, doubling after each failed try
@@ -34,8 +35,7 @@ REFUSED_TOKEN = ("Discord refused DISCORD_TOKEN ({}); copy the token again from 
 
 def reason(error: BaseException) -> str:
     """Say in a few words why a try failed (no traceback)."""
-    words = " ".join(str(error).split())[:200]
-    return f"{type(error).__name__}: {words}" if words else type(error).__name__
+    return one_line(error, 200, typed=True)
 
 
 class Link:
