@@ -242,18 +242,12 @@ class Settings(BaseSettings):
     def _backend(cls, value: Any) -> Any:
         from model.backends import CHOICES
 
-        name = str(value).strip().lower()
-        if name not in CHOICES:
-            raise ValueError(f"is not one of {', '.join(CHOICES)}")
-        return name
+        return _one_of(str(value).strip().lower(), CHOICES)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, value: Any) -> Any:
-        name = str(value).strip().upper()
-        if name not in LEVELS:
-            raise ValueError(f"is not one of {', '.join(LEVELS)}")
-        return name
+        return _one_of(str(value).strip().upper(), LEVELS)
 
     @field_validator("inference_urls", mode="before")
     @classmethod
@@ -338,6 +332,13 @@ def _checked(make: Callable[[], Settings]) -> Settings:
         return make()
     except ValidationError as e:
         raise ConfigError("invalid settings: " + "; ".join(_describe(e))) from None
+
+
+def _one_of(name: str, choices: tuple[str, ...]) -> str:
+    """Return `name` if it is one of `choices`; a ValueError listing them if not."""
+    if name not in choices:
+        raise ValueError(f"is not one of {', '.join(choices)}")
+    return name
 
 
 def _numbers(value: Any, what: str) -> Any:
