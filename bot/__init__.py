@@ -1,1 +1,1 @@
-"""The SwiftAI Discord bot: slash commands over the generation worker, and the generation log."""
+"""The SwiftAI bot: chat/ (Discord), web/, service/, storage/, and the App they all share."""

@@ -14,14 +14,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dotenv import find_dotenv, load_dotenv
-
 from bot.errors import CannotStart
-from bot.feedback import FeedbackError
-from bot.lock import hold_home
-from bot.store import StoreError
+from bot.storage.feedback import FeedbackError
+from bot.storage.lock import hold_home
+from bot.storage.store import StoreError
 from model.errors import RegistryError
-from swiftai.logs import route_library_logs
+from swiftai.logs import one_line, route_library_logs
 from swiftai.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -37,9 +35,9 @@ async def serve(settings: Settings) -> int:
     the songs in progress and close cleanly. A failure to start raises CannotStart, after
     closing whatever was already open."""
     from bot.app import App
-    from bot.client import SwiftBot, point_at
-    from bot.link import Link, OneLineErrors
-    from bot.web import start_web
+    from bot.chat.client import SwiftBot, point_at
+    from bot.chat.link import Link, OneLineErrors
+    from bot.web.routes import start_web
 
     for handler in logging.getLogger().handlers:
         handler.addFilter(OneLineErrors())
@@ -112,8 +110,8 @@ async def _reload(app: App) -> None:
         try:
             served = await app.reload(artist)
         except Exception as e:  # whatever the loader raised, the old model keeps serving
-            log.error("SIGHUP: could not reload %s (%s: %s); still serving the old model",
-                      artist, type(e).__name__, " ".join(str(e).split())[:300])
+            log.error("SIGHUP: could not reload %s (%s); still serving the old model",
+                      artist, one_line(e, typed=True))
             continue
         log.info("SIGHUP: %s now serves %s", artist, served)
 
@@ -124,7 +122,7 @@ def load_failure(settings: Settings, failure: BaseException | None) -> str:
 
     assert isinstance(failure, LoadFailed), failure
     deployment, error = failure.deployment, failure.error
-    reason = " ".join(str(error).split())[:300] or type(error).__name__
+    reason = one_line(error)
     artist = shlex.quote(deployment.artist)
     if deployment.run is not None:
         run = deployment.run
@@ -143,7 +141,7 @@ async def sync_commands(settings: Settings, guild: int | None) -> int:
     import discord
 
     from bot.app import App
-    from bot.client import COMMANDS_HASH, SwiftBot, point_at
+    from bot.chat.client import COMMANDS_HASH, SwiftBot, point_at
 
     if not settings.discord_token:
         raise ConfigError("DISCORD_TOKEN is not set")
@@ -171,7 +169,7 @@ async def sync_commands(settings: Settings, guild: int | None) -> int:
 
 async def migrate_db(settings: Settings) -> int:
     """Apply pending migrations (never under a running bot: it would lose its schema)."""
-    from bot.store import Store
+    from bot.storage.store import Store
 
     hold_home(settings.home)
     store = await Store.open(settings.database)
@@ -184,7 +182,7 @@ async def migrate_db(settings: Settings) -> int:
 
 async def export_generations(settings: Settings, since: str | None, out: Path | None) -> int:
     """Write generations with their votes as JSON lines."""
-    from bot.store import Store
+    from bot.storage.store import Store
 
     store = await Store.open(settings.database)
     stream = out.open("w", encoding="utf-8") if out else sys.stdout
@@ -203,7 +201,7 @@ async def export_generations(settings: Settings, since: str | None, out: Path | 
 
 async def export_feedback(settings: Settings, artist: str, out: Path) -> int:
     """Write the voted songs as the feedback file for training; print the counts."""
-    from bot.feedback import export_feedback
+    from bot.storage.feedback import export_feedback
 
     counts = await export_feedback(settings.database, artist, out)
     print(f"exported {counts.liked + counts.disliked} voted songs of {artist} to {out}: "
@@ -215,7 +213,7 @@ async def export_feedback(settings: Settings, artist: str, out: Path) -> int:
 
 async def forget_user(settings: Settings, user_id: str) -> int:
     """Delete one user's generations and votes, and the feedback files made with them."""
-    from bot.store import Store
+    from bot.storage.store import Store
 
     store = await Store.open(settings.database)
     generations, votes = await store.forget_user(user_id)
@@ -232,7 +230,7 @@ async def forget_user(settings: Settings, user_id: str) -> int:
 
 def print_invite(settings: Settings) -> int:
     """Print the link that adds the bot to a server."""
-    from bot.invite import invite_url
+    from bot.chat.invite import invite_url
 
     print(invite_url(settings))
     return 0
@@ -262,17 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; configuration errors are one line and exit status 1."""
-    load_dotenv(find_dotenv(usecwd=True))  # the working folder's, as the README says
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("discord.gateway", "discord.client", "discord.http", "httpx", "httpx2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.load()  # the environment, then .env in the working folder
+        logging.basicConfig(level=settings.log_level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for noisy in ("discord.gateway", "discord.client", "discord.http", "httpx", "httpx2"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         command = args.command or "run"
         if command == "run":
             return asyncio.run(serve(settings))

@@ -1,6 +1,9 @@
 """Everything the bot (and the web page) share, built once from the settings: the store, one
-Deployment per served artist (keyed by the artist's name, the default first) and the
-songwriter that routes each request to its artist's engine."""
+Deployment per served artist (keyed by the artist's name, the default first), the request
+service that routes each request to its artist's engine, and the state of the link to Discord.
+
+Every room is handed the App; it imports none of them (chat/ and web/ import it).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,17 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from bot.cooldown import Cooldowns
-from bot.deployment import Deployment
-from bot.errors import CannotStart, UnknownArtist
-from bot.link import LinkState
-from bot.retention import compact_forever
-from bot.songwriter import Songwriter
-from bot.store import Store
+from bot.errors import CannotStart
+from bot.service.asks import served_artist
+from bot.service.cooldowns import Cooldowns
+from bot.service.deployments import Deployment
+from bot.service.requests import RequestService
+from bot.service.status import LinkState, artist_facts
+from bot.storage.retention import compact_forever
+from bot.storage.store import Store
 from model.errors import RegistryError
 from model.registry import move_single_artist_home
 from swiftai.settings import Settings
@@ -39,7 +45,7 @@ class App:
     settings: Settings
     store: Store
     deployments: dict[str, Deployment]  # by artist, in SWIFTAI_ARTISTS order: the default first
-    songwriter: Songwriter
+    requests: RequestService
     started_at: float = field(default_factory=time.time)
     discord: LinkState = field(default_factory=LinkState)  # set by python -m bot's Link
     _closed: bool = False
@@ -75,9 +81,9 @@ class App:
         for deployment in deployments.values():
             log.info("%s: serving %s", deployment.artist, deployment.run.id if deployment.run
                      else f"the base model {settings.base_model}")
-        songwriter = Songwriter(deployments, store, Cooldowns(settings.cooldown_seconds),
+        requests = RequestService(deployments, store, Cooldowns(settings.cooldown_seconds),
                                 settings.prompt_max_chars, settings.request_timeout)
-        app = cls(settings, store, deployments, songwriter)
+        app = cls(settings, store, deployments, requests)
         if start_worker:
             app.start()
         return app
@@ -88,20 +94,14 @@ class App:
         return next(iter(self.deployments.values()))
 
     def deployment(self, artist: str | None) -> Deployment:
-        """Return the deployment of a served artist (None: the default); raise UnknownArtist
-        naming the served ones."""
-        if artist is None:
-            return self.default
-        for name, deployment in self.deployments.items():
-            if artist.casefold() in (name.casefold(), deployment.slug):
-                return deployment
-        raise UnknownArtist(f"unknown artist {artist[:100]!r}; this bot writes as "
-                            f"{', '.join(self.deployments)}")
+        """Return the deployment of a served artist (its name in any case, or its slug; None:
+        the default); raise UnknownArtist naming the served ones."""
+        return self.deployments[served_artist(artist, tuple(self.deployments))]
 
     def start(self) -> None:
         """Start loading every artist's model (until one is loaded, its requests are refused)
         and the candidate log's compaction (now, then hourly)."""
-        self.songwriter.refuse_until_loaded = True
+        self.requests.refuse_until_loaded = True
         for deployment in self.deployments.values():
             deployment.worker.start()
         self._compacting = asyncio.get_running_loop().create_task(
@@ -122,6 +122,19 @@ class App:
         """Say whether every artist's model is loaded."""
         return all(d.worker.loaded for d in self.deployments.values())
 
+    async def status(self, artist: str | None = None) -> dict[str, Any]:
+        """Gather what /status and the web page show: the facts of one artist (default: the
+        first), the bot's own, and every artist's in `artists`. Raises UnknownArtist for an
+        artist not served."""
+        today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
+        return {
+            **artist_facts(self.deployment(artist)),
+            "generations_today": await self.store.count_since(today),
+            "uptime_s": time.time() - self.started_at,
+            "artists": [artist_facts(d) for d in self.deployments.values()],
+            "discord": self.discord.state,  # off (web only), connecting, up or down
+        }
+
     async def reload(self, artist: str | None = None) -> str:
         """Serve an artist's published model (or base model) anew; return its id."""
         return await self.deployment(artist).reload()
@@ -131,12 +144,12 @@ class App:
         `timeout`; then answer the rest "shutting down" (logged). The store stays open."""
         for deployment in self.deployments.values():
             deployment.worker.stop()
-        if await self.songwriter.wait_idle(timeout):
+        if await self.requests.wait_idle(timeout):
             return
         log.warning("shutting down: gave up waiting for songs in progress after %.0f s",
                     timeout)
-        self.songwriter.give_up()
-        if not await self.songwriter.wait_idle(ANSWER_TIMEOUT):
+        self.requests.give_up()
+        if not await self.requests.wait_idle(ANSWER_TIMEOUT):
             log.warning("some requests were still being answered after %.0f s", ANSWER_TIMEOUT)
 
     async def close(self, timeout: float = 30.0) -> None:

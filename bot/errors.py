@@ -10,18 +10,19 @@ class UserError(Exception):
 
 
 class PromptRejected(UserError):
-    """The prompt is empty, too long, or otherwise unusable."""
+    """A field of a request cannot be used: an empty or too long prompt, a number out of range,
+    an unknown album; the message names the field."""
 
 
 class OnCooldown(UserError):
-    """The user asked again too soon."""
+    """The user asked again too soon; `retry_after` says in how many seconds they may."""
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"slow down: you can ask again in {retry_after:.0f} s")
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        super().__init__(message or f"slow down: you can ask again in {retry_after:.0f} s")
         self.retry_after = retry_after
 
 
-class UnknownArtist(UserError):
+class UnknownArtist(PromptRejected):
     """An artist this bot does not serve; the message names the ones it does."""
 
 

@@ -1,11 +1,6 @@
-"""Rhymes and rhyme plans: how well two end words rhyme, which stanza schemes an artist uses,
-and which earlier line each line of a new stanza should rhyme with.
-
-Strict rhyme is `style.rhymes` (the same sounds from the last stressed vowel on). A near (slant)
-rhyme has the same last stressed vowel and a like final consonant: both none, or both of one
-manner of articulation ("time"/"line": M and N are nasals; "fate"/"shade": T and D are stops).
-Real lyrics rhyme strictly in about one line in eight and slant often; the 12-song example
-rhymes three times as much.
+"""Rhyme plans: which stanza schemes an artist uses, which earlier line each line of a new
+stanza should rhyme with, and which words can end it. How well two words rhyme (strictly or
+near) is judged in style.py, with the other figures read from lyrics.
 
 A scheme is measured on each group of four lines of a stanza (a stanza of 8 has two groups):
 AABB (two couplets), ABAB (alternate), XAXA (only lines 2 and 4), or none. The artist's shares
@@ -20,12 +15,10 @@ from __future__ import annotations
 import collections
 import itertools
 import random
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from model.style import lyric_lines, rhymes, stanzas
+from model.style import end_word, lyric_lines, quality, rhymes, stanzas, words
 
 SCHEMES = ("AABB", "ABAB", "XAXA", "none")
 GROUP = 4  # lines a scheme spans
@@ -36,55 +29,6 @@ PARTNERS: dict[str, tuple[int | None, ...]] = {
 # Lyrics in general, for a model with no training songs (a base model).
 GENERIC_SCHEMES = {"AABB": 0.2, "ABAB": 0.1, "XAXA": 0.15, "none": 0.55}
 REENDINGS = 8  # rhyming end words the model scores when re-ending a line (a row each)
-_MANNERS = ({"P", "B", "T", "D", "K", "G"}, {"M", "N", "NG"}, {"L", "R"},
-            {"F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH", "CH", "JH"}, {"W", "Y"})
-_WORD = re.compile(r"[a-z']+")
-
-
-def end_word(line: str) -> str:
-    """Return a line's last word, lower-case, without punctuation ('' for none)."""
-    words = [w.strip("'") for w in _WORD.findall(line.casefold()) if w.strip("'")]
-    return words[-1] if words else ""
-
-
-@lru_cache(maxsize=65536)
-def _endings(word: str) -> frozenset[tuple[str, str]]:
-    """Return (last stressed vowel, manner of the final consonant) for each pronunciation."""
-    import pronouncing
-
-    out = set()
-    for phones in pronouncing.phones_for_word(word):
-        part = pronouncing.rhyming_part(phones).split()
-        if not part:
-            continue
-        vowel = re.sub(r"\d", "", part[0])
-        last = re.sub(r"\d", "", part[-1])
-        manner = "" if len(part) == 1 else next(
-            (str(i) for i, group in enumerate(_MANNERS) if last in group), last)
-        out.add((vowel, manner))
-    return frozenset(out)
-
-
-def near_rhymes(a: str, b: str) -> bool:
-    """Say whether two words share their last stressed vowel and a like final consonant."""
-    a, b = a.casefold().strip("'"), b.casefold().strip("'")
-    if not a or not b or a == b:
-        return False
-    return bool(_endings(a) & _endings(b))
-
-
-def quality(a: str, b: str) -> float:
-    """Return 1.0 for a strict rhyme of two end words, 0.5 for a near one, else 0.0."""
-    if rhymes(a, b):
-        return 1.0
-    return 0.5 if near_rhymes(a, b) else 0.0
-
-
-def near_rhyming_lines(lines: list[str], window: int = 3) -> int:
-    """Count lines whose end word rhymes, strictly or near, with one of `window` lines before."""
-    ends = [end_word(line) for line in lines]
-    return sum(any(quality(end, before) > 0 for before in ends[max(0, i - window):i])
-               for i, end in enumerate(ends))
 
 
 def scheme_of(lines: list[str]) -> str:
@@ -196,10 +140,8 @@ def rhyme_book(texts: Iterable[str]) -> RhymeBook:
     lines = [line for text in texts for line in lyric_lines(text)]
     ends = collections.Counter(end_word(line) for line in lines)
     ends.pop("", None)
-    words = collections.Counter(w.strip("'") for line in lines
-                                for w in _WORD.findall(line.casefold()))
-    words.pop("", None)
-    return RhymeBook(schemes(texts), dict(ends), dict(words))
+    sung = collections.Counter(word for line in lines for word in words(line))
+    return RhymeBook(schemes(texts), dict(ends), dict(sung))
 
 
 GENERIC_BOOK = RhymeBook(GENERIC_SCHEMES, {})

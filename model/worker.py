@@ -1,15 +1,13 @@
-"""The scheduler: one thread owns the model and serves asyncio callers in batches.
+"""The worker: one thread owns the model and serves asyncio callers in batches.
 
 It knows queues, batches and deadlines; not lyrics, not torch, not HTTP. Contract:
 - One thread owns the backend (tokenizer and model): fast tokenizers fail with "Already borrowed"
   when shared across threads, and a model call inside a coroutine stalls the event loop.
 - `submit_nowait` never blocks: a full queue raises `Busy` at once. Results and exceptions come
   back on the caller's loop through `call_soon_threadsafe`; a caller that gave up is skipped.
-- Dynamic batching: the thread takes queued requests up to `max_batch` rows (a request asking for
-  k samples is k rows), waiting at most `batch_window_ms` after the oldest one arrived. Callers
-  of the last batch usually come straight back (a song's next line): until as many requests
-  have arrived as that batch served, the wait stretches to a tenth of that batch's time, so
-  the steps of many songs stay in one batch instead of drifting into several smaller ones.
+- Dynamic batching: which queued requests run together, and how long the thread waits for more,
+  is the policy in model/scheduler.py (max_batch rows, batch_window_ms, regathering the last
+  batch's callers, deadlines); the thread asks it and does what it says.
 - Requests past their deadline, or cancelled, before their batch starts are never generated.
 - One request's failure never fails another: a failing batch is split in halves until only the
   failing request fails (out-of-memory included).
@@ -38,10 +36,9 @@ from model.errors import (
     OutOfMemory,
     Stopped,
 )
+from model.scheduler import Pick, Scheduler
 
 log = logging.getLogger(__name__)
-
-REGATHER_SHARE = 0.1  # of the last batch's time, waited at most for its callers to come back
 
 
 @dataclass(frozen=True)
@@ -68,8 +65,14 @@ class Stats:
 class _Job:
     request: GenRequest
     future: asyncio.Future[Generated]
-    enqueued: float
+    arrived: float
     deadline: float | None
+    number: int  # its place in the order of arrival (the scheduler's regathering counts them)
+
+    @property
+    def rows(self) -> int:
+        """Return the rows it takes in a batch."""
+        return self.request.k
 
 
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
@@ -109,8 +112,7 @@ class Worker:
     def __init__(self, loader: Callable[[], Served], *, max_batch: int = 16,
                  batch_window_ms: float = 15.0, queue_size: int = 64) -> None:
         self._loader = loader
-        self.max_batch = max_batch
-        self.batch_window = batch_window_ms / 1000
+        self.scheduler = Scheduler(max_batch, batch_window_ms / 1000)
         self.queue_size = queue_size
         self._cond = threading.Condition()
         self._pending: collections.deque[_Job] = collections.deque()
@@ -124,9 +126,13 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name="generation-worker", daemon=True)
         self._batch_sizes: collections.deque[int] = collections.deque(maxlen=50)
         self._arrivals = 0  # requests submitted, ever
-        self._regather = (0, 0.0)  # (arrivals wanted back, until when): see _next_batch
         self._outcomes: collections.deque[tuple[float, float | None]] = collections.deque(
             maxlen=10_000)  # (finished at, latency ms or None for a failure)
+
+    @property
+    def max_batch(self) -> int:
+        """Return the most rows one batch generates."""
+        return self.scheduler.max_batch
 
     # ---- asyncio side -------------------------------------------------------------------------
 
@@ -159,7 +165,6 @@ class Worker:
         """
         future: asyncio.Future[Generated] = asyncio.get_running_loop().create_future()
         now = time.monotonic()
-        job = _Job(request, future, now, now + timeout if timeout else None)
         with self._cond:
             if self._stopping:
                 raise Stopped("the generator is shutting down")
@@ -170,8 +175,9 @@ class Worker:
             reason = self._served.unavailable() if self._served else None
             if reason:  # a remote backend with no server up: queueing would only hang
                 raise Offline(reason)
-            self._pending.append(job)
             self._arrivals += 1
+            job = _Job(request, future, now, now + timeout if timeout else None, self._arrivals)
+            self._pending.append(job)
             self._cond.notify_all()
         return Ticket(self, job)
 
@@ -258,15 +264,15 @@ class Worker:
         finally:
             self._ready.set()
         while self._served is not None:
-            batch = self._next_batch()
-            if batch is None:
+            pick = self._next_batch()
+            if pick is None:
                 break
-            if batch:
+            if pick.taken:
                 try:
-                    self._serve(batch)
+                    self._serve(pick)
                 except Exception as e:  # a bug must cost this batch, never the thread
-                    log.exception("serving a batch of %d failed", len(batch))
-                    for job in batch:
+                    log.exception("serving a batch of %d failed", pick.taken)
+                    for job in [*pick.batch, *pick.expired]:
                         if not job.future.done():
                             self._fail(job, e)
         self._fail_pending()
@@ -279,8 +285,9 @@ class Worker:
         for job in leftovers:
             _deliver(job.future, Stopped("the generator stopped before this request"))
 
-    def _next_batch(self) -> list[_Job] | None:
-        """Wait for work; return a batch, [] after a swap, or None when it is time to stop."""
+    def _next_batch(self) -> Pick[_Job] | None:
+        """Wait for work; return the scheduler's pick (an empty one after a swap), or None when
+        it is time to stop."""
         with self._cond:
             while not self._pending and self._swap is None and not self._stopping:
                 self._cond.wait()
@@ -290,35 +297,30 @@ class Worker:
                 if old is not None:
                     old.close()
                 _deliver(future, served.info.model_id)
-                return []
+                return Pick()
             if self._stopping and (not self._drain or not self._pending):
                 return None
-            window_end = self._pending[0].enqueued + self.batch_window
-            wanted, regather_end = self._regather
-            while (sum(j.request.k for j in self._pending) < self.max_batch
-                   and not self._stopping):
-                end = max(window_end, regather_end) if self._arrivals < wanted else window_end
-                remaining = end - time.monotonic()
-                if remaining <= 0:
+            while True:  # only submit() and stop() change what the scheduler sees meanwhile
+                pick = self.scheduler.pick(self._pending, time.monotonic(),
+                                           draining=self._stopping)
+                if pick.wait_until is None:
                     break
-                self._cond.wait(remaining)
-            batch = [self._pending.popleft()]  # the oldest always goes, whatever its k
-            while self._pending and (sum(j.request.k for j in batch)
-                                     + self._pending[0].request.k <= self.max_batch):
-                batch.append(self._pending.popleft())
-            return batch
+                self._cond.wait(max(0.0, pick.wait_until - time.monotonic()))
+            for _ in range(pick.taken):
+                self._pending.popleft()
+            return pick
 
-    def _serve(self, batch: list[_Job]) -> None:
+    def _serve(self, pick: Pick[_Job]) -> None:
         served = self._served
         assert served is not None
         started = time.monotonic()
+        for job in pick.expired:
+            if not job.future.done():  # a request cancelled meanwhile is nobody's failure
+                self._fail(job, DeadlineExceeded("waited too long in the queue; try again"))
         live: list[_Job] = []
-        for job in batch:
+        for job in pick.batch:
             if job.future.done():
                 continue  # cancelled while queued: never generated
-            if job.deadline is not None and started > job.deadline:
-                self._fail(job, DeadlineExceeded("waited too long in the queue; try again"))
-                continue
             try:
                 served.backend.check(job.request)
             except Exception as e:  # BadRequest, or a tokenizer choking on odd input
@@ -333,16 +335,15 @@ class Worker:
         ended = time.monotonic()
         generate_ms = round((ended - started) * 1000, 1)
         with self._cond:  # before delivery: a caller may come back at once
-            self._regather = (self._arrivals + len(live),
-                              ended + REGATHER_SHARE * (ended - started))
+            self.scheduler.ran(len(live), self._arrivals, started, ended)
         for job, outcome in zip(live, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 self._fail(job, outcome)
                 continue
             with self._cond:
-                self._outcomes.append((time.time(), (time.monotonic() - job.enqueued) * 1000))
+                self._outcomes.append((time.time(), (time.monotonic() - job.arrived) * 1000))
             _deliver(job.future, Generated(outcome, served,
-                                           round((started - job.enqueued) * 1000, 1),
+                                           round((started - job.arrived) * 1000, 1),
                                            generate_ms, rows))
 
     def _fail(self, job: _Job, error: BaseException) -> None:

@@ -1,4 +1,5 @@
-"""Logging both commands set up the same way: each library message printed once, by us."""
+"""Logging both commands set up the same way: each library message printed once, by us; and
+an error said in one line, for a log line or the one line a command prints on failure."""
 
 from __future__ import annotations
 
@@ -20,3 +21,14 @@ def route_library_logs() -> None:
         for handler in list(library.handlers):
             library.removeHandler(handler)
         library.propagate = True
+
+
+def one_line(error: BaseException, limit: int | None = 300, typed: bool = False) -> str:
+    """Say an error in one line: its message with every run of whitespace one space, cut to
+    `limit` characters (None: whole); its type's name when it has no message, or before it
+    with `typed` ("TimeoutError: ...")."""
+    words = " ".join(str(error).split())[:limit]
+    name = type(error).__name__
+    if not words:
+        return name
+    return f"{name}: {words}" if typed else words

@@ -1,27 +1,25 @@
 """SwiftAI's settings: one typed model for the bot and the training CLI, and the home layout.
 
-`python -m bot` and `python -m training` each load `.env` once and call
-`Settings.from_env(os.environ)`; everything else receives the values it needs. The model reads
-only the mapping it is given (never `os.environ` behind a caller's back), so tests are hermetic.
-An empty value counts as unset. Every missing or invalid key is listed in one `ConfigError`.
+`python -m bot` and `python -m training` each call `Settings.load()` once: pydantic-settings
+reads the environment, then `.env` in the working folder (a variable set in both: the
+environment's wins); everything else receives the values it needs. `Settings.from_env(mapping)`
+reads the given mapping alone (tests stay hermetic). An empty value counts as unset. Every missing
+or invalid key is listed in one `ConfigError`.
+
+Importing this module loads no model code: the checks that need the engine's names (its
+backends, an artist's folder name) import them when they run.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
-from pydantic_settings.sources.utils import parse_env_vars
-
-from model.backends import CHOICES as BACKENDS
-from model.backends import is_remote
-from model.errors import RegistryError
-from model.registry import slug
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_ARTIST = "Taylor Swift"
 SECRETS = frozenset({"DISCORD_TOKEN", "GENIUS_ACCESS_TOKEN", "INFERENCE_API_KEY"})  # never shown
@@ -29,6 +27,7 @@ SECRETS = frozenset({"DISCORD_TOKEN", "GENIUS_ACCESS_TOKEN", "INFERENCE_API_KEY"
 # pydantic's words for the common mistakes, said shorter.
 PLAIN = {"int_parsing": "is not a whole number", "int_from_float": "is not a whole number",
          "float_parsing": "is not a number", "greater_than_equal": "must be at least {ge}"}
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # LOG_LEVEL's choices
 # A comma- or space-separated list in one variable, parsed by its validator (not as JSON).
 Listed = Annotated[tuple[str, ...], NoDecode]
 
@@ -38,8 +37,11 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
+    # Each setting is read from the variable of its name in capitals (QUEUE_SIZE for
+    # queue_size); an alias names the few whose variable is spelled otherwise.
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False,
-                                      env_ignore_empty=True, hide_input_in_errors=True)
+                                      env_ignore_empty=True, env_file=".env",
+                                      env_file_encoding="utf-8", hide_input_in_errors=True)
 
     # ---- Both packages ----
     home: Path = Field(Path("var"), validation_alias="SWIFTAI_HOME")  # data/, models/, the db
@@ -47,68 +49,69 @@ class Settings(BaseSettings):
     # The artists the bot serves, the default first; unset: SWIFTAI_ARTIST alone. Without
     # SWIFTAI_ARTIST, the first of them is also the CLI's default.
     artists_listed: Listed = Field((), validation_alias="SWIFTAI_ARTISTS")
-    base_model: str = Field("gpt2", validation_alias="BASE_MODEL")  # hub id or local folder
+    base_model: str = "gpt2"  # hub id or local folder
     # ---- Training: Genius ----
     genius_token: str | None = Field(None, validation_alias="GENIUS_ACCESS_TOKEN", repr=False)
-    genius_base_url: str | None = Field(None, validation_alias="GENIUS_BASE_URL")  # a mirror
+    genius_base_url: str | None = None  # a mirror
     # Votes before a run learns from them (ranking weights, preference tuning). On simulated
     # listeners the fitted weights' held-out accuracy stops improving near 200
     # (benchmarks/feedback.py --votes-curve); below it the default ranking is kept.
-    feedback_min_votes: int = Field(200, ge=1, validation_alias="FEEDBACK_MIN_VOTES")
+    feedback_min_votes: int = Field(200, ge=1)
     # ---- Serving ----
     # SERVING_BACKEND: auto, transformers, ctranslate2 or openai (model.backends.CHOICES)
-    serving_backend: str = Field("auto", validation_alias="SERVING_BACKEND")
-    ct2_compute_type: str | None = Field(None, validation_alias="CT2_COMPUTE_TYPE")  # None: auto
-    ct2_threads: int | None = Field(None, ge=1, validation_alias="CT2_THREADS")  # None: cores - 1
+    serving_backend: str = "auto"
+    ct2_compute_type: str | None = None  # None: auto
+    ct2_threads: int | None = Field(None, ge=1)  # None: cores - 1
     inference_urls: Listed = Field((), validation_alias="INFERENCE_URL")  # openai backend
-    inference_api_key: str | None = Field(None, validation_alias="INFERENCE_API_KEY", repr=False)
-    inference_model: str | None = Field(None, validation_alias="INFERENCE_MODEL")  # None: first
+    inference_api_key: str | None = Field(None, repr=False)
+    inference_model: str | None = None  # None: the first a server lists
     # Each artist's model name on the servers (a LoRA adapter or a merged model), by slug:
     # INFERENCE_MODELS=taylor-swift=ts-lora,juniper-vale=jv-lora; an artist missing takes
     # INFERENCE_MODEL.
-    inference_models: Annotated[dict[str, str], NoDecode] = Field(
-        {}, validation_alias="INFERENCE_MODELS")
-    inference_timeout: float = Field(120.0, ge=1, validation_alias="INFERENCE_TIMEOUT")  # s
-    queue_size: int = Field(64, ge=1, validation_alias="QUEUE_SIZE")  # more waiting get "busy"
-    max_batch: int = Field(24, ge=1, validation_alias="MAX_BATCH")  # rows generated together
-    candidates: int = Field(3, ge=1, validation_alias="CANDIDATES")  # samples per step
-    batch_window_ms: float = Field(15.0, ge=0, validation_alias="BATCH_WINDOW_MS")  # wait
-    request_timeout: float = Field(120.0, ge=1, validation_alias="REQUEST_TIMEOUT")  # in queue
-    prompt_max_chars: int = Field(200, ge=10, validation_alias="PROMPT_MAX_CHARS")
+    inference_models: Annotated[dict[str, str], NoDecode] = {}
+    inference_timeout: float = Field(120.0, ge=1)  # seconds
+    queue_size: int = Field(64, ge=1)  # more waiting get "busy"
+    max_batch: int = Field(24, ge=1)  # rows generated together
+    candidates: int = Field(3, ge=1)  # samples per step
+    batch_window_ms: float = Field(15.0, ge=0)  # wait for others to share a batch
+    request_timeout: float = Field(120.0, ge=1)  # seconds in the queue
+    prompt_max_chars: int = Field(200, ge=10)
     # ---- The Discord bot ----
-    discord_token: str | None = Field(None, validation_alias="DISCORD_TOKEN", repr=False)
-    discord_client_id: int | None = Field(None, validation_alias="DISCORD_CLIENT_ID")  # invite
-    admin_user_ids: Annotated[frozenset[int], NoDecode] = Field(
-        frozenset(), validation_alias="ADMIN_USER_IDS")  # may /retrain besides Manage Server
-    cooldown_seconds: float = Field(10.0, ge=0, validation_alias="COOLDOWN_SECONDS")  # per user
-    # per web client (address), between two votes
-    vote_cooldown_seconds: float = Field(1.0, ge=0, validation_alias="VOTE_COOLDOWN_SECONDS")
+    discord_token: str | None = Field(None, repr=False)
+    discord_client_id: int | None = None  # for the invite link
+    # may /retrain besides Manage Server
+    admin_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    cooldown_seconds: float = Field(10.0, ge=0)  # per user
+    vote_cooldown_seconds: float = Field(1.0, ge=0)  # per web client (address), between votes
     # days every candidate a ranking weighed is kept; then only the kept (shown) ones stay
-    candidate_retention_days: int = Field(30, ge=1, validation_alias="CANDIDATE_RETENTION_DAYS")
-    retrain_args: Listed = Field((), validation_alias="RETRAIN_ARGS")  # for `training run`
-    discord_api_base: str | None = Field(None, validation_alias="DISCORD_API_BASE")  # a proxy
-    discord_gateway_url: str | None = Field(None, validation_alias="DISCORD_GATEWAY_URL")
-    shard_count: int | None = Field(None, ge=0, validation_alias="SHARD_COUNT")  # None: Discord's
-    shard_ids: Annotated[tuple[int, ...], NoDecode] = Field(
-        (), validation_alias="SHARD_IDS")  # the shards this process runs (empty: all)
+    candidate_retention_days: int = Field(30, ge=1)
+    retrain_args: Listed = ()  # for `training run`
+    discord_api_base: str | None = None  # a proxy
+    discord_gateway_url: str | None = None
+    shard_count: int | None = Field(None, ge=0)  # None: Discord's recommendation
+    # the shards this process runs (empty: all)
+    shard_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    log_level: str = "INFO"  # python -m bot's logging
     # ---- The web page ----
-    web_host: str = Field("127.0.0.1", validation_alias="WEB_HOST")
-    web_port: int = Field(8080, ge=0, validation_alias="WEB_PORT")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0)
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,
-                                   **others: Any) -> tuple[Any, ...]:
-        # Only what from_env passes in: no hidden read of os.environ or of a .env file.
-        return (init_settings,)
+    def load(cls) -> Settings:
+        """Read the environment and `.env`, reporting every invalid key in one error."""
+        return _checked(cls)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Build settings from `environ`, reporting every invalid key in one error."""
-        values = _Environment(cls, environ)()
-        try:
-            return cls(**values)
-        except ValidationError as e:
-            raise ConfigError("invalid settings: " + "; ".join(_describe(e))) from None
+        """Read `environ` alone, as if it were the whole environment and there were no `.env`;
+        report every invalid key in one error."""
+        return _checked(lambda: Given(**{k: v for k, v in environ.items() if v != ""}))
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Return the environment variable each setting is read from, by setting."""
+        return {name: str(field.validation_alias or name).upper()
+                for name, field in cls.model_fields.items()}
 
     # ---- The home layout: every path below SWIFTAI_HOME is named here, once ----
     @property
@@ -237,10 +240,14 @@ class Settings(BaseSettings):
     @field_validator("serving_backend", mode="before")
     @classmethod
     def _backend(cls, value: Any) -> Any:
-        name = str(value).strip().lower()
-        if name not in BACKENDS:
-            raise ValueError(f"is not one of {', '.join(BACKENDS)}")
-        return name
+        from model.backends import CHOICES
+
+        return _one_of(str(value).strip().lower(), CHOICES)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        return _one_of(str(value).strip().upper(), LEVELS)
 
     @field_validator("inference_urls", mode="before")
     @classmethod
@@ -281,6 +288,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        from model.backends import is_remote
+
         problems = []
         if self.shard_ids and self.shard_count is None:
             problems.append("SHARD_IDS needs SHARD_COUNT: how many shards there are in all")
@@ -305,16 +314,31 @@ class Settings(BaseSettings):
         return self
 
 
-class _Environment(EnvSettingsSource):
-    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+class Given(Settings):
+    """Settings read from the values passed in, alone (`Settings.from_env`)."""
 
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   *others: PydanticBaseSettingsSource,
+                                   **named: PydanticBaseSettingsSource
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # neither os.environ nor .env
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty,
-                              self.env_parse_none_str)
+
+def _checked(make: Callable[[], Settings]) -> Settings:
+    """Build settings with `make`, turning pydantic's errors into one ConfigError."""
+    try:
+        return make()
+    except ValidationError as e:
+        raise ConfigError("invalid settings: " + "; ".join(_describe(e))) from None
+
+
+def _one_of(name: str, choices: tuple[str, ...]) -> str:
+    """Return `name` if it is one of `choices`; a ValueError listing them if not."""
+    if name not in choices:
+        raise ValueError(f"is not one of {', '.join(choices)}")
+    return name
 
 
 def _numbers(value: Any, what: str) -> Any:
@@ -330,7 +354,7 @@ def _numbers(value: Any, what: str) -> Any:
 
 def _describe(error: ValidationError) -> list[str]:
     """Turn pydantic's errors into one short phrase per key, naming the variable."""
-    aliases = {name: field.validation_alias for name, field in Settings.model_fields.items()}
+    variables = Settings.variables()
     lines = []
     for item in error.errors(include_url=False):
         message = item["msg"].removeprefix("Value error, ")
@@ -338,7 +362,7 @@ def _describe(error: ValidationError) -> list[str]:
             lines.append(message)
             continue
         key = str(item["loc"][0])
-        key = str(aliases.get(key, key)).upper()
+        key = variables.get(key, key.upper())
         raw = item.get("input")
         shown = "" if key in SECRETS or not isinstance(raw, str) else f"={raw!r}"
         message = PLAIN.get(item["type"], message).format(**item.get("ctx", {}))
@@ -350,6 +374,9 @@ def _describe(error: ValidationError) -> list[str]:
 
 def _folder(name: str) -> str:
     """Return an artist's folder name; a ValueError (a settings problem) if it has none."""
+    from model.errors import RegistryError
+    from model.registry import slug
+
     try:
         return slug(name)
     except RegistryError as e:
@@ -359,6 +386,6 @@ def _folder(name: str) -> str:
 def slugify(name: str) -> str:
     """Turn an artist name into a folder name: 'Taylor Swift' -> 'taylor-swift'."""
     try:
-        return slug(name)
-    except RegistryError as e:
+        return _folder(name)
+    except ValueError as e:
         raise ConfigError(str(e)) from None

@@ -13,7 +13,7 @@ README_LIMIT = 15 * 1024  # bytes: what it is, two commands, a quickstart, links
 
 
 def settings_read() -> set[str]:
-    return {field.validation_alias for field in Settings.model_fields.values()}
+    return set(Settings.variables().values())
 
 
 def subcommands(parser: argparse.ArgumentParser) -> list[str]:

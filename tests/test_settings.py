@@ -44,6 +44,25 @@ def test_settings_read_only_the_mapping_they_are_given(monkeypatch):
     assert Settings.from_env({}).queue_size == 64
 
 
+def test_the_process_reads_the_environment_then_dotenv_in_the_working_folder(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("QUEUE_SIZE=5\nMAX_BATCH=7\nCANDIDATES=\nLOG_LEVEL=debug\n",
+                                   encoding="utf-8")
+    monkeypatch.setenv("MAX_BATCH", "9")
+    settings = Settings.load()
+    assert (settings.queue_size, settings.max_batch, settings.candidates) == (5, 9, 3)
+    assert settings.log_level == "DEBUG"
+
+
+def test_importing_the_settings_loads_no_model_code():
+    code = ("import sys, swiftai.settings; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'model'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_home_layout_is_declared_once(tmp_path):
     settings = Settings.from_env({"SWIFTAI_HOME": str(tmp_path)})
     assert settings.database == tmp_path / "swiftai.db"

@@ -8,12 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from dotenv import find_dotenv, load_dotenv
-
 from model.backends import CHOICES
 from model.composer import FORMS
 from model.errors import RegistryError
-from swiftai.logs import route_library_logs
+from swiftai.logs import one_line, route_library_logs
 from swiftai.settings import ConfigError, Settings
 from training import commands, distributed
 from training.errors import TrainingError
@@ -172,7 +170,6 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors become one line on stderr and exit status 1."""
-    load_dotenv(find_dotenv(usecwd=True))  # the working folder's, as the README says
     _quiet_libraries()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # urllib3 logs a long line per retry; each song that still fails gets one line of its own.
@@ -184,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(json_lines=getattr(args, "progress", "bar") == "json",
                         enabled=distributed.is_main())
     try:
-        return args.handler(args, Settings.from_env(os.environ), progress)
+        return args.handler(args, Settings.load(), progress)
     except (TrainingError, ConfigError, RegistryError) as e:
-        message = " ".join(str(e).split())  # one line, even when a library's words are not
+        message = one_line(e, limit=None)  # even when a library's words are not one line
         progress.emit("error", message=message)
         print(f"error: {message}", file=sys.stderr)
         return 1

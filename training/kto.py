@@ -30,9 +30,11 @@ from model.files import write_json_atomic
 from training import lora
 from training.errors import TrainingError
 from training.feedback import Vote
+from training.likelihood import continuation, pair_share
 from training.options import TrainOptions
-from training.preference import KTO_FILE, continuation, pair_share
 from training.progress import Progress
+
+KTO_FILE = "kto.json"  # in the run folder: written once the run is preference-tuned
 
 
 def _trl() -> tuple[Any, Any]:

@@ -1,5 +1,6 @@
-"""Learning from votes inside a run: which votes it takes, how well a model prefers the liked
-songs, and the publish gate's check for a preference-tuned run.
+"""Learning from votes inside a run: which votes it takes, what it learns from them, and the
+publish gate's check for a preference-tuned run (how likely a model finds the liked songs is
+measured in training/likelihood.py).
 
 A run made with votes keeps them (`feedback.json` says how many and what was done with them).
 With at least `min_votes` of both kinds it is preference-tuned (training/kto.py) on most of them,
@@ -16,16 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from model.files import write_json_atomic
-from training import ranker
-from training.errors import TrainingError
+from training import kto, ranker
 from training.feedback import Vote, read_votes, split_votes, write_votes
+from training.likelihood import pair_share  # noqa: F401  (publish.py imports it from here)
 from training.progress import Progress
 
 FEEDBACK_FILE = "feedback.json"
-KTO_FILE = "kto.json"  # written by training/kto.py once the run is preference-tuned
 TUNE_FILE = Path("data") / "feedback" / "train.jsonl"
 HELD_OUT_FILE = Path("data") / "feedback" / "val.jsonl"
 PERPLEXITY_SLACK = 0.02  # a preference-tuned run may be up to 2% worse on validation perplexity
@@ -86,7 +84,7 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
 def held_out(run_dir: Path) -> list[Vote]:
     """Return the votes a preference-tuned run held out (none for any other run)."""
     path = run_dir / HELD_OUT_FILE
-    tuned = (run_dir / KTO_FILE).is_file()
+    tuned = (run_dir / kto.KTO_FILE).is_file()
     return read_votes(path).rows if tuned and path.is_file() else []
 
 
@@ -98,7 +96,6 @@ def learn(run_dir: Path, progress: Progress) -> dict[str, Any] | None:
         if summary is not None:
             progress.say(summary["note"])
         return None
-    from training import kto
     from training.finetune import read_options
 
     tune, held = read_votes(run_dir / TUNE_FILE).rows, read_votes(run_dir / HELD_OUT_FILE).rows
@@ -115,7 +112,7 @@ def report_lines(run_dir: Path) -> list[str]:
     if summary is None:
         return []
     out = ranker.report_lines(run_dir, note=summary.get("note"))
-    path = run_dir / KTO_FILE
+    path = run_dir / kto.KTO_FILE
     if path.exists():
         kto_summary = json.loads(path.read_text(encoding="utf-8"))
         out += ["## Preference tuning (KTO)", "",
@@ -132,49 +129,6 @@ def report_lines(run_dir: Path) -> list[str]:
 
 def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def continuation(vote: Vote) -> tuple[str, str]:
-    """Return (what the model was given, what it wrote) for a voted song: the shown song starts
-    with the user's first line, which the model did not write."""
-    prompt = vote.prompt.strip()
-    if vote.completion.startswith(prompt):
-        return prompt, vote.completion[len(prompt):]
-    return prompt + "\n", vote.completion
-
-
-@torch.inference_mode()
-def likelihoods(model: Any, tokenizer: Any, votes: list[Vote], max_length: int) -> list[float]:
-    """Return each voted song's mean log-probability per token of what the model wrote (its end
-    token included), tokenized as preference tuning tokenizes it."""
-    device = next(model.parameters()).device
-    limit = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
-    out = []
-    for vote in votes:
-        prompt, completion = continuation(vote)
-        head = tokenizer(prompt)["input_ids"]
-        ids = [*tokenizer(prompt + completion)["input_ids"], tokenizer.eos_token_id][:limit]
-        # Tokens may merge across the boundary: the song starts where the two differ (as TRL
-        # takes it), and its first token is always predicted from at least one before it.
-        same = [a == b for a, b in zip(head, ids, strict=False)]
-        start = max(1, same.index(False) if False in same else len(same))
-        if len(ids) <= start:
-            raise TrainingError(f"generation {vote.generation_id}: its prompt fills the "
-                                f"{limit}-token context; nothing of the song is left to score")
-        inputs = torch.tensor([ids], device=device)
-        logits = model(inputs).logits[0, :-1].float()
-        picked = torch.log_softmax(logits, -1).gather(1, inputs[0, 1:, None])[:, 0]
-        out.append(picked[start - 1:].mean().item())
-    return out
-
-
-def pair_share(model: Any, tokenizer: Any, votes: list[Vote], max_length: int) -> float | None:
-    """Return the share of (👍, 👎) pairs whose 👍 song the model finds more likely (None when
-    the votes are all of one kind)."""
-    labels = [v.label for v in votes]
-    if all(labels) or not any(labels):
-        return None
-    return ranker.pair_accuracy(likelihoods(model, tokenizer, votes, max_length), labels)
 
 
 def gate(run_id: str, current_id: str, shares: tuple[float | None, float | None]) -> str | None:

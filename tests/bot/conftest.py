@@ -15,8 +15,8 @@ import discord
 import pytest
 
 from bot.app import App
-from bot.client import SwiftBot, point_at
-from bot.web import start_web
+from bot.chat.client import SwiftBot, point_at
+from bot.web.routes import start_web
 from swiftai.settings import Settings
 from tests.bot.fake_discord import FakeDiscord
 from tests.conftest import DEFAULT_ARTIST, artist_models

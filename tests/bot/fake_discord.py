@@ -1,7 +1,7 @@
 """A fake Discord on 127.0.0.1 (REST + gateway websocket) that the real discord.py client talks to.
 
 discord.py takes its addresses from `Route.BASE` and `DiscordWebSocket.DEFAULT_GATEWAY`, which
-`bot.client.point_at` sets. Every REST call is recorded with its JSON body and arrival time, so
+`bot.chat.client.point_at` sets. Every REST call is recorded with its JSON body and arrival time, so
 tests can assert what the bot really sent (defer before generating, allowed_mentions, buttons...).
 Tests inject interactions over the gateway the way Discord delivers them.
 """

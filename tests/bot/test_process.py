@@ -6,9 +6,9 @@ import os
 import signal
 import sys
 
-from bot.store import migration_files
+from bot.storage.store import migration_files
 from tests.bot.fake_discord import FakeDiscord
-from tests.bot.test_web import free_port, wait_healthy
+from tests.bot.web.test_web import free_port, wait_healthy
 from tests.conftest import ROOT, run_cli
 
 

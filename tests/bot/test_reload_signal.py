@@ -8,7 +8,7 @@ import signal
 import sys
 
 from tests.bot.conftest import publish_tiny_run
-from tests.bot.test_web import call, free_port, wait_healthy
+from tests.bot.web.test_web import call, free_port, wait_healthy
 from tests.conftest import ROOT
 
 

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.store import Store, StoreError
+from bot.storage.store import Store, StoreError
 from tests.bot.conftest import publish_tiny_run
 from tests.conftest import ROOT, run_cli
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.retrain import Retrainer, RetrainFailed
-from bot.status import status_facts
-from bot.store import Store
+from bot.service.retrain import Retrainer, RetrainFailed
+from bot.storage.store import Store
 from tests.bot.conftest import open_app, publish_tiny_run
 from tests.conftest import ROOT
 
@@ -38,7 +37,7 @@ def test_bot_modules_import_each_other_without_cycles():
     modules = {".".join(p.relative_to(ROOT).with_suffix("").parts): p
                for p in (ROOT / "bot").rglob("*.py") if p.name != "__init__.py"}
     graph = {name: runtime_imports(path) & modules.keys() for name, path in modules.items()}
-    assert "bot.client" not in set().union(*(graph[m] for m in graph if ".cogs." in m))
+    assert "bot.chat.client" not in set().union(*(graph[m] for m in graph if ".cogs." in m))
     done: set[str] = set()
 
     def walk(name: str, trail: tuple[str, ...]) -> None:
@@ -106,7 +105,7 @@ async def test_status_describes_the_served_run_even_if_its_files_change_later(tm
     app = await open_app(settings, start_worker=True)
     try:
         (run / "manifest.json").write_text("{ not json")  # damaged after it was loaded
-        facts = await status_facts(app)
+        facts = await app.status()
         assert facts["fine_tuned"] is True and facts["model"] == run.name
         assert (facts["perplexity"], facts["corpus_songs"]) == (12.5, 12)
     finally:
@@ -116,7 +115,7 @@ async def test_status_describes_the_served_run_even_if_its_files_change_later(tm
 
 
 def test_a_retrain_on_remote_servers_says_what_the_operator_does_next():
-    from bot.retrain import RetrainResult, done_message
+    from bot.service.retrain import RetrainResult, done_message
 
     result = RetrainResult("20261128-abc", 8.91, 11.7, served="20261128-abc")
     assert done_message(result, "Juniper Vale", None) == (

@@ -18,7 +18,8 @@ from tests.conftest import TINY_TRAIN, artist_models
 from tests.training.conftest import cli, copy_runs
 from training import ranker
 from training.feedback import read_votes
-from training.preference import HELD_OUT_FILE, TUNE_FILE, pair_share
+from training.likelihood import pair_share
+from training.preference import HELD_OUT_FILE, TUNE_FILE
 from training.publish import publish
 
 KTO = ("--kto-learning-rate", "1e-3")

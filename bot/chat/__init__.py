@@ -1,0 +1,1 @@
+"""Discord: the client, its link, the slash commands (cogs), replies, drafts, the invite."""

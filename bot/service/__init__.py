@@ -1,0 +1,1 @@
+"""Requests for lyrics, for Discord and the web alike: asks, artists, cooldowns, retrains."""

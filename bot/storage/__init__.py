@@ -1,0 +1,1 @@
+"""What the bot keeps: the generation log, its retention, the vote export, the home lock."""
