@@ -199,8 +199,8 @@ def real_vs_real(real: Sequence[str], *, seed: int = 0, repeats: int = REPEATS,
         rng = random.Random(seed + r)
         order = rng.sample(songs, len(songs))
         a, b = _side(order[:half], 0), _side(order[half:], half)
-        folds = min(FOLDS, half) if grouped else FOLDS
         sizes.append(min(len(a), len(b)))
+        folds = min(FOLDS, half) if grouped else min(FOLDS, sizes[-1])
         scores.append(_accuracy(*_draw(a, b, rng), folds, seed + r, grouped))
     return _summary(scores, min(sizes), (half, len(songs) - half), min(FOLDS, half))
 
