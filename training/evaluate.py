@@ -4,11 +4,12 @@ Language metrics (loss, perplexity, token accuracy) score the same lyric tokens 
 Generation metrics continue each validation song's opening line: BLEU against the real
 continuation, distinct-1/2, the share of outputs that copy 8+ words of a training song, and the
 share stuck in a loop. Song mode writes a whole song from the first `songs` openings (8 by
-default) on the backend users get: CTranslate2 when it is installed (the run and the base model
-are converted first; the base model's conversion is cached), else transformers. Their style
-figures are held beside the artist's (training/songcheck.py), and a classifier tries to tell
-their stanzas from the artist's (training/tells.py). Writes metrics.json, report.md and
-report.png into the run folder.
+default) and holds its style figures beside the artist's (training/songcheck.py), on the
+backend users get: CTranslate2 when it is installed (the run and the base model are converted
+first; the base model's conversion is cached), else transformers. Writes metrics.json, report.md
+and report.png into the run folder.
+
+A classifier tries to tell those songs' stanzas from the artist's (training/tells.py).
 """
 
 from __future__ import annotations
