@@ -3,11 +3,13 @@
 Writes one song (`--form song`) from each of a corpus' validation openings through the real
 engine (worker, composer, rhyme plan, novelty guard) and prints its figures beside the
 artist's: words per line (mean, p90), rhyme rate (strict and near), lines per song, the share of
-songs whose chorus comes back, copies and loops. Then times whole songs with 1 and with 16
-written at once. Without `--model` it builds GPT-2 124M with random weights (the compute of
-`gpt2`) whose newline is made about as likely as a lyric's, so that its lines end on their own
-as a trained model's do; its words are noise, so only its timings mean anything, and with them
-the cost of rhyme: its lines almost never rhyme, so every line that must is re-ended.
+songs whose chorus comes back, copies and loops, and how often a classifier tells their stanzas
+from the artist's validation stanzas (beside the same for the artist's songs split in two;
+training/tells.py). Then times whole songs with 1 and with 16 written at once. Without
+`--model` it builds GPT-2 124M with random weights (the compute of `gpt2`) whose newline is made
+about as likely as a lyric's, so that its lines end on their own as a trained model's do; its
+words are noise, so only its timings mean anything, and with them the cost of rhyme: its lines
+almost never rhyme, so every line that must is re-ended.
 
     python benchmarks/songs.py [--model DIR] [--corpus DIR] [--backend ctranslate2|transformers]
                                [--songs 8] [--candidates K] [--max-batch 24] [--show]
@@ -45,23 +47,23 @@ from model.songtext import MAX_CHARS, is_degenerate  # noqa: E402
 from model.style import Style, figures  # noqa: E402
 from model.worker import Worker  # noqa: E402
 from swiftai.settings import Settings  # noqa: E402
+from training.tells import TARGET, Tell, real_vs_real, tell_apart  # noqa: E402
 
 AT_ONCE = 16
 
 
 def corpus_songs(folder: Path | None) -> tuple[list[str], list[str], Style]:
-    """Return training lyrics, validation openings and the artist's figures."""
+    """Return training lyrics, validation lyrics and the artist's figures."""
     if folder is None:
         lyrics = fixture_lyrics()
-        train, val = lyrics[:-4], lyrics[-4:]
-        return train, [opening(s) for s in val], figures(lyrics)
+        return lyrics[:-4], lyrics[-4:], figures(lyrics)
     from training.dataset import load_corpus
     from training.songcheck import artist_style
 
     corpus = load_corpus(folder)
     train = [s["lyrics"] for s in corpus.train]
     val = [s["lyrics"] for s in corpus.val]
-    return train, [opening(s) for s in val], artist_style(corpus.manifest, train + val)
+    return train, val, artist_style(corpus.manifest, train + val)
 
 
 def opening(lyrics: str) -> str:
@@ -108,8 +110,26 @@ def table(artist: Style, songs: list[str], index: CopyIndex, form: tuple[str, ..
     print(f"| loops | 0 | {loops} | 0 |")
 
 
+def can_tell(val: list[str], songs: list[str]) -> None:
+    """Print how often a classifier tells the songs' stanzas from the artist's validation
+    stanzas, beside the same for the artist's own songs split in two."""
+    floor, ours = real_vs_real(val), tell_apart(val, songs)
+
+    def cell(told: Tell) -> str:
+        if told.accuracy is None:
+            return f"- ({told.reason})"
+        return f"{told.accuracy:.2f} ±{told.spread:.2f} ({told.per_side} a side)"
+
+    print(f"| can_tell (stanzas) | {cell(floor)} real vs real | {cell(ours)} | "
+          f"<= {TARGET:.2f} (0.5: can't tell) |")
+    if ours.giveaways:
+        print("# what gives ours away: " + ", ".join(f"`{g}`" for g in ours.giveaways)
+              + "; the artist's: " + ", ".join(f"`{g}`" for g in ours.real_giveaways))
+
+
 def main(args: argparse.Namespace) -> None:
-    train, openings, artist = corpus_songs(args.corpus)
+    train, val, artist = corpus_songs(args.corpus)
+    openings = [opening(s) for s in val]
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.model or build_song_gpt2_124m(Path(tmp) / "gpt2-124m")
         if args.backend == "ctranslate2" and not (folder / "ct2" / "model.bin").is_file():
@@ -135,6 +155,7 @@ def main(args: argparse.Namespace) -> None:
         print(f"# {len(songs)} songs from {len(set(sample))} validation openings in "
               f"{elapsed:.1f}s")
         table(artist, songs, CopyIndex(train), form)
+        can_tell(val, songs)
         if args.show:
             print("\n" + songs[0] + "\n")
         if args.skip_speed:

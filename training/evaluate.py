@@ -8,6 +8,8 @@ default) and holds its style figures beside the artist's (training/songcheck.py)
 backend users get: CTranslate2 when it is installed (the run and the base model are converted
 first; the base model's conversion is cached), else transformers. Writes metrics.json, report.md
 and report.png into the run folder.
+
+A classifier tries to tell those songs' stanzas from the artist's (training/tells.py).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from training.songcheck import (
     targets,
     write_songs,
 )
+from training.tells import can_tell
+from training.tells import report_lines as can_tell_report
 
 SAMPLE_TOKENS = 64  # per continuation: about four lines
 REFERENCE_LINES = 4  # real lines that follow the opening line, to compare against
@@ -158,6 +162,9 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     metrics["style"] = style_table(artist, written_by["base_"], written_by[""],
                                    corpus.manifest.get("form") and tuple(corpus.manifest["form"]))
     metrics["style_targets"] = targets(metrics["style"], written_by[""])
+    metrics["can_tell"] = can_tell([s["lyrics"] for s in corpus.val],
+                                   {"base": samples["base_song"], "fine_tuned": samples["song"]},
+                                   seed)
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_bytes_atomic(run_dir / "report.md", _report(run_dir, metrics, corpus, samples).encode())
     log_path = run_dir / "train_log.json"
@@ -179,7 +186,9 @@ def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,
            "| metric | base | fine-tuned | meaning |", "| --- | --- | --- | --- |"]
     out += [f"| {name} | {metrics[f'base_{name}']} | {metrics[name]} | {meaning} |"
             for name, meaning in rows]
-    out += ["", *report_rows(metrics), *feedback_report(run_dir), "## Samples", "",
+    out += ["", *report_rows(metrics),
+            *can_tell_report(metrics["can_tell"], {"base": "base", "fine_tuned": "fine-tuned"}),
+            *feedback_report(run_dir), "## Samples", "",
             "Each starts from a validation song's first line (in bold); continuations are "
             f"{SAMPLE_TOKENS} tokens with the run's sampling defaults.", ""]
     for song, tuned, base in list(zip(corpus.val, samples["tuned"], samples["base_"],

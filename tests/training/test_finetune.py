@@ -71,6 +71,17 @@ def test_evaluation_writes_whole_songs_and_holds_their_style_beside_the_artists(
     assert "## Songs, beside the artist" in report and "[Chorus]" in report
 
 
+def test_evaluation_scores_how_well_a_classifier_tells_its_stanzas_from_the_artists(trained):
+    run = trained("good").run
+    told = run.metrics["can_tell"]
+    assert set(told) == {"classifier", "target", "real_vs_real", "base", "fine_tuned"}
+    # The example corpus keeps one validation song: too few to tell, and the report says so.
+    assert told["fine_tuned"]["songs"] == [1, 1] and told["fine_tuned"]["accuracy"] is None
+    report = (run.path / "report.md").read_text()
+    assert "## Can you tell? (stanzas)" in report
+    assert "| fine-tuned | — (needs 2 or more songs with lyrics on each side) |" in report
+
+
 def test_evaluation_writes_its_songs_on_ctranslate2_from_at_most_eight_openings(trained):
     run = trained("good").run
     assert run.metrics["song_backend"] == "ctranslate2"  # installed here: what users get
