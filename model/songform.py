@@ -1,5 +1,5 @@
-"""Song form: which sections a song has, how long each is, how candidates rank, and fitting the
-song into one Discord message.
+"""Song form: which sections a song has, how long each is, how long a line may run, and fitting
+the song into one Discord message.
 
 A song is written line by line, section by section (`model/composer.py`); a refrain (the
 chorus) is written once and sung again word for word. The form is the artist's most common
@@ -13,8 +13,6 @@ import math
 import re
 from collections.abc import Iterable
 
-from model.ranking import DEFAULT, Weights, text_features
-from model.ranking import score as rank
 from model.style import Style
 
 DEFAULT_FORM = ("Verse 1", "Chorus", "Verse 2", "Chorus", "Bridge", "Chorus")
@@ -83,13 +81,6 @@ def song_lengths(form: tuple[str, ...], style: Style, max_chars: int) -> list[in
         return lengths
     factor = target / sum(lengths)
     return [min(LONGEST_SECTION, max(n, 2 * math.floor(n * factor / 2))) for n in lengths]
-
-
-def score(text: str, mean_logprob: float | None, artist: Style,
-          weights: Weights = DEFAULT) -> float:
-    """Rank a candidate text: likely under the model, line length like the artist's, rhyming,
-    not drifting into prose. Higher is better."""
-    return rank(text_features(text, mean_logprob, artist, 0), weights)
 
 
 def for_model(sections: list[tuple[str, list[str]]], headers: bool) -> str:
