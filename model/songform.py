@@ -35,11 +35,15 @@ def common_form(texts: Iterable[str]) -> tuple[str, ...] | None:
     """Return the artist's most common section sequence, numbered, when their lyrics have headers.
 
     Only forms whose chorus comes back count (a song, not a verse with a hook), and at least two
-    songs must share one; consecutive repeats of one header fold into one section.
+    songs must share one; consecutive repeats of one header fold into one section. Lines before
+    the first header are a verse: real songs often open with no header and label the rest.
     """
     forms: collections.Counter[tuple[str, ...]] = collections.Counter()
     for text in texts:
-        headers = [kind(line) for line in text.split("\n") if line.startswith("[")]
+        lines = [line for line in text.split("\n") if line.strip()]
+        headers = [kind(line) for line in lines if line.startswith("[")]
+        if headers and not lines[0].startswith("["):
+            headers.insert(0, "Verse")
         sequence = [h for h in headers if h in WRITABLE]
         folded = tuple(h for i, h in enumerate(sequence) if i == 0 or h != sequence[i - 1])
         if folded.count("Chorus") >= 2 and len(folded) <= MAX_SECTIONS:

@@ -19,6 +19,14 @@ def test_the_artists_common_form_is_taken_when_two_songs_share_it():
     assert common_form([once] * 5) is None  # a chorus that never comes back is no song form
 
 
+def test_lines_before_the_first_header_are_a_verse():
+    # As real catalogues often have it: the first verse has no header, the rest do.
+    song = "a\nb\n\n[Chorus]\nc\nd\n\n[Verse 2]\ne\nf\n\n[Chorus]\nc\nd"
+    assert common_form([song, song]) == ("Verse 1", "Chorus", "Verse 2", "Chorus")
+    labelled = "[Verse 1]\n" + song
+    assert common_form([song, labelled]) == ("Verse 1", "Chorus", "Verse 2", "Chorus")
+
+
 def test_section_lengths_follow_the_artists_stanzas():
     assert section_lines("Verse 2", ARTIST) == 4 and section_lines("Chorus", ARTIST) == 4
     assert section_lines("Bridge", ARTIST) == 2
