@@ -99,6 +99,7 @@ class _Song:
     tally: Tally = field(default_factory=Tally)
     prompt: SongPrompt = field(default_factory=SongPrompt)
     queued: str | None = None  # the prompt of the step queued at start, until a line takes it
+    shown: bool = False  # the user's own lines went out as events (once writing had begun)
 
 
 class Writing:
@@ -216,8 +217,6 @@ class Writing:
         """Write one section line by line, each line rhyming where its drawn scheme says."""
         served = self._composer.worker.served
         lines = [] if song.sections else list(self._opening)
-        for line in lines:
-            self._emit(LineEvent(song.slot, label, line))
         partners = self._partners(served, wanted)
         earlier = {" ".join(words_of(line)) for _, done in song.sections for line in done}
         earlier.update(" ".join(words_of(line)) for line in lines)
@@ -231,7 +230,16 @@ class Writing:
             lines.append(line)
             earlier.add(" ".join(words_of(line)))
             self._emit(LineEvent(song.slot, label, line))
+        self._show_opening(song, label)  # the opening filled the section: no line came
         return lines
+
+    def _show_opening(self, song: _Song, label: str) -> None:
+        """Send the user's own lines as line events, once: when the song's first step comes
+        back, so that a caller shows the queue position until then, not the user's line."""
+        if not song.shown:
+            song.shown = True
+            for line in self._opening:
+                self._emit(LineEvent(song.slot, label, line))
 
     def _partners(self, served: Served | None, wanted: int) -> list[int | None]:
         """Draw a section's rhyme plan: each line's partner (an earlier line) or None."""
@@ -261,6 +269,7 @@ class Writing:
         options: list[Candidate] = []
         for _ in range(NOVELTY_RETRIES + 1):
             generated = await self._step(song, label, lines)
+            self._show_opening(song, label)
             song.tally.add(generated)
             served = generated.served
             options += candidates(generated.completions, style_of(served), partner, earlier,
