@@ -9,7 +9,7 @@ import torch
 from model import backends
 from model.backend import Served
 from model.composer import Composer, Request
-from model.errors import BadRequest
+from model.errors import BadRequest, Stopped
 from model.events import LineEvent, SectionEvent
 from model.novelty import CopyIndex
 from model.prompts import prompt_text
@@ -313,6 +313,56 @@ def test_a_verse_streams_its_lines_then_itself_as_one_section(tiny_albums):
     assert events == [*(LineEvent(0, "Verse", line) for line in lines),
                       SectionEvent(0, "Verse", tuple(lines))]
     assert len(lines) == 4 and all(len(step.options) == 3 for step in result.steps)
+
+
+def test_nothing_is_streamed_before_the_first_step_is_written(tiny_albums):
+    fake = FakeInference().start()
+
+    async def main():
+        worker = Worker(verse_of(fake, tiny_albums), batch_window_ms=1)
+        writing = Composer(worker, candidates=2).start(Request("Our first line", lines=2))
+        # Queued, not begun: a caller shows the place in the queue, not the user's own line.
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(anext(writing.events()), 0.2)
+        assert writing.position() == 1
+        worker.start()
+        try:
+            return [e async for e in writing.events()], await writing
+        finally:
+            await worker.close()
+
+    try:
+        (first, second, section), (result,) = run(main())
+    finally:
+        fake.close()
+    opening, written = result.text.split("\n")
+    assert opening == "Our first line" and written.startswith("line 0 of ")
+    assert (first, second) == (LineEvent(0, "Verse", opening), LineEvent(0, "Verse", written))
+    assert section == SectionEvent(0, "Verse", (opening, written))
+
+
+def test_a_verse_under_way_is_finished_after_the_worker_stops_taking_work(tiny_albums):
+    fake = FakeInference().start()
+
+    async def main():
+        worker = Worker(verse_of(fake, tiny_albums), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        composer = Composer(worker)
+        writing = composer.start(Request("First line", lines=3))
+        worker.stop()  # shutting down: in-flight work drains, its next steps included
+        with pytest.raises(Stopped):
+            composer.start(Request("Too late"))
+        try:
+            return await writing
+        finally:
+            await worker.close()
+
+    try:
+        (result,) = run(main())
+    finally:
+        fake.close()
+    assert len(result.text.split("\n")) == 3 and result.attempts == 2
 
 
 def test_a_line_that_must_rhyme_and_has_no_rhyme_is_re_ended_on_the_likeliest_word(tiny_albums):
