@@ -119,6 +119,7 @@ class Worker:
         self._reloading = False
         self._stopping = False
         self._drain = True
+        self._ending = False  # close(): the thread ends once the queue is empty
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="generation-worker", daemon=True)
@@ -161,8 +162,8 @@ class Worker:
         now = time.monotonic()
         job = _Job(request, future, now, now + timeout if timeout else None)
         with self._cond:
-            if self._stopping:
-                raise Stopped("the generator is shutting down")
+            if self._stopping and not (force and self._drain and not self._ending):
+                raise Stopped("the generator is shutting down")  # a song under way goes on
             if self._load_error is not None:
                 raise GenerationError(f"the model failed to load: {self._load_error}")
             if len(self._pending) >= self.queue_size and not force:
@@ -210,17 +211,19 @@ class Worker:
             self.stop(drain=False)
             self._fail_pending()
             return
-        self.stop(drain=True)
+        self.stop(drain=True, end=True)
         await asyncio.to_thread(self._thread.join, max(0.0, timeout - (time.monotonic() - started)))
         if self._thread.is_alive():
             self.stop(drain=False)
             await asyncio.to_thread(self._thread.join)
 
-    def stop(self, drain: bool = True) -> None:
-        """Stop taking work; with drain=False, fail every pending request now."""
+    def stop(self, drain: bool = True, end: bool = False) -> None:
+        """Stop taking new work (the next steps of work under way still come in, `force`);
+        with drain=False, fail every pending request now; `end` ends the thread once idle."""
         with self._cond:
             self._stopping = True
             self._drain = self._drain and drain
+            self._ending = self._ending or end
             self._cond.notify_all()
 
     def stats(self, window_s: float = 3600.0) -> Stats:
@@ -282,7 +285,8 @@ class Worker:
     def _next_batch(self) -> list[_Job] | None:
         """Wait for work; return a batch, [] after a swap, or None when it is time to stop."""
         with self._cond:
-            while not self._pending and self._swap is None and not self._stopping:
+            while not self._pending and self._swap is None and \
+                    not (self._stopping and (self._ending or not self._drain)):
                 self._cond.wait()
             if self._swap is not None:
                 served, future = self._swap
@@ -292,7 +296,7 @@ class Worker:
                 _deliver(future, served.info.model_id)
                 return []
             if self._stopping and (not self._drain or not self._pending):
-                return None
+                return None  # ending, or failing what is left
             window_end = self._pending[0].enqueued + self.batch_window
             wanted, regather_end = self._regather
             while (sum(j.request.k for j in self._pending) < self.max_batch
