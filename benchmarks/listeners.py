@@ -1,9 +1,10 @@
 """Simulated listeners of known taste, and the feedback file they leave: for tests and benchmarks.
 
-A stand-in for the bot's side until its exporter lands: a tiny real model writes each song as
-the composer does in verse mode (k candidates from one prompt, the best kept by the default
-ranking), every candidate gets the ranking features, and a few listeners vote on the song that
-was shown by a stated rule, each disagreeing with it now and then. The rows are the feedback
+A stand-in for the bot's side: a tiny real model writes k candidates of each short song from one
+prompt (one free stretch each, as the composer wrote verses before it wrote them line by line;
+cheap, and enough to give the features spread), the best is kept by the default ranking, every
+candidate gets the ranking features, and a few listeners vote on the song that was shown by a
+stated rule, each disagreeing with it now and then. The rows are the feedback
 file's (training/feedback.py), `steps` and all.
 
 Features follow the ranking contract per line, averaged over the song's lines: `likelihood` the

@@ -3,7 +3,9 @@
 A backend (transformers, CTranslate2, a remote OpenAI-compatible server) knows tokens and sampling,
 nothing of lyrics: the composer builds the prompt text (album header and all) and cleans what comes
 back. One thread at a time uses a backend (the worker's). `check` raises `BadRequest` for a request
-it cannot serve, so that one bad request never fails a batch.
+it cannot serve, so that one bad request never fails a batch: every backend refuses an empty or
+blank prompt there (`refuse_blank`), which no model can continue as a song (CTranslate2 fails the
+whole batch on one: "cannot create std::vector larger than max_size()").
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from model.errors import BadRequest
 from model.tokens import TokenSpec
 
 if TYPE_CHECKING:
@@ -153,14 +156,18 @@ class Served:
         self.backend.close()
 
 
+def refuse_blank(request: GenRequest) -> None:
+    """Raise BadRequest for a prompt with nothing but whitespace in it."""
+    if not request.prompt.strip():
+        raise BadRequest("the prompt is empty: there is nothing to continue")
+
+
 def prompt_ids(codec: Any, info: ModelInfo, request: GenRequest) -> list[int]:
     """Return the ids a local model is fed: the tokenizer's own prefix (BOS), then the prompt.
 
     A prompt that leaves no room in the context for its new tokens is refused (BadRequest),
     or, with `request.fit`, loses its oldest tokens (a long song's first sections).
     """
-    from model.errors import BadRequest
-
     assert info.spec is not None
     bare = codec.encode(request.prompt, add_special_tokens=False).ids
     wanted = request.max_new_tokens or info.defaults.max_new_tokens

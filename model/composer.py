@@ -1,20 +1,26 @@
 """The writing rules, once for every backend: what a model is asked, and lyrics from its answer.
 
 Callers (the bot, the web, `training generate` and `evaluate`) ask for lyrics with a `Request`.
-The composer builds the prompt text (album header, the user's first line with any special-token
-text removed), submits it to the worker as a `GenRequest` for `candidates` samples at once, and
-keeps the best one by `songform.score` among those that pass the novelty guard and do not loop.
-When none passes, it asks again (twice at most), then cuts the best before its copied run.
+Lyrics are written line by line (model/lines.py): each line is one worker request for k
+candidates of that line alone, stopped at the newline within the artist's line budget, so no
+line can run on into prose, different users' lines share batches and no writing holds the
+worker between its steps. A line step is fed the whole song so far, append-only
+(model/songprompt.py), so an engine that keeps prompt prefixes reads only the new line.
 
-`form="song"` writes a whole song line by line (model/lines.py), in the artist's form and stanza
+The candidates are ranked by the run's weights (model/ranking.py); one that copies a training
+song (the novelty guard), loops or repeats a line already sung is never kept, and when none is
+usable, or every one ran into its budget, the line is asked again (twice at most).
+
+`form="verse"` (the default) writes one stanza: `Request.lines` lines, the user's own included,
+else the artist's usual stanza. `form="song"` writes a whole song in the artist's form and stanza
 lengths (verse, chorus, verse, chorus, bridge, chorus by default), toward the artist's lines per
-song within one message. Each line is one worker request for k candidates of that line alone, so
-different users' lines share batches and no song holds the worker between its steps. Each
-four-line group draws one of the artist's rhyme schemes (model/rhyme.py); a line the scheme says
-rhymes is chosen among its candidates that rhyme with its partner, strictly if any does; when
-none rhymes strictly, the best is re-ended on the strict rhyme the model scores likeliest, and
-only then may a near rhyme stand.
-The chorus is written once and repeated word for word.
+song within one message; the chorus is written once and sung again word for word. `n` verses
+or songs are written side by side, their line steps sharing batches.
+
+Each four-line group draws one of the artist's rhyme schemes (model/rhyme.py); a line the scheme
+says rhymes is chosen among its candidates that rhyme with its partner, strictly if any does;
+when none rhymes strictly, the best is re-ended on the strict rhyme the model scores likeliest,
+and only then may a near rhyme stand.
 
 Every ranking is recorded on the Result (`steps`), and `Writing.events()` streams each chosen
 line and each finished section as it is written: a chosen line is final.
@@ -24,31 +30,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from model.backend import GenRequest, Served
 from model.errors import BadRequest
 from model.events import Event, LineEvent, SectionEvent
-from model.lines import Candidate, best, candidate, candidates, likeliest, song_prompt, stem
-from model.novelty import COPY_WORDS, cut_before, words_of
-from model.prompts import album_head, prompt_text, user_prompt
-from model.ranking import DEFAULT, Option, RankStep, Weights, score, text_features
+from model.lines import Candidate, best, candidate, candidates, likeliest, stem
+from model.novelty import words_of
+from model.prompts import album_head, user_prompt
+from model.ranking import DEFAULT, RankStep, Weights
 from model.rhyme import GENERIC_BOOK, aim, end_word, plan, quality
-from model.songform import DEFAULT_FORM, REFRAINS, kind, line_budget, render, song_lengths
-from model.songtext import MAX_CHARS, clean_output, is_degenerate
-from model.style import GENERIC, lyric_lines
+from model.songform import (
+    DEFAULT_FORM,
+    REFRAINS,
+    kind,
+    line_budget,
+    render,
+    section_lines,
+    song_lengths,
+)
+from model.songprompt import SongPrompt, song_text
+from model.songtext import MAX_CHARS, clean_output
+from model.style import GENERIC, Style, lyric_lines
 from model.tally import Result, Tally
 from model.worker import Ticket, Worker
 
 log = logging.getLogger(__name__)
 
 SCORE_LINES = 2  # lines of its section a re-ending is scored after
-NOVELTY_RETRIES = 2  # new tries when no candidate passes the guard, before cutting the best
+NOVELTY_RETRIES = 2  # new tries when no candidate is usable, before the section ends there
 CANDIDATES = 3  # samples per step to rank; a batch row each, so a CPU song stays interactive
 FORMS = ("verse", "song")
+VERSE = "Verse"  # the one section of a verse
 
 
 @dataclass(frozen=True)
@@ -56,25 +73,11 @@ class Request:
     prompt: str  # the first line, as the user typed it (after the bot's own checks)
     album: str | None = None  # an album whose style to ask for (ignored if the model lacks it)
     temperature: float | None = None  # None: the model's default
-    lines: int | None = None  # cut the song to this many lyric lines
-    form: str = "verse"  # "verse": one stretch of lyrics; "song": labelled sections
-    max_new_tokens: int | None = None  # None: the model's default
-    min_new_tokens: int = 0  # benchmarks force a fixed amount of work
+    lines: int | None = None  # a verse's lines, the user's own included (None: the artist's
+    # usual stanza); a song takes the artist's form and stanza lengths
+    form: str = "verse"  # "verse": one stanza; "song": labelled sections
     greedy: bool = False  # argmax decoding: repeatable output (tests, comparisons)
-    n: int = 1  # how many songs: the best n of one ranked set of candidates
-
-
-def copied(served: Served, text: str, keep: int) -> int:
-    """Return the longest run of a training song's words in `text` past its first `keep` chars."""
-    return served.copy_index.longest(text, after=keep).words if served.copy_index else 0
-
-
-def cut_copy(served: Served, text: str, keep: int) -> tuple[str, int]:
-    """Cut lyrics before their copied run (never into the first `keep` chars)."""
-    if served.copy_index is None:
-        return text, 0
-    text = cut_before(text, served.copy_index.longest(text, after=keep).start, keep)
-    return text, copied(served, text, keep)
+    n: int = 1  # how many verses or songs, written side by side
 
 
 def weights_of(served: Served | None) -> Weights:
@@ -82,18 +85,21 @@ def weights_of(served: Served | None) -> Weights:
     return (served.weights if served else None) or DEFAULT
 
 
-@dataclass(frozen=True)
-class _Option:
-    text: str
-    copied: int
-    score: float
-    features: dict[str, float]
-    step: int  # which ranking (attempt) it came from, and its place there
-    place: int
+def style_of(served: Served | None) -> Style:
+    """Return the served run's style figures (lyrics in general when it has none)."""
+    return (served.style if served else None) or GENERIC
 
-    @property
-    def usable(self) -> bool:
-        return self.copied < COPY_WORDS and not is_degenerate(self.text)
+
+@dataclass
+class _Song:
+    """One verse or song under way, and what its line steps are fed."""
+
+    slot: int  # which of the request's n
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)  # refrains sung again too
+    tally: Tally = field(default_factory=Tally)
+    prompt: SongPrompt = field(default_factory=SongPrompt)
+    queued: str | None = None  # the prompt of the step queued at start, until a line takes it
+    shown: bool = False  # the user's own lines went out as events (once writing had begun)
 
 
 class Writing:
@@ -108,21 +114,22 @@ class Writing:
         # Schemes are drawn at random; greedy requests (tests, comparisons) draw the same ones.
         self._rng = random.Random(request.prompt if request.greedy else None)
         served = composer.worker.served
-        self._form = (served.form if served and served.form else None) or DEFAULT_FORM
-        self._tickets: list[Ticket] = []  # each song's step waiting now (one ticket for verses)
-        self._first: list[bool] = []  # the song's first line step went at submit time
-        self._songs = 0  # songs this writing counts in composer.songs
+        self._form = (VERSE,) if request.form != "song" else \
+            (served.form if served and served.form else None) or DEFAULT_FORM
+        self._opening = lyric_lines(clean_output(user_prompt(served, request.prompt)))
+        if request.form != "song" and request.lines:
+            self._opening = self._opening[:request.lines]
+        if not self._opening:
+            raise BadRequest("the first line is empty once special tokens are taken out")
+        self._songs = [_Song(slot) for slot in range(request.n)]
+        self._tickets: list[Ticket] = []  # each song's step waiting now
+        self._counted = 0  # songs this writing counts in composer.songs
         try:  # the first steps are queued here, so that Busy is raised at once
-            if request.form == "song":
-                composer.songs += request.n  # until the task ends, however it ends
-                self._songs = request.n
-                for _ in range(request.n):
-                    self._tickets.append(self._submit_line(
-                        served, [], self._form[0], self._opening(served), force=False))
-                    self._first.append(True)
-            else:
-                self._tickets.append(self._submit(prompt_text(served, request), force=False,
-                                                  k=max(composer.candidates, request.n)))
+            composer.songs += request.n  # until the task ends, however it ends
+            self._counted = request.n
+            for song in self._songs:
+                song.queued = self._prompt(served, song, self._form[0], self._opening)
+                self._tickets.append(self._submit(served, song.queued, force=False))
         except BaseException:
             for ticket in self._tickets:
                 ticket.cancel()  # all or nothing: a cancelled step is never generated
@@ -132,8 +139,8 @@ class Writing:
         self._task.add_done_callback(lambda _: self._finish())
 
     def _finish(self) -> None:
-        self._composer.songs -= self._songs
-        self._songs = 0
+        self._composer.songs -= self._counted
+        self._counted = 0
         self._events.put_nowait(None)
 
     def position(self) -> int:
@@ -158,126 +165,81 @@ class Writing:
     def _emit(self, event: Event) -> None:
         self._events.put_nowait(event)
 
-    def _submit(self, prompt: str, force: bool = True, tokens: int | None = None,
-                stop: tuple[str, ...] = (), k: int | None = None) -> Ticket:
-        """Queue one step; `force` lets a request already under way go on past a full queue."""
+    def _headers(self, served: Served | None) -> bool:
+        """Say whether the model saw `[Section]` headers in most training songs."""
+        return style_of(served).header_rate >= 0.5 if served else True
+
+    def _prompt(self, served: Served | None, song: _Song, label: str, lines: list[str]) -> str:
+        """Return what the next line of section `label` is fed: the whole song so far, within
+        the model's context less the line's budget."""
+        limit = served.info.context - line_budget(style_of(served)) if served else math.inf
+        return song.prompt.text(album_head(served, self._request.album), song.sections, label,
+                                lines, self._headers(served), limit)
+
+    def _submit(self, served: Served | None, prompt: str, force: bool = True) -> Ticket:
+        """Queue one line step; `force` lets a writing already under way go on past a full
+        queue (it must not be refused halfway)."""
         request = self._request
         return self._composer.worker.submit_nowait(GenRequest(
-            prompt, k=k or self._composer.candidates,
-            max_new_tokens=tokens or request.max_new_tokens,
-            min_new_tokens=request.min_new_tokens, temperature=request.temperature,
-            greedy=request.greedy, stop=stop, fit=bool(stop)), self._timeout, force=force)
-
-    def _opening(self, served: Served | None) -> list[str]:
-        return lyric_lines(clean_output(user_prompt(served, self._request.prompt)))
-
-    def _line_prompt(self, served: Served | None, sections: list[tuple[str, list[str]]],
-                     label: str, lines: list[str]) -> str:
-        headers = (served.style or GENERIC).header_rate >= 0.5 if served else True
-        return album_head(served, self._request.album) + song_prompt(sections, label, lines,
-                                                                     headers)
-
-    def _submit_line(self, served: Served | None, sections: list[tuple[str, list[str]]],
-                     label: str, lines: list[str], force: bool = True) -> Ticket:
-        artist = (served.style if served else None) or GENERIC
-        return self._submit(self._line_prompt(served, sections, label, lines), force,
-                            line_budget(artist), ("\n",), self._composer.line_candidates())
+            prompt, k=self._composer.line_candidates(),
+            max_new_tokens=line_budget(style_of(served)), temperature=request.temperature,
+            greedy=request.greedy, stop=("\n",), fit=True), self._timeout, force=force)
 
     async def _run(self) -> list[Result]:
-        if self._request.form == "song":
-            return list(await asyncio.gather(*(self._song(i)
-                                               for i in range(len(self._tickets)))))
-        results = await self._verses()
-        for slot, result in enumerate(results):
-            self._emit(SectionEvent(slot, "Verse", tuple(lyric_lines(result.text))))
-        return results
+        return list(await asyncio.gather(*(self._write(song) for song in self._songs)))
 
-    async def _verses(self) -> list[Result]:
-        """Write n verses from ranked candidates: the n best that pass the guard and do not loop;
-        ask again (twice at most) while too few pass, then cut the best of the rest."""
-        request, tally, wanted = self._request, Tally(), self._request.n
-        chosen: list[_Option] = []
-        rest: list[_Option] = []
-        rankings: list[list[_Option]] = []
-        for attempt in range(NOVELTY_RETRIES + 1):
-            generated = await self._tickets[0]
-            tally.add(generated)
-            served = generated.served
-            prompt = user_prompt(served, request.prompt)
-            keep = len(clean_output(prompt))  # copies wholly inside the user's line don't count
-            artist, weights = served.style or GENERIC, weights_of(served)
-            rankings.append([])
-            for place, completion in enumerate(generated.completions):
-                text = clean_output(prompt + completion.text, max_lines=request.lines)
-                copies = copied(served, text, keep)
-                features = text_features(text, completion.mean_logprob, artist, copies)
-                option = _Option(text, copies, score(features, weights), features, attempt,
-                                 place)
-                rankings[-1].append(option)
-                fresh = all(option.text != o.text for o in chosen)
-                (chosen if option.usable and fresh else rest).append(option)
-            chosen.sort(key=lambda o: o.score, reverse=True)
-            if len(chosen) >= wanted:
-                break
-            if attempt < NOVELTY_RETRIES:
-                self._tickets[0] = self._submit(prompt_text(served, request),
-                                                k=max(self._composer.candidates,
-                                                      wanted - len(chosen)))
-        for option in sorted(rest, key=lambda o: (o.copied < COPY_WORDS, o.score),
-                             reverse=True)[:wanted - len(chosen)]:
-            text, left = cut_copy(served, option.text, keep)
-            chosen.append(_Option(text, left, option.score, option.features, option.step,
-                                  option.place))
-
-        def steps(option: _Option) -> tuple[RankStep, ...]:
-            return tuple(RankStep(None, None, tuple(Option(o.text, o.features) for o in options),
-                                  option.place if option.step == index else -1)
-                         for index, options in enumerate(rankings))
-
-        return [tally.result(o.text, o.copied, steps(o)) for o in chosen[:wanted]]
-
-    async def _song(self, slot: int) -> Result:
-        tally = Tally()
-        sections: list[tuple[str, list[str]]] = []
+    async def _write(self, song: _Song) -> Result:
+        """Write one verse or song, section by section; a refrain is sung again whole."""
+        artist = style_of(self._composer.worker.served)
+        # A verse: the lines asked for, else the artist's stanza, and a line past the user's.
+        lengths = song_lengths(self._form, artist, MAX_CHARS) if self._request.form == "song" \
+            else [self._request.lines or max(section_lines(VERSE, artist), len(self._opening) + 1)]
         refrains: dict[str, list[str]] = {}
-        served = self._composer.worker.served
-        artist = (served.style if served else None) or GENERIC
-        for label, wanted in zip(self._form, song_lengths(self._form, artist, MAX_CHARS),
-                                 strict=True):
+        for label, wanted in zip(self._form, lengths, strict=True):
             if kind(label) in refrains:
-                sections.append((label, refrains[kind(label)]))
-                self._emit(SectionEvent(slot, label, tuple(refrains[kind(label)])))
+                song.sections.append((label, refrains[kind(label)]))
+                self._emit(SectionEvent(song.slot, label, tuple(refrains[kind(label)])))
                 continue
-            lines = await self._section(slot, sections, label, wanted, tally)
+            lines = await self._section(song, label, wanted)
             if not lines:
                 continue  # nothing usable came: the song goes on without this section
-            sections.append((label, lines))
-            self._emit(SectionEvent(slot, label, tuple(lines)))
+            song.sections.append((label, lines))
+            self._emit(SectionEvent(song.slot, label, tuple(lines)))
             if kind(label) in REFRAINS:
                 refrains[kind(label)] = lines
-        return tally.result(render(sections, MAX_CHARS), max(tally.copies))
+        if song.queued is not None:  # the opening filled the verse: no line took the first step
+            song.tally.add(await self._tickets[song.slot])  # it still says which model served
+        text = render(song.sections, MAX_CHARS) if self._request.form == "song" else \
+            "\n".join(line for _, lines in song.sections for line in lines)
+        return song.tally.result(text, max(song.tally.copies))
 
-    async def _section(self, slot: int, sections: list[tuple[str, list[str]]], label: str,
-                       wanted: int, tally: Tally) -> list[str]:
+    async def _section(self, song: _Song, label: str, wanted: int) -> list[str]:
         """Write one section line by line, each line rhyming where its drawn scheme says."""
         served = self._composer.worker.served
-        lines = self._opening(served) if not sections else []
-        for line in lines:
-            self._emit(LineEvent(slot, label, line))
+        lines = [] if song.sections else list(self._opening)
         partners = self._partners(served, wanted)
-        earlier = {" ".join(words_of(line)) for _, done in sections for line in done}
+        earlier = {" ".join(words_of(line)) for _, done in song.sections for line in done}
         earlier.update(" ".join(words_of(line)) for line in lines)
         while len(lines) < wanted:
             partner = partners[len(lines)]
-            line = await self._line(slot, sections, label, lines,
+            line = await self._line(song, label, lines,
                                     end_word(lines[partner]) if partner is not None else None,
-                                    earlier, tally)
+                                    earlier)
             if line is None:
                 break  # no usable line came: the section ends here
             lines.append(line)
             earlier.add(" ".join(words_of(line)))
-            self._emit(LineEvent(slot, label, line))
+            self._emit(LineEvent(song.slot, label, line))
+        self._show_opening(song, label)  # the opening filled the section: no line came
         return lines
+
+    def _show_opening(self, song: _Song, label: str) -> None:
+        """Send the user's own lines as line events, once: when the song's first step comes
+        back, so that a caller shows the queue position until then, not the user's line."""
+        if not song.shown:
+            song.shown = True
+            for line in self._opening:
+                self._emit(LineEvent(song.slot, label, line))
 
     def _partners(self, served: Served | None, wanted: int) -> list[int | None]:
         """Draw a section's rhyme plan: each line's partner (an earlier line) or None."""
@@ -287,24 +249,30 @@ class Writing:
             shares = aim(shares, served.style.rhyme_rate, wanted)
         return plan(shares, wanted, self._rng)
 
-    async def _line(self, slot: int, sections: list[tuple[str, list[str]]], label: str,
-                    lines: list[str], partner: str | None, earlier: set[str],
-                    tally: Tally) -> str | None:
+    def _step(self, song: _Song, label: str, lines: list[str]) -> Ticket:
+        """Return the ticket of the next step of `song`: the one queued at start when it asks
+        for this very line, else a new one."""
+        prompt = self._prompt(self._composer.worker.served, song, label, lines)
+        if song.queued is not None:
+            queued, song.queued = song.queued, None
+            if queued == prompt:
+                return self._tickets[song.slot]
+            self._tickets[song.slot].cancel()  # the opening filled its section: another line
+        self._tickets[song.slot] = self._submit(self._composer.worker.served, prompt)
+        return self._tickets[song.slot]
+
+    async def _line(self, song: _Song, label: str, lines: list[str], partner: str | None,
+                    earlier: set[str]) -> str | None:
         """Write one line: rank its candidates; a line that must rhyme is chosen among those
         that rhyme, strictly if any does, else re-ended on the likeliest rhyming word."""
-        context = [line for _, done in sections for line in done][-3:] + lines
+        context = [line for _, done in song.sections for line in done][-3:] + lines
         options: list[Candidate] = []
         for _ in range(NOVELTY_RETRIES + 1):
-            if self._first[slot]:
-                self._first[slot] = False  # the song's first step went at submit time
-            else:
-                self._tickets[slot] = self._submit_line(self._composer.worker.served, sections,
-                                                        label, lines)
-            generated = await self._tickets[slot]
-            tally.add(generated)
+            generated = await self._step(song, label, lines)
+            self._show_opening(song, label)
+            song.tally.add(generated)
             served = generated.served
-            artist = served.style or GENERIC
-            options += candidates(generated.completions, artist, partner, earlier,
+            options += candidates(generated.completions, style_of(served), partner, earlier,
                                   served.copy_index, context)
             if any(o.usable and o.finished for o in options):
                 break  # else none usable, or every line ran into its budget: ask again
@@ -313,23 +281,23 @@ class Writing:
         if chosen is not None and partner and chosen.features["rhyme"] < 1.0:
             strict = best(options, weights, rhyme=1.0)
             if strict is None:
-                ending = await self._reend(slot, served, sections, label, lines, partner,
-                                           chosen, earlier, context, tally)
+                ending = await self._reend(song, served, label, lines, partner, chosen, earlier,
+                                           context)
                 if ending is not None:
                     options.append(ending)
                     strict = best([ending], weights, rhyme=1.0)
             # Rhyme is chosen, not hoped for: a strict rhyme, else the best near one.
             chosen = strict or best(options, weights, rhyme=0.5) or chosen
-        tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
-                                    options.index(chosen) if chosen else -1))
+        song.tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
+                                         options.index(chosen) if chosen else -1))
         if chosen is None:
             return None
-        tally.copies.append(chosen.copied)
+        song.tally.copies.append(chosen.copied)
         return chosen.text
 
-    async def _reend(self, slot: int, served: Served, sections: list[tuple[str, list[str]]],
-                     label: str, lines: list[str], partner: str, line: Candidate, earlier: set[str],
-                     context: list[str], tally: Tally) -> Candidate | None:
+    async def _reend(self, song: _Song, served: Served, label: str, lines: list[str],
+                     partner: str, line: Candidate, earlier: set[str],
+                     context: list[str]) -> Candidate | None:
         """Re-end `line` on the rhyming word the model scores likeliest after its stem."""
         start = stem(line.text)
         used = {end_word(done) for done in lines}
@@ -338,31 +306,31 @@ class Writing:
         if not start or not words:
             return None
         texts = tuple(f"{start} {word}\n" for word in words)  # the newline: the line ends there
+        # The ending leans on the lines just before it: scoring each of the rows with the
+        # whole song would read it again per row (the steps of a crowd's songs).
+        prompt = album_head(served, self._request.album) + song_text(
+            [], label, lines[-SCORE_LINES:], self._headers(served))
         try:
-            # The ending leans on the lines just before it: scoring each of the rows with
-            # the whole context would read it again per row (the steps of a crowd's songs).
             ticket = self._composer.worker.submit_nowait(GenRequest(
-                self._line_prompt(served, [], label, lines[-SCORE_LINES:]), k=len(texts),
-                score=texts, fit=True), self._timeout, force=True)
-            self._tickets[slot] = ticket  # so that cancel() reaches it
+                prompt, k=len(texts), score=texts, fit=True), self._timeout, force=True)
+            self._tickets[song.slot] = ticket  # so that cancel() reaches it
             generated = await ticket
         except BadRequest as e:  # a backend that cannot score: keep the best line as it is
             log.info("no re-ending: %s", e)
             return None
-        tally.add(generated)
+        song.tally.add(generated)
         top = likeliest(generated.completions)
         if top is None:
             return None
-        artist = served.style or GENERIC
-        return candidate(top.text.strip(), top.mean_logprob, True, artist, partner, earlier,
-                         served.copy_index, context)
+        return candidate(top.text.strip(), top.mean_logprob, True, style_of(served), partner,
+                         earlier, served.copy_index, context)
 
 
 class Composer:
     def __init__(self, worker: Worker, candidates: int = CANDIDATES) -> None:
         self.worker = worker
         self.candidates = candidates
-        self.songs = 0  # songs being written now, by every Writing of this composer
+        self.songs = 0  # verses and songs being written now, by every Writing of this composer
 
     def line_candidates(self) -> int:
         """Return k for one line step: `candidates`, fewer while the songs being written would
@@ -383,5 +351,5 @@ class Composer:
         return Writing(self, request, timeout)
 
     async def write(self, request: Request, timeout: float | None = None) -> list[Result]:
-        """Write `request.n` songs for `request` and wait for them."""
+        """Write `request.n` verses or songs for `request` and wait for them."""
         return await self.start(request, timeout)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class LineEvent:
     slot: int  # which of the request's n songs
-    section: str | None  # its section label (None in verse mode)
+    section: str | None  # its section label ("Verse" for a verse)
     text: str
 
 

@@ -37,6 +37,7 @@ from model.backend import (
     finish_completion,
     in_groups,
     prompt_ids,
+    refuse_blank,
     regroup,
     scored_completion,
     scoring_rows,
@@ -129,7 +130,8 @@ class TransformersBackend(Backend):
         return cls(model, tokenizer, info, device)
 
     def check(self, request: GenRequest) -> None:
-        """Refuse a prompt that leaves no room in the model's context."""
+        """Refuse a blank prompt, or one that leaves no room in the model's context."""
+        refuse_blank(request)
         prompt_ids(self.codec, self.info, request)
 
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:

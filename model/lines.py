@@ -1,10 +1,9 @@
-"""One line of a song: what the model is fed for it, its candidates and what ranks them, and a
-candidate re-ended on a rhyming word.
+"""One line of a verse or song: its candidates and what ranks them, and a candidate re-ended on
+a rhyming word.
 
 A line step asks for k candidates of one line, stopping at the newline, within the artist's line
-budget (songform.line_budget), so no line can run on into prose. The model is fed the song so
-far the way it saw songs in training, its oldest sections dropped past CONTEXT_LINES lines: the
-next line depends on the last few, and a short prompt keeps each step fast.
+budget (songform.line_budget), so no line can run on into prose. What the model is fed for it
+is the whole song so far (model/songprompt.py).
 """
 
 from __future__ import annotations
@@ -18,31 +17,11 @@ from model.backend import Completion
 from model.novelty import COPY_WORDS, CopyIndex, words_of
 from model.ranking import Option, Weights, line_features, score
 from model.rhyme import end_word, quality
-from model.songform import for_model, kind
 from model.songtext import clean_output, is_degenerate
 from model.style import Style
 
 _WORD = re.compile(r"[A-Za-z']*[A-Za-z]")
-CONTEXT_LINES = 6  # lines of the song so far the model is fed for its next line: the next
-# line leans on the last few, and every prompt token is read again at every step (a crowd's
-# steps are mostly that reading). With SmolLM2-135M, 12 lines wrote no better songs than 6 and
-# took 1.2x as long; 4 lost a chorus.
 COPY_CONTEXT = 3  # earlier lines a copied run may start in
-
-
-def song_prompt(sections: list[tuple[str, list[str]]], label: str, lines: list[str],
-                headers: bool) -> str:
-    """Return the song so far for the next line of section `label` (its `lines` written)."""
-    kept: list[tuple[str, list[str]]] = []
-    total = len(lines)
-    for section in reversed(sections):
-        total += len(section[1])
-        if total > CONTEXT_LINES:
-            break
-        kept.insert(0, section)
-    before = for_model(kept, headers)
-    head = f"[{kind(label)}]\n" if headers else ""
-    return (before + "\n\n" if before else "") + head + "".join(line + "\n" for line in lines)
 
 
 def line_of(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Find runs of words copied from the training lyrics, and cut them out.
+"""Find runs of words copied from the training lyrics.
 
 Small fine-tunes memorize. The index holds every word n-gram (default 8 words) of the training
 songs; `longest` finds the longest run of consecutive words of a text that also stands, in order,
@@ -64,14 +64,3 @@ class CopyIndex:
     def longest_copy(self, text: str) -> int:
         """Return the length in words of the longest copied run (0 if under n words)."""
         return self.longest(text).words
-
-
-def cut_before(text: str, offset: int, keep: int = 0) -> str:
-    """Cut lyrics before the line holding `offset`, never inside the first `keep` characters.
-
-    `keep` protects the prompt: when the copy starts on the prompt's own line, the cut falls at
-    the copy's first word instead, or right after the prompt if the copy began inside it.
-    """
-    line_start = text.rfind("\n", 0, offset) + 1
-    cut = line_start if line_start >= keep else max(offset, keep)
-    return text[:cut].rstrip()

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from model.backend import Served
 from model.songtext import album_token
-
-if TYPE_CHECKING:  # the composer imports this module: its Request is named for types only
-    from model.backend import Served
-    from model.composer import Request
 
 
 def user_prompt(served: Served | None, prompt: str) -> str:
@@ -23,6 +18,7 @@ def album_head(served: Served | None, album: str | None) -> str:
     return f"{album_token(album)}\n" if album and album in albums else ""
 
 
-def prompt_text(served: Served | None, request: Request) -> str:
-    """Return what the model is fed for a verse: the album token line, then the first line."""
-    return album_head(served, request.album) + user_prompt(served, request.prompt)
+def prompt_text(served: Served | None, prompt: str, album: str | None = None) -> str:
+    """Return an opening as the model is fed it to continue freely (training's evaluation):
+    the album token line, then the first line."""
+    return album_head(served, album) + user_prompt(served, prompt)

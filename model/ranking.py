@@ -1,11 +1,11 @@
 """How candidates are ranked: a few named features, one weight each, a weighted sum.
 
-Per candidate line (song mode) or candidate text (verse mode):
+Per candidate line (verses and songs are written line by line):
 - `likelihood`: mean token log-probability under the model, as the backend reports it;
 - `width`: |words - the artist's mean words per line| / that mean (a distance: weighted down);
 - `rhyme`: 1.0 strict rhyme with the partner line's end word, 0.5 near, 0.0 none (and 0.0 for a
-  line the scheme does not ask to rhyme); for a whole text, the share of lines rhyming;
-- `drift`: the share of lines longer than 1.5 x the artist's p90 words per line (prose);
+  line the scheme does not ask to rhyme);
+- `drift`: 1.0 for a line longer than 1.5 x the artist's p90 words per line (prose), else 0.0;
 - `copied`: the longest run of words copied from a training song / COPY_WORDS.
 
 The default weights are the hand-set ones the composer has always ranked by. A run's
@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from model.novelty import COPY_WORDS, words_of
-from model.style import Style, lyric_lines, rhyming_lines
+from model.style import Style
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class Option:
 
 @dataclass(frozen=True)
 class RankStep:
-    section: str | None  # the section label (song mode); None for a verse
-    line: int | None  # the line's index in its section; None for a verse
+    section: str | None  # the section label ("Verse" for a verse); None in older feedback
+    line: int | None  # the line's index in its section, the user's own lines counted
     options: tuple[Option, ...]
     kept: int  # index of the option chosen (-1: none was usable)
 
@@ -82,21 +82,6 @@ def line_features(line: str, mean_logprob: float | None, artist: Style, rhyme: f
     words = len(words_of(line))
     return {"likelihood": mean_logprob or 0.0, "width": width(words, artist), "rhyme": rhyme,
             "drift": float(is_drift(words, artist)), "copied": copied_words / COPY_WORDS}
-
-
-def text_features(text: str, mean_logprob: float | None, artist: Style,
-                  copied_words: int) -> dict[str, float]:
-    """Return the features of a candidate text of several lines (verse mode)."""
-    lines = lyric_lines(text)
-    if not lines:
-        return {"likelihood": -math.inf, "width": 0.0, "rhyme": 0.0, "drift": 0.0,
-                "copied": copied_words / COPY_WORDS}
-    widths = [len(words_of(line)) for line in lines]
-    return {"likelihood": mean_logprob or 0.0,
-            "width": width(sum(widths) / len(widths), artist),
-            "rhyme": rhyming_lines(lines) / len(lines),
-            "drift": sum(is_drift(w, artist) for w in widths) / len(widths),
-            "copied": copied_words / COPY_WORDS}
 
 
 def load_weights(run_folder: Path | None) -> Weights:

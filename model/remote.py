@@ -36,6 +36,7 @@ from model.backend import (
     Sampling,
     context_of,
     prompt_ids,
+    refuse_blank,
     scored_completion,
 )
 from model.errors import BadRequest, Offline
@@ -147,7 +148,9 @@ class OpenAIBackend(Backend):
         self._pool.shutdown(wait=False)
 
     def check(self, request: GenRequest) -> None:
-        """Accept every request: the server knows its own context and says so (HTTP 400)."""
+        """Refuse a blank prompt; leave the length to the server, which knows its own context
+        and says so (HTTP 400)."""
+        refuse_blank(request)
 
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Send each request to the next server that is up, all at once; wait for them all."""

@@ -1,5 +1,5 @@
-"""Song form: which sections a song has, how long each is, how candidates rank, and fitting the
-song into one Discord message.
+"""Song form: which sections a song has, how long each is, how long a line may run, and fitting
+the song into one Discord message.
 
 A song is written line by line, section by section (`model/composer.py`); a refrain (the
 chorus) is written once and sung again word for word. The form is the artist's most common
@@ -13,8 +13,6 @@ import math
 import re
 from collections.abc import Iterable
 
-from model.ranking import DEFAULT, Weights, text_features
-from model.ranking import score as rank
 from model.style import Style
 
 DEFAULT_FORM = ("Verse 1", "Chorus", "Verse 2", "Chorus", "Bridge", "Chorus")
@@ -37,11 +35,15 @@ def common_form(texts: Iterable[str]) -> tuple[str, ...] | None:
     """Return the artist's most common section sequence, numbered, when their lyrics have headers.
 
     Only forms whose chorus comes back count (a song, not a verse with a hook), and at least two
-    songs must share one; consecutive repeats of one header fold into one section.
+    songs must share one; consecutive repeats of one header fold into one section. Lines before
+    the first header are a verse: real songs often open with no header and label the rest.
     """
     forms: collections.Counter[tuple[str, ...]] = collections.Counter()
     for text in texts:
-        headers = [kind(line) for line in text.split("\n") if line.startswith("[")]
+        lines = [line for line in text.split("\n") if line.strip()]
+        headers = [kind(line) for line in lines if line.startswith("[")]
+        if headers and not lines[0].startswith("["):
+            headers.insert(0, "Verse")
         sequence = [h for h in headers if h in WRITABLE]
         folded = tuple(h for i, h in enumerate(sequence) if i == 0 or h != sequence[i - 1])
         if folded.count("Chorus") >= 2 and len(folded) <= MAX_SECTIONS:
@@ -83,13 +85,6 @@ def song_lengths(form: tuple[str, ...], style: Style, max_chars: int) -> list[in
         return lengths
     factor = target / sum(lengths)
     return [min(LONGEST_SECTION, max(n, 2 * math.floor(n * factor / 2))) for n in lengths]
-
-
-def score(text: str, mean_logprob: float | None, artist: Style,
-          weights: Weights = DEFAULT) -> float:
-    """Rank a candidate text: likely under the model, line length like the artist's, rhyming,
-    not drifting into prose. Higher is better."""
-    return rank(text_features(text, mean_logprob, artist, 0), weights)
 
 
 def for_model(sections: list[tuple[str, list[str]]], headers: bool) -> str:

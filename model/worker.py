@@ -121,6 +121,7 @@ class Worker:
         self._reloading = False
         self._stopping = False
         self._drain = True
+        self._ending = False  # close(): the thread ends once the queue is empty
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="generation-worker", daemon=True)
@@ -166,8 +167,8 @@ class Worker:
         future: asyncio.Future[Generated] = asyncio.get_running_loop().create_future()
         now = time.monotonic()
         with self._cond:
-            if self._stopping:
-                raise Stopped("the generator is shutting down")
+            if self._stopping and not (force and self._drain and not self._ending):
+                raise Stopped("the generator is shutting down")  # a song under way goes on
             if self._load_error is not None:
                 raise GenerationError(f"the model failed to load: {self._load_error}")
             if len(self._pending) >= self.queue_size and not force:
@@ -216,17 +217,19 @@ class Worker:
             self.stop(drain=False)
             self._fail_pending()
             return
-        self.stop(drain=True)
+        self.stop(drain=True, end=True)
         await asyncio.to_thread(self._thread.join, max(0.0, timeout - (time.monotonic() - started)))
         if self._thread.is_alive():
             self.stop(drain=False)
             await asyncio.to_thread(self._thread.join)
 
-    def stop(self, drain: bool = True) -> None:
-        """Stop taking work; with drain=False, fail every pending request now."""
+    def stop(self, drain: bool = True, end: bool = False) -> None:
+        """Stop taking new work (the next steps of work under way still come in, `force`);
+        with drain=False, fail every pending request now; `end` ends the thread once idle."""
         with self._cond:
             self._stopping = True
             self._drain = self._drain and drain
+            self._ending = self._ending or end
             self._cond.notify_all()
 
     def stats(self, window_s: float = 3600.0) -> Stats:
@@ -289,7 +292,8 @@ class Worker:
         """Wait for work; return the scheduler's pick (an empty one after a swap), or None when
         it is time to stop."""
         with self._cond:
-            while not self._pending and self._swap is None and not self._stopping:
+            while not self._pending and self._swap is None and \
+                    not (self._stopping and (self._ending or not self._drain)):
                 self._cond.wait()
             if self._swap is not None:
                 served, future = self._swap

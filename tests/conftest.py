@@ -151,6 +151,7 @@ SLOW = (
     "tests/bot/service/test_artists.py::test_while_one_artist_loads_a_new_model_the_other_keeps_writing",
     "tests/bot/chat/test_discord_down.py::test_a_token_discord_refuses_ends_the_process_with_one_line",
     "tests/bot/chat/test_discord_down.py::test_the_web_page_serves_while_discord_is_unreachable_then_the_bot_connects",
+    "tests/bot/web/test_listeners.py::test_listeners_votes_teach_the_ranking_their_taste",
     "tests/bot/chat/test_lyrics.py::test_a_song_grows_in_edits_a_second_apart_then_gets_its_buttons",
     "tests/bot/chat/test_lyrics.py::test_a_whole_song_comes_in_labelled_sections_and_again_keeps_the_form",
     "tests/bot/chat/test_lyrics.py::test_buttons_keep_working_after_a_restart",

@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="how many songs (1-10)")
     generate.add_argument("--album", help="write in the style of this album")
     generate.add_argument("--temperature", type=float, help="sampling temperature (default 0.9)")
-    generate.add_argument("--lines", type=int, help="at most this many lyric lines")
+    generate.add_argument("--lines", type=int,
+                          help="a verse's lyric lines (default: the artist's usual stanza)")
     generate.add_argument("--form", choices=FORMS, default="verse",
                           help="a verse, or a whole song in labelled sections")
     generate.add_argument("--seed", type=int, help="random seed, for repeatable output")

@@ -26,10 +26,10 @@ import torch
 
 from model.backend import Backend, GenRequest, Served
 from model.backends import locate
-from model.composer import Request, prompt_text
 from model.files import write_bytes_atomic, write_json_atomic
 from model.hf import TransformersBackend
 from model.novelty import COPY_WORDS, CopyIndex, words_of
+from model.prompts import prompt_text
 from model.scoring import score_songs
 from model.songtext import clean_output, is_degenerate
 from training.convert import convert_base, convert_folder, ct2_available
@@ -66,9 +66,8 @@ def _continuations(backend: TransformersBackend, songs: list[dict[str, Any]],
     served = Served(backend, None)
     texts: list[str] = []
     for start in range(0, len(songs), BATCH):
-        requests = [GenRequest(prompt_text(served, Request(opening_and_rest(s["lyrics"])[0],
-                                                           album=s.get("album"))),
-                               max_new_tokens=SAMPLE_TOKENS)
+        requests = [GenRequest(prompt_text(served, opening_and_rest(s["lyrics"])[0],
+                                           s.get("album")), max_new_tokens=SAMPLE_TOKENS)
                     for s in songs[start:start + BATCH]]
         texts.extend(c[0].text for c in backend.generate(requests))
     return texts

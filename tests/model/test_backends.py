@@ -1,5 +1,6 @@
 """The backend table and the two local backends on tiny models of three families."""
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -10,8 +11,11 @@ import pytest
 from model import backends
 from model.backend import GenRequest
 from model.ct2 import has_conversion
+from model.errors import BadRequest
 from model.tokens import load_folder_tokenizer
+from model.worker import Worker
 from tests.conftest import ROOT
+from tests.model.fake_openai import FakeInference
 from tests.tiny_model import FAMILIES
 from training.convert import convert_folder
 
@@ -175,3 +179,36 @@ def test_line_steps_of_different_k_in_one_batch_each_get_their_own_k(converted, 
     assert [len(lines) for lines in answers] == [3, 6, 2]
     assert all("\n" not in c.text and c.mean_logprob is not None
                for lines in answers for c in lines)
+
+
+@pytest.mark.parametrize("name", ["transformers", "ctranslate2", "openai"])
+def test_a_blank_prompt_fails_alone_with_one_line_on_each_backend(converted, name):
+    # CTranslate2 fails a whole batch on an empty prompt, and a model fed nothing writes
+    # whatever a web page starts with: every backend refuses one in `check`, per request.
+    fake = FakeInference().start() if name == "openai" else None
+    options = [backends.OpenAIOptions(urls=(fake.url,))] if fake else []
+    served = backends.load(name, converted["gpt2"], "m", options)
+
+    async def main():
+        worker = Worker(lambda: served, batch_window_ms=50)
+        worker.start()
+        await worker.ready()
+        try:
+            tickets = [worker.submit_nowait(GenRequest(prompt, k=2, max_new_tokens=6,
+                                                       stop=("\n",)))
+                       for prompt in ("", "We lit paper lanterns\n", " \n\n ")]
+            return await asyncio.gather(*tickets, return_exceptions=True)
+        finally:
+            await worker.close()
+
+    try:
+        empty, line, blank = asyncio.run(main())
+    finally:
+        if fake:
+            fake.close()
+    for refused in (empty, blank):
+        assert isinstance(refused, BadRequest)
+        assert str(refused) == "the prompt is empty: there is nothing to continue"
+    assert len(line.completions) == 2  # the request beside them was served
+    if fake:  # the server was never asked to continue nothing
+        assert [r.body["prompt"] for r in fake.completions()] == ["We lit paper lanterns\n"]

@@ -1,20 +1,23 @@
 """The writing rules on a real worker and real models: prompts, ranking, novelty, song form."""
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 import torch
 
 from model import backends
 from model.backend import Served
-from model.composer import Composer, Request, prompt_text
+from model.composer import Composer, Request
+from model.errors import BadRequest, Stopped
 from model.events import LineEvent, SectionEvent
-from model.novelty import CopyIndex, cut_before
+from model.novelty import CopyIndex
+from model.prompts import prompt_text
 from model.ranking import FEATURES
 from model.remote import OpenAIBackend
 from model.rhyme import RhymeBook
 from model.songform import DEFAULT_FORM
-from model.style import GENERIC, figures, lyric_lines
+from model.style import GENERIC, figures
 from model.worker import Worker
 from tests.model.fake_openai import FakeInference, word_logprob
 
@@ -42,52 +45,101 @@ def plain(folder):
 def test_special_token_text_typed_in_a_prompt_never_reaches_the_model(tiny_albums):
     served = backends.load("transformers", tiny_albums, "tiny")
     typed = "hold <|endoftext|> on <|album:Red|>tight"
-    assert prompt_text(served, Request(typed)) == "hold  on tight"
-    assert prompt_text(served, Request(typed, album="Red")) == "<|album:Red|>\nhold  on tight"
-    assert prompt_text(served, Request("hi", album="Unknown")) == "hi"
+    assert prompt_text(served, typed) == "hold  on tight"
+    assert prompt_text(served, typed, "Red") == "<|album:Red|>\nhold  on tight"
+    assert prompt_text(served, "hi", "Unknown") == "hi"
 
-    result = run(write(lambda: served, Request(typed, max_new_tokens=20)))
+    result = run(write(lambda: served, Request(typed, lines=2)))
     assert result.text.startswith("hold on tight") and "<|" not in result.text
 
 
-def test_lyrics_are_cut_to_the_asked_lines(tiny_base):
-    result = run(write(plain(tiny_base), Request("one line", lines=1, max_new_tokens=60)))
-    assert "\n" not in result.text.strip() and result.text.startswith("one line")
+def test_a_first_line_of_nothing_but_special_tokens_is_refused_at_once(tiny_albums):
+    async def main():
+        worker = Worker(plain(tiny_albums), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        try:
+            with pytest.raises(BadRequest, match="first line is empty"):
+                Composer(worker).start(Request("<|endoftext|> <|album:Red|>"))
+            return worker.stats().recent_batch_sizes
+        finally:
+            await worker.close()
+
+    assert run(main()) == []  # nothing was generated from an empty prompt
 
 
-def test_novelty_guard_writes_again_when_the_only_candidate_copies(tiny_base):
-    request = Request("We lit paper lanterns", max_new_tokens=60)
-    planted = run(write(plain(tiny_base), request)).text  # what the model writes with this seed
-
-    def guarded():
-        return Served(plain(tiny_base)().backend, CopyIndex([planted]))
-
-    result = run(write(guarded, request))  # same seed: the first try writes the planted song
-    assert result.attempts == 2 and result.copied_words < 8 and result.text != planted
+def verse_of(fake, folder, style=None, index=None):
+    def load():
+        backend = OpenAIBackend.load([fake.url], None, None, folder)
+        return Served(backend, index, style or replace(GENERIC, stanza_lines=4.0),
+                      None, RhymeBook({"none": 1.0}, {}))
+    return load
 
 
-def test_a_candidate_that_copies_is_passed_over_for_another(tiny_base):
-    request = Request("We lit paper lanterns", max_new_tokens=60)
-    planted = run(write(plain(tiny_base), request)).text  # the first of three with this seed
+def test_a_verse_is_written_line_by_line_after_the_verse_so_far(tiny_albums):
+    fake = FakeInference().start()
+    try:
+        result = run(write(verse_of(fake, tiny_albums), Request("First line", album="Red"),
+                           candidates=2))
+        asked = fake.completions()
+    finally:
+        fake.close()
+    # The artist's stanza is 4 lines: the user's and three written, each asked alone.
+    assert result.text == "First line\nline 0 of song 1\nline 0 of song 2\nline 0 of song 3"
+    assert [r.body["prompt"] for r in asked] == [
+        "<|album:Red|>\n[Verse]\nFirst line\n",
+        "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\n",
+        "<|album:Red|>\n[Verse]\nFirst line\nline 0 of song 1\nline 0 of song 2\n"]
+    assert all(r.body["n"] == 2 and r.body["stop"][0] == "\n" for r in asked)
+    assert [(s.section, s.line, s.kept) for s in result.steps] == [
+        ("Verse", 1, 0), ("Verse", 2, 0), ("Verse", 3, 0)]
 
-    def guarded():
-        return Served(plain(tiny_base)().backend, CopyIndex([planted]))
 
-    result = run(write(guarded, request, candidates=3))
-    assert result.attempts == 1 and result.batch_size == 3 and result.text != planted
+def test_a_verse_has_the_lines_asked_for(tiny_base):
+    result = run(write(plain(tiny_base), Request("one line", lines=3)))
+    assert result.text.startswith("one line\n") and len(result.text.split("\n")) == 3
+    assert run(write(plain(tiny_base), Request("one line\nand two", lines=1))).text == "one line"
 
 
-def test_novelty_guard_trims_before_a_copy_when_out_of_tries(tiny_base):
-    # Greedy decoding writes the same song on every try, so every try copies the planted one.
-    request = Request("We lit paper lanterns", max_new_tokens=60, greedy=True)
-    planted = run(write(plain(tiny_base), request)).text
-    index = CopyIndex([planted])
+# The fake answers candidate i of its r-th request "line i of song r": with a three-word first
+# line, its first candidate copies 8 words of a training song that holds that very line.
+def planted(*requests):
+    return CopyIndex([f"We lit lanterns\nline 0 of song {r}" for r in requests])
 
-    result = run(write(lambda: Served(plain(tiny_base)().backend, index), request))
-    copy = index.longest(planted, after=len(request.prompt))
-    assert copy.words >= 8 and result.attempts == 3
-    assert result.text == cut_before(planted, copy.start, len(request.prompt))
-    assert result.copied_words < 8 and result.text.startswith("We lit paper lanterns")
+
+def test_a_candidate_line_that_copies_is_passed_over_for_another(tiny_albums):
+    fake = FakeInference().start()
+    try:
+        result = run(write(verse_of(fake, tiny_albums, index=planted(1)),
+                           Request("We lit lanterns", lines=2), candidates=2))
+    finally:
+        fake.close()
+    assert result.attempts == 1 and result.text == "We lit lanterns\nline 1 of song 1"
+    (step,) = result.steps
+    assert [o.features["copied"] for o in step.options] == [1.0, 0.0] and step.kept == 1
+
+
+def test_novelty_guard_asks_again_when_the_only_candidate_copies(tiny_albums):
+    fake = FakeInference().start()
+    try:
+        result = run(write(verse_of(fake, tiny_albums, index=planted(1)),
+                           Request("We lit lanterns", lines=2)))
+    finally:
+        fake.close()
+    assert result.attempts == 2 and result.text == "We lit lanterns\nline 0 of song 2"
+    assert result.copied_words < 8
+
+
+def test_a_line_that_copies_on_every_try_is_never_kept(tiny_albums):
+    fake = FakeInference().start()
+    try:
+        result = run(write(verse_of(fake, tiny_albums, index=planted(1, 2, 3)),
+                           Request("We lit lanterns", lines=2)))
+    finally:
+        fake.close()
+    assert result.attempts == 3 and result.text == "We lit lanterns"  # the verse ends there
+    (step,) = result.steps
+    assert step.kept == -1 and len(step.options) == 3 and result.copied_words == 0
 
 
 def _sections(text):
@@ -153,19 +205,29 @@ def test_sections_carry_headers_only_if_the_training_songs_did(tiny_albums, head
     assert first == f"{head}Hello\n"
 
 
-def test_n_songs_are_the_best_n_of_one_ranked_set(tiny_base):
+def test_n_verses_are_written_side_by_side_sharing_batches(tiny_albums):
+    fake = FakeInference().start()
+
     async def main():
-        worker = Worker(plain(tiny_base), batch_window_ms=1)
+        worker = Worker(verse_of(fake, tiny_albums), batch_window_ms=50)
         worker.start()
         await worker.ready()
-        results = await Composer(worker, candidates=2).write(
-            Request("We lit paper lanterns", max_new_tokens=30, n=3))
-        await worker.close()
-        return worker, results
+        try:
+            results = await Composer(worker, candidates=2).write(
+                Request("We lit paper lanterns", lines=3, n=3))
+            return worker.stats().recent_batch_sizes, results
+        finally:
+            await worker.close()
 
-    worker, results = run(main())
+    try:
+        batches, results = run(main())
+    finally:
+        fake.close()
     assert len(results) == 3 and len({r.text for r in results}) == 3
-    assert worker.stats().recent_batch_sizes == [3]  # one request of k = max(2, 3) rows
+    assert all(len(r.text.split("\n")) == 3 and r.text.startswith("We lit paper lanterns\n")
+               for r in results)
+    # Each verse's first step is queued at once: one batch of 3 x 2 rows, then the second lines.
+    assert batches[0] == 6 and sum(batches) == 12
 
 
 FORM = ("Verse 1", "Chorus", "Verse 2", "Chorus")
@@ -230,22 +292,77 @@ def test_every_line_step_is_recorded_with_its_options_and_the_one_kept(tiny_albu
         assert step.options[0].features["likelihood"] == -1.5  # the fake's mean logprob
 
 
-def test_a_verse_records_its_ranking_and_yields_one_section(tiny_base):
+def test_a_verse_streams_its_lines_then_itself_as_one_section(tiny_albums):
+    fake = FakeInference().start()
+
     async def main():
-        worker = Worker(plain(tiny_base), batch_window_ms=1)
+        worker = Worker(verse_of(fake, tiny_albums), batch_window_ms=1)
         worker.start()
         await worker.ready()
         try:
-            writing = Composer(worker, candidates=3).start(Request("We lit", max_new_tokens=20))
+            writing = Composer(worker, candidates=3).start(Request("We lit"))
             return [e async for e in writing.events()], await writing
         finally:
             await worker.close()
 
-    events, (result,) = run(main())
-    (step,) = result.steps
-    assert step.section is None and len(step.options) == 3
-    assert step.options[step.kept].text == result.text
-    assert events == [SectionEvent(0, "Verse", tuple(lyric_lines(result.text)))]
+    try:
+        events, (result,) = run(main())
+    finally:
+        fake.close()
+    lines = result.text.split("\n")
+    assert events == [*(LineEvent(0, "Verse", line) for line in lines),
+                      SectionEvent(0, "Verse", tuple(lines))]
+    assert len(lines) == 4 and all(len(step.options) == 3 for step in result.steps)
+
+
+def test_nothing_is_streamed_before_the_first_step_is_written(tiny_albums):
+    fake = FakeInference().start()
+
+    async def main():
+        worker = Worker(verse_of(fake, tiny_albums), batch_window_ms=1)
+        writing = Composer(worker, candidates=2).start(Request("Our first line", lines=2))
+        # Queued, not begun: a caller shows the place in the queue, not the user's own line.
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(anext(writing.events()), 0.2)
+        assert writing.position() == 1
+        worker.start()
+        try:
+            return [e async for e in writing.events()], await writing
+        finally:
+            await worker.close()
+
+    try:
+        (first, second, section), (result,) = run(main())
+    finally:
+        fake.close()
+    opening, written = result.text.split("\n")
+    assert opening == "Our first line" and written.startswith("line 0 of ")
+    assert (first, second) == (LineEvent(0, "Verse", opening), LineEvent(0, "Verse", written))
+    assert section == SectionEvent(0, "Verse", (opening, written))
+
+
+def test_a_verse_under_way_is_finished_after_the_worker_stops_taking_work(tiny_albums):
+    fake = FakeInference().start()
+
+    async def main():
+        worker = Worker(verse_of(fake, tiny_albums), batch_window_ms=1)
+        worker.start()
+        await worker.ready()
+        composer = Composer(worker)
+        writing = composer.start(Request("First line", lines=3))
+        worker.stop()  # shutting down: in-flight work drains, its next steps included
+        with pytest.raises(Stopped):
+            composer.start(Request("Too late"))
+        try:
+            return await writing
+        finally:
+            await worker.close()
+
+    try:
+        (result,) = run(main())
+    finally:
+        fake.close()
+    assert len(result.text.split("\n")) == 3 and result.attempts == 2
 
 
 def test_a_line_that_must_rhyme_and_has_no_rhyme_is_re_ended_on_the_likeliest_word(tiny_albums):

@@ -2,13 +2,12 @@
 
 import json
 import logging
-import math
 from dataclasses import replace
 
 from model.backend import Completion
-from model.lines import best, candidates, line_of, song_prompt, stem
+from model.lines import best, candidates, line_of, stem
 from model.novelty import CopyIndex
-from model.ranking import DEFAULT, FEATURES, Weights, load_weights, score, text_features
+from model.ranking import DEFAULT, Weights, load_weights, score
 from model.songform import line_budget, song_lengths
 from model.style import GENERIC
 
@@ -76,15 +75,6 @@ def test_weights_score_the_weighted_sum_of_the_features():
     assert score(features, Weights(1, 0, 2, 0, -4, bias=0.5)) == 0.5 - 2.0 + 2.0 - 1.0
 
 
-def test_the_default_weights_rank_verses_as_before():
-    text = ("I walk at night\nunder the light\n"
-            "and then we went down to the water and talked about it all night long")
-    features = text_features(text, -3.0, ARTIST, 0)
-    distance = abs((4 + 3 + 15) / 3 - 6.0) / 6.0
-    assert math.isclose(score(features), -3.0 - 1.5 * distance + 1.0 / 3 - 3.0 * (1 / 3))
-    assert set(features) == set(FEATURES)
-
-
 def test_a_runs_ranking_file_sets_its_weights(tmp_path):
     (tmp_path / "ranking.json").write_text(json.dumps({
         "weights": {"likelihood": 0.5, "width": -1.0, "rhyme": 2.0, "drift": -1.0,
@@ -101,15 +91,6 @@ def test_a_bad_ranking_file_means_the_defaults_and_one_warning(tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="model.ranking"):
         assert load_weights(tmp_path) == DEFAULT
     assert len(caplog.records) == 1 and "ranking.json" in caplog.records[0].getMessage()
-
-
-def test_a_line_is_asked_for_after_the_song_so_far_and_its_own_lines():
-    sections = [("Verse 1", ["a", "b"]), ("Chorus", ["c", "d"])]
-    assert song_prompt(sections, "Verse 2", ["e"], True) == \
-        "[Verse]\na\nb\n\n[Chorus]\nc\nd\n\n[Verse]\ne\n"
-    assert song_prompt(sections, "Verse 2", [], False) == "a\nb\n\nc\nd\n\n"
-    long = [("Verse 1", [str(i) for i in range(12)])]
-    assert song_prompt(long, "Chorus", ["x"], True) == "[Chorus]\nx\n"  # past 12 lines: dropped
 
 
 def test_a_completion_becomes_one_clean_line():

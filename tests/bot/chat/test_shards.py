@@ -23,10 +23,15 @@ async def test_shard_ids_split_the_shards_between_two_bots(start_bot):
     second = await start_bot(SHARD_COUNT="2", SHARD_IDS="1")
     assert first.fake.identified == [[0, 2], [1, 2]]
     assert first.bot.shards.keys() == {0} and second.bot.shards.keys() == {1}
+    served = []
     for guild, bot in ((GUILD_ID, first), (OTHER_GUILD_ID, second)):
         token = await bot.fake.command("lyrics", {"prompt": "which shard"}, guild_id=guild)
-        await bot.fake.wait_for(lambda c, t=token: c.token == t and bool(c.body.get("embeds")))
-        assert bot.app.default.worker.stats().served == 1  # this bot's worker wrote it
+        await bot.song(token)
+        served.append([b.app.default.worker.stats().served for b in (first, second)])
+    # Each bot's own worker wrote its guild's verse (a worker request a line), the other none.
+    (first_alone, second_idle), (first_after, second_after) = served
+    assert first_alone >= 1 and second_idle == 0
+    assert first_after == first_alone and second_after >= 1
 
 
 def test_shard_settings_are_checked():

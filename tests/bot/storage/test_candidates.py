@@ -157,10 +157,11 @@ async def test_a_song_written_through_the_web_logs_the_candidates_its_ranking_we
     assert status == 200
     (shown,) = data["songs"]
     logged = await rows(app.store.db, shown["id"])
-    assert len(logged) >= 3 and {r[2] for r in logged} == {None}  # a verse: one step a try
+    # A verse is written line by line: one ranking a written line, in section "Verse".
+    assert len(logged) >= 3 * 3 and {r[2] for r in logged} == {"Verse"}
     kept = [r for r in logged if r[7]]
-    assert len(kept) == 1  # exactly one candidate was shown
-    assert kept[0][5].startswith("Paper lanterns")
+    assert [r[3] for r in kept] == [1, 2, 3]  # the line after the listener's, and on
+    assert [r[5] for r in kept] == shown["text"].split("\n")[1:]  # the lines shown
     assert set(json.loads(kept[0][6])) == {"likelihood", "width", "rhyme", "drift", "copied"}
 
 

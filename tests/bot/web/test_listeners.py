@@ -1,48 +1,52 @@
 """Simulated listeners of known taste teach the ranking, end to end through the real web API.
 
-A tiny real model, published as a run, writes short verses through POST /api/lyrics (six
-candidates a song, ranked by the default weights, every one logged). Listeners vote on each song
+A tiny real model, published as a run, writes two-line verses through POST /api/lyrics: the
+listener's first line and one written line, six candidates ranked by the default weights, every
+one logged. Listeners vote on each song
 that was shown by one stated rule; `python -m training feedback --fit` gets the votes through
 `python -m bot feedback` (beside the running bot) and fits the run's ranking weights; the bot
 reloads the run, and the songs it writes next follow the rule far more often.
 
-The rule: 👍 when a song's lines are off the artist's usual width by at least WIDE (the
-`width` feature of model/ranking.py on the shown text), else 👎. The default ranking prefers
-lines of the usual width (its width weight is negative), so before feedback few songs pass; the
-random tiny model's other features hardly vary (no rhymes, no drift, no copies), so width is the
-taste there is to learn.
+The rule: 👍 when the written line is off the artist's usual width by at least WIDE (the `width`
+feature of model/ranking.py), else 👎. The default ranking
+prefers lines of the usual width (its width weight is negative), so before feedback few songs
+pass; the random tiny model's other features hardly vary (no rhymes, no drift, no copies), so
+width is the taste there is to learn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 
 import aiohttp
 
-from model.ranking import text_features
-from model.style import GENERIC
+from model.novelty import words_of
+from model.ranking import width
+from model.style import GENERIC, lyric_lines
 from tests.bot.conftest import publish_tiny_run
-from tests.bot.short_model import short_model
 from tests.conftest import DEFAULT_ARTIST, run_cli
 
 ARTIST = DEFAULT_ARTIST  # the artist the test bot serves and logs songs as
-WIDE = 0.15  # the rule's threshold on `width`: about one word off the usual 7.5 a line
+WIDE = 0.4  # the rule's threshold on `width`: three words off the usual 7.5 a line
 SONGS = 120  # songs written before feedback (FEEDBACK_MIN_VOTES is 100), and again after
 MARGIN = 0.3  # the share of songs the listeners like must rise by at least this much
 LISTENER = "0123456789abcdef" * 2  # the visitor id the page would keep
 
 
 def liked(text: str) -> bool:
-    """The listeners' taste, from the shown song alone."""
-    return text_features(text, None, GENERIC, 0)["width"] >= WIDE
+    """The listeners' taste, from the shown song alone: the lines written after theirs."""
+    return statistics.fmean(width(len(words_of(line)), GENERIC)
+                            for line in lyric_lines(text)[1:]) >= WIDE
 
 
 async def write_songs(session: aiohttp.ClientSession, base: str, count: int,
                       start: int) -> list[dict]:
     async def one(i: int) -> dict:
         async with session.post(f"{base}/api/lyrics",
-                                json={"prompt": f"Porch light number {start + i}"}) as response:
+                                json={"prompt": f"Porch light number {start + i} burning for you",
+                                      "lines": 2}) as response:
             data = await response.json()
             assert response.status == 200, data
             return data["songs"][0]
@@ -52,7 +56,7 @@ async def write_songs(session: aiohttp.ClientSession, base: str, count: int,
 
 async def test_listeners_votes_teach_the_ranking_their_taste(serve_web, tiny_base, tmp_path):
     home = tmp_path / "home"
-    run = publish_tiny_run(home, short_model(tiny_base, tmp_path / "short"))
+    run = publish_tiny_run(home, tiny_base)
     base, app = await serve_web(CANDIDATES="6", MAX_BATCH="48", QUEUE_SIZE="256",
                                 VOTE_COOLDOWN_SECONDS="0")
     async with aiohttp.ClientSession() as session:

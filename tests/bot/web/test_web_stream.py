@@ -67,7 +67,10 @@ async def test_the_done_line_holds_the_plain_answer(paced_web):
     assert status == 200 and done.pop("event") == "done"
     assert done.keys() == plain.keys() and done["prompt"] == plain["prompt"]
     assert [s.keys() for s in done["songs"]] == [s.keys() for s in plain["songs"]]
-    assert [e["slot"] for e in lines[:-1]] == [0, 1]  # one verse each, as written
+    for slot, song in enumerate(done["songs"]):  # each verse streamed line by line, then whole
+        *written, whole = [e for e in lines[:-1] if e["slot"] == slot]
+        assert [e["text"] for e in written] == song["text"].split("\n") == whole["lines"]
+        assert {e["section"] for e in written} == {whole["label"]} == {"Verse"}
 
 
 async def test_an_error_after_the_stream_began_is_its_last_line(paced_web):
