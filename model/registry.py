@@ -5,11 +5,14 @@ CLI's job (training/publish.py); nothing here imports torch or transformers.
 
 Layout under `$SWIFTAI_HOME/models/<artist-slug>/` (one registry per artist; `slug` names it):
   runs/<run-id>/   save_pretrained model and tokenizer, generation_config.json, data/ (the corpus
-                   it was trained on), metrics.json, report.*, and manifest.json, written last:
-                   a run without a manifest is incomplete (still training, failed, or killed).
-                   While training, status.json names the stage (and, after a failure, the
-                   error), and the training process holds an flock on `.lock`: a run that says
-                   it is running but whose lock is free was killed (abandoned).
+                   it was trained on), manifest.json, then metrics.json and report.*. The
+                   manifest is written once the weights are saved: a run without one is
+                   incomplete (still training, failed, or killed); a run whose manifest has no
+                   metrics yet is trained but not evaluated (evaluating, or its evaluation
+                   failed: `python -m training evaluate RUN` finishes it). While a process
+                   trains or evaluates a run, status.json names the stage (and, after a failure,
+                   the error), and the process holds an flock on `.lock`: a run that says it is
+                   running but whose lock is free was killed (abandoned).
   current          symlink to runs/<run-id>; swapped atomically on publish and rollback.
   history.json     the stack of published run ids, newest last.
 A crash at any moment leaves `current` pointing at a complete run: the link only ever moves to a
@@ -37,7 +40,7 @@ from typing import Any
 from model.errors import RegistryError
 
 REQUIRED_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "manifest.json")
-STATUS_FILE = "status.json"  # {"state": "running" | "failed" | "interrupted", "stage", "message"}
+STATUS_FILE = "status.json"  # {"state": running|failed|interrupted|complete, "stage", "message"}
 LOCK_FILE = ".lock"  # flock-ed by the process training the run, for as long as it lives
 SINGLE_ARTIST_LAYOUT = ("runs", "current", "history.json")  # models/ before artists had folders
 MOVING = ".moving-"  # models/.moving-<slug>/: a single-artist home on its way to models/<slug>/
@@ -59,14 +62,18 @@ def slug(artist: str) -> str:
 
 @dataclass(frozen=True)
 class RunStatus:
-    state: str  # complete, running, failed, or abandoned (killed or interrupted)
+    # complete (trained and evaluated), unevaluated (trained; its evaluation failed or was
+    # stopped), running, failed, or abandoned (killed or interrupted before it was trained)
+    state: str
     stage: str | None = None  # the stage it is in, or that it failed or was abandoned in
-    message: str | None = None  # the error, for a failed run
+    message: str | None = None  # the error, for a failed or unevaluated run
 
     def describe(self) -> str:
         """Say in a few words how the run stands: `failed at train: out of memory`."""
         if self.state == "failed":
             return f"failed at {self.stage or 'start'}: {self.message}"
+        if self.state == "unevaluated":
+            return f"not evaluated: {self.message}" if self.message else "not evaluated"
         if self.state == "abandoned":
             return f"abandoned during {self.stage}" if self.stage else "abandoned"
         return f"running ({self.stage})" if self.state == "running" else self.state
@@ -95,8 +102,13 @@ class Run:
 
     @property
     def complete(self) -> bool:
-        """Say whether training finished and the manifest was written."""
+        """Say whether training finished and the manifest was written (the weights are whole)."""
         return self.manifest is not None
+
+    @property
+    def evaluated(self) -> bool:
+        """Say whether the run is trained and its evaluation's metrics are in the manifest."""
+        return bool(self.metrics)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -105,18 +117,23 @@ class Run:
 
     @property
     def status(self) -> RunStatus:
-        """Return how the run stands: complete, running, failed (and where), or abandoned."""
-        if self.complete:
+        """Return how the run stands: complete, unevaluated (and why), running, failed (and
+        where), or abandoned."""
+        if self.evaluated:
             return RunStatus("complete")
         try:
             status = json.loads((self.path / STATUS_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             status = {}  # killed before its first status, or made by an older version
         state, stage = status.get("state"), status.get("stage")
-        if state == "failed":
-            return RunStatus("failed", stage, status.get("message"))
         if state == "running" and lock_is_held(self.path):
             return RunStatus("running", stage)
+        if self.complete:  # trained: only its evaluation is missing
+            reason = status.get("message") if state == "failed" else \
+                f"interrupted during {stage}" if state in ("running", "interrupted") else None
+            return RunStatus("unevaluated", stage, reason)
+        if state == "failed":
+            return RunStatus("failed", stage, status.get("message"))
         return RunStatus("abandoned", stage)
 
     def val_songs(self) -> list[dict[str, Any]]:
@@ -171,7 +188,10 @@ class Registry:
         return json.loads(self.history_path.read_text(encoding="utf-8"))
 
     def check(self, run: Run) -> None:
-        """Refuse a run that is incomplete or misses files the bot needs to load it."""
+        """Refuse a run that is incomplete or misses files the bot needs to load it.
+
+        A trained run whose evaluation failed passes: its weights are whole, and only
+        `publish` asks for the evaluation (unless forced)."""
         if not run.complete:
             raise RegistryError(f"run {run.id} is incomplete (no manifest.json): it is still "
                                 "training or was interrupted; resume it or train again")

@@ -7,6 +7,7 @@ and `fetch`, `import` and `corpus` do not need them.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,20 +116,25 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
     """Start (or resume) a run, train and evaluate it; return its manifest (None in the other
     processes of a multi-process run)."""
     from training.options import TrainOptions
-    from training.runs import resume_run, train_new_run
+    from training.runs import EvaluationFailed, resume_run, train_new_run
 
     registry = _registry(settings, args)
-    if args.resume:
-        run_dir = distributed.from_main(lambda: _run_to_resume(registry, args.resume))
-        progress.say(f"resuming run {run_dir.name}")
-        manifest = resume_run(run_dir, progress, cache=settings.cache_dir)
-    else:
-        artist = args.artist or settings.artist
-        corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
-        options = TrainOptions.from_args(args, base_model=settings.base_model)
-        votes = votes_for_run(args, settings, _corpus_artist(corpus_dir) or artist, progress)
-        manifest = train_new_run(registry, corpus_dir, options, progress,
-                                 cache=settings.cache_dir, votes=votes)
+    try:
+        if args.resume:
+            run_dir = distributed.from_main(lambda: _run_to_resume(registry, args))
+            progress.say(f"resuming run {run_dir.name}")
+            manifest = resume_run(run_dir, progress, cache=settings.cache_dir)
+        else:
+            artist = args.artist or settings.artist
+            corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
+            options = TrainOptions.from_args(args, base_model=settings.base_model)
+            votes = votes_for_run(args, settings, _corpus_artist(corpus_dir) or artist,
+                                  progress)
+            manifest = train_new_run(registry, corpus_dir, options, progress,
+                                     cache=settings.cache_dir, votes=votes)
+    except EvaluationFailed as e:  # the run is kept: say how to finish it
+        raise TrainingError(f"{e}; finish it with `{_command('evaluate', e.run_id, args)}`, "
+                            f"then `{_command('publish', e.run_id, args)}`") from e
     if manifest is not None:
         m = manifest["metrics"]
         progress.say(f"run {manifest['run']}: validation perplexity {m['base_perplexity']} "
@@ -137,9 +143,20 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
     return manifest
 
 
-def _run_to_resume(registry: Any, wanted: str) -> Path:
+def _command(name: str, run_id: str, args: argparse.Namespace) -> str:
+    """Return the command line that does `name` to a run of the artist `args` named."""
+    artist = getattr(args, "artist", None)
+    return f"python -m training {name} {run_id}" + \
+        (f" --artist {shlex.quote(artist)}" if artist else "")
+
+
+def _run_to_resume(registry: Any, args: argparse.Namespace) -> Path:
+    wanted = args.resume
     if wanted != "latest":
         run = registry.run(wanted)
+        if run.complete and not run.evaluated:
+            raise TrainingError(f"run {run.id} finished training; only its evaluation is "
+                                f"missing: `{_command('evaluate', run.id, args)}` finishes it")
         if run.complete:
             raise TrainingError(f"run {run.id} already finished; nothing to resume")
         return run.path
@@ -156,13 +173,19 @@ def cmd_train(args: argparse.Namespace, settings: Settings, progress: Progress) 
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Evaluate a run again (default: the current one) and rewrite its report."""
+    """Evaluate a trained run (default: the current one): finish a run whose evaluation
+    failed, or measure one again and rewrite its report."""
     from training.runs import evaluate_run
 
     registry = _registry(settings, args)
     run = registry.run(args.run) if args.run else registry.current()
     if run is None:
         raise TrainingError("nothing is published yet; name a run (see `models`)")
+    if not run.complete:
+        hint = (f"; `python -m training train --resume {run.id}` continues it"
+                if run.status.state in ("failed", "abandoned") else "")
+        raise TrainingError(f"run {run.id} is not trained yet ({run.status.describe()}), so "
+                            f"there is nothing to evaluate{hint}")
     metrics = evaluate_run(run.path, progress, cache=settings.cache_dir,
                            songs=args.eval_songs)["metrics"]
     for key, value in metrics.items():
@@ -171,7 +194,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progres
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """List trained runs with their metrics, marking the current one; say which failed."""
+    """List trained runs with their metrics, marking the current one; say which failed or
+    are not evaluated."""
     registry = _registry(settings, args)
     current = registry.current()
     runs = registry.runs()
@@ -179,7 +203,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress)
         progress.say(f"no runs yet in {registry.runs_dir}; train one with `python -m training run`")
     for run in runs:
         mark = "*" if current and run.id == current.id else " "
-        if not run.complete:
+        if not run.evaluated:
             progress.say(f"{mark} {run.id}  {run.status.describe()}")
             continue
         m = run.metrics

@@ -94,8 +94,12 @@ def convert_base(base_model: str, cache: Path) -> Path:
         from ctranslate2.converters import TransformersConverter
 
         _register_padded_gpt2()
-        TransformersConverter(source).convert(str(staged / CONVERSION),
+        try:
+            TransformersConverter(source).convert(str(staged / CONVERSION),
                                                   quantization=STORED_AS, force=True)
+        except Exception as e:  # as in convert_folder: ValueError/NotImplementedError/KeyError...
+            raise TrainingError(f"CTranslate2 cannot convert base model {base_model!r}: "
+                                f"{e}") from e
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staged, folder)

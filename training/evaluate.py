@@ -6,8 +6,11 @@ continuation, distinct-1/2, the share of outputs that copy 8+ words of a trainin
 share stuck in a loop. Song mode writes a whole song from the first `songs` openings (8 by
 default) and holds its style figures beside the artist's (training/songcheck.py), on the
 backend users get: CTranslate2 when it is installed (the run and the base model are converted
-first; the base model's conversion is cached), else transformers. Writes metrics.json, report.md
-and report.png into the run folder.
+first; the base model's conversion is cached), else transformers. When CTranslate2 cannot
+convert, load or run a model, that model's songs are written on transformers instead, and the
+reason goes to the progress output, metrics.json (`song_backend`, `song_fallback`, `base_` ones
+for the base model) and report.md. Writes metrics.json, report.md and report.png into the run
+folder.
 
 A classifier tries to tell those songs' stanzas from the artist's (training/tells.py).
 """
@@ -34,7 +37,7 @@ from model.scoring import score_songs
 from model.songtext import clean_output, is_degenerate
 from training.convert import convert_base, convert_folder, ct2_available
 from training.dataset import Corpus
-from training.errors import TrainingError
+from training.errors import TrainingError, one_line
 from training.preference import report_lines as feedback_report
 from training.progress import Progress
 from training.songcheck import (
@@ -100,12 +103,13 @@ def song_openings(val: list[dict[str, Any]], limit: int) -> list[tuple[str, str 
     return [(opening_and_rest(s["lyrics"])[0], s.get("album")) for s in val[:max(1, limit)]]
 
 
-def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path,
-                 progress: Progress) -> Backend:
+def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path
+                 ) -> tuple[Backend, str | None]:
     """Return the backend to write songs on: CTranslate2 when installed (converting the model
-    first, once), else the transformers backend already loaded."""
+    first, once), else the transformers backend already loaded, with why it is not CTranslate2
+    (None when it is, or when CTranslate2 is not installed)."""
     if not ct2_available():
-        return loaded
+        return loaded, None
     from model.ct2 import CTranslate2Backend, has_conversion
 
     try:
@@ -115,10 +119,33 @@ def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path,
             folder = source
         else:
             folder = convert_base(source, cache)
-    except TrainingError as e:  # an architecture CTranslate2 lacks: songs on transformers
-        progress.say(f"songs on transformers: {e}")
-        return loaded
-    return CTranslate2Backend.load(folder, model_id=loaded.info.model_id)
+    except TrainingError as e:  # an architecture or a config its converter lacks
+        return loaded, one_line(e)
+    try:
+        return CTranslate2Backend.load(folder, model_id=loaded.info.model_id), None
+    except Exception as e:  # a corrupt or incompatible conversion: ctranslate2 says which
+        return loaded, f"CTranslate2 cannot load the conversion in {folder}: {one_line(e)}"
+
+
+def songs_on(loaded: TransformersBackend, source: str | Path, cache: Path,
+             openings: list[tuple[str, str | None]], train: list[str], artist: Any,
+             seed: int, progress: Progress, name: str) -> tuple[list[str], str, str | None]:
+    """Write the evaluation's songs on CTranslate2, falling back to transformers when it cannot
+    convert, load or run the model; return the songs, the backend that wrote them and why it
+    fell back (None when it did not)."""
+    writer, fallback = song_backend(loaded, source, cache)
+    if writer is not loaded:
+        progress.emit("evaluate", model=name, form="song", backend=writer.info.backend)
+        try:
+            return write_songs(writer, openings, train, artist, seed), writer.info.backend, None
+        except Exception as e:  # the engine users get failed: still measure the model
+            fallback = f"CTranslate2 failed writing songs: {one_line(e)}"
+        writer = loaded  # lets the CTranslate2 model go before transformers writes
+    if fallback:
+        progress.say(f"{name} model's songs on transformers: {fallback}")
+    progress.emit("evaluate", model=name, form="song", backend=loaded.info.backend,
+                  fallback=fallback)
+    return write_songs(loaded, openings, train, artist, seed), loaded.info.backend, fallback
 
 
 def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, progress: Progress,
@@ -137,7 +164,8 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     samples: dict[str, list[str]] = {}
     written_by: dict[str, dict[str, Any]] = {}
     for prefix, source in (("base_", base_model), ("", run_dir)):
-        progress.emit("evaluate", model="base" if prefix else "fine-tuned")
+        name = "base" if prefix else "fine-tuned"
+        progress.emit("evaluate", model=name)
         backend = TransformersBackend.load(locate(source), model_id=str(source))
         score = score_songs(backend.model, backend.tokenizer, backend.info.spec, corpus.val,
                             block_size)
@@ -149,15 +177,13 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
                         for k, v in generation_metrics(raw, corpus.val, index).items()})
         metrics["val_tokens"] = score.tokens
         samples[prefix or "tuned"] = [clean_output(t) for t in raw]
-        writer = song_backend(backend, source, cache, progress)
-        progress.emit("evaluate", model="base" if prefix else "fine-tuned", form="song",
-                      backend=writer.info.backend)
-        metrics["song_backend"] = writer.info.backend
-        written = write_songs(writer, openings, train, artist, seed)
+        written, writer, fallback = songs_on(backend, source, cache, openings, train, artist,
+                                             seed, progress, name)
+        metrics.update({f"{prefix}song_backend": writer, f"{prefix}song_fallback": fallback})
         written_by[prefix] = song_metrics(written, index)
         metrics.update({f"{prefix}{k}": v for k, v in written_by[prefix].items() if k != "style"})
         samples[f"{prefix}song"] = written
-        del backend, writer
+        del backend
     metrics["style"] = style_table(artist, written_by["base_"], written_by[""],
                                    corpus.manifest.get("form") and tuple(corpus.manifest["form"]))
     metrics["style_targets"] = targets(metrics["style"], written_by[""])

@@ -132,10 +132,15 @@ def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
     It replaces the current model, or (the first publish) the base model the run started from,
     which the bot serves until then. Both are scored on the new run's validation songs, so the
     comparison is fair even when the corpus changed; per word when their tokenizers differ.
-    `force` skips the comparison, never the load check.
+    A run that is not evaluated (its evaluation failed) is refused. `force` skips the
+    comparison and the evaluation, never the load check.
     """
     run = registry.run(run_id)
     registry.check(run)
+    if not run.evaluated and not force:
+        raise RegistryError(f"run {run.id} is {run.status.describe()}; finish it with "
+                            f"`python -m training evaluate {run.id}` first, or publish --force "
+                            "to publish it without its evaluation")
     current = registry.current()
     if current is not None and current.id == run.id:
         raise RegistryError(f"run {run.id} is already the current model")
@@ -174,10 +179,12 @@ def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
 
 
 def prune(registry: Registry, dry_run: bool = False) -> list[tuple[Run, str]]:
-    """Delete failed and abandoned runs, and complete runs older than the current one, except
+    """Delete failed and abandoned runs, and trained runs older than the current one, except
     the current run and the previous (rollback's target); return what went and why.
 
-    Runs in progress and runs newer than the current one (a candidate not yet published) stay.
+    Runs in progress and runs newer than the current one (a candidate not yet published, or a
+    trained run whose evaluation failed, waiting for `evaluate`) stay: a run that is not
+    evaluated is not a failed one.
     Each folder is renamed to a hidden name first, so it vanishes from the registry at once.
     """
     current = registry.current()

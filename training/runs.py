@@ -1,9 +1,13 @@
-"""A run from start to finish: create, train, save sampling defaults, evaluate, write the manifest.
+"""A run from start to finish: create, train, save sampling defaults, write the manifest, evaluate.
 
-The manifest is written last and marks the run complete; until then the registry refuses it.
-While a process makes a run it holds the run's lock and keeps status.json naming the stage, so
-`python -m training models` can tell a run in progress from one that failed (and where) or was
-killed. With several training processes, process 0 alone does all of this; the others train.
+The manifest is written as soon as the weights are saved: it marks the run trained, and nothing
+after it can lose the run. Evaluation then adds its metrics to the manifest. An evaluation that
+fails leaves the run trained but not evaluated, with its one-line reason in status.json and the
+traceback in the run's evaluate.log; `python -m training evaluate RUN` finishes it.
+While a process trains or evaluates a run it holds the run's lock and keeps status.json naming
+the stage, so `python -m training models` can tell a run in progress from one that failed (and
+where), was killed, or is not evaluated. With several training processes, process 0 alone does
+all of this; the others train.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import shutil
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +25,29 @@ from typing import Any
 from transformers import GenerationConfig
 
 from model.backend import Sampling
-from model.files import write_json_atomic
+from model.files import write_bytes_atomic, write_json_atomic
 from model.registry import LOCK_FILE, STATUS_FILE, Registry
 from model.tokens import model_end_ids
 from training import distributed
 from training.dataset import load_corpus
-from training.errors import TrainingError
+from training.errors import TrainingError, one_line
 from training.evaluate import evaluate
 from training.finetune import TrainOptions, read_options, start_run, train
 from training.preference import Plan, add_votes, learn
 from training.progress import Progress
+
+EVALUATE_LOG = "evaluate.log"  # the traceback of the run's last failed evaluation
+
+
+class EvaluationFailed(TrainingError):
+    """A trained run's evaluation failed: the run is kept, and `evaluate RUN` finishes it."""
+
+    def __init__(self, run_id: str, reason: str, evaluated_before: bool, log: Path) -> None:
+        self.run_id = run_id
+        self.reason = reason  # one line: what status.json and `models` show
+        what = (f"evaluating run {run_id} again failed (its earlier metrics are kept)"
+                if evaluated_before else f"run {run_id} is trained but not evaluated")
+        super().__init__(f"{what}: {reason} (traceback in {log})")
 
 
 class Tracker:
@@ -53,7 +71,8 @@ class Tracker:
                 time.sleep(0.02)
         else:
             os.close(self._fd)
-            raise TrainingError(f"run {run_dir.name} is being trained by another process")
+            raise TrainingError(f"run {run_dir.name} is being trained or evaluated by another "
+                                "process")
         self.stage("start")
 
     def __enter__(self) -> Tracker:
@@ -68,6 +87,8 @@ class Tracker:
                  traceback: Any) -> None:
         if kind is KeyboardInterrupt:
             self._write("interrupted")
+        elif isinstance(error, EvaluationFailed):
+            self._write("failed", error.reason)
         elif error is not None:
             self._write("failed", str(error) or type(error).__name__)
         else:
@@ -128,23 +149,52 @@ def _finish(run_dir: Path, tracker: Tracker, progress: Progress, resume: bool,
     # Our sampling defaults, keeping the end tokens the base model declared (Qwen2 lists two).
     GenerationConfig(**Sampling().to_generation_config(),
                      eos_token_id=model_end_ids(run_dir) or None).save_pretrained(run_dir)
-    tracker.stage("evaluate")
-    manifest = evaluate_run(run_dir, progress, training=summary, cache=cache)
+    _write_manifest(run_dir, training=summary, metrics=None)  # trained: kept whatever follows
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the best model is saved
-    return manifest
+    return _evaluate(run_dir, tracker, progress, cache)
 
 
-def evaluate_run(run_dir: Path, progress: Progress, training: dict[str, Any] | None = None,
-                 cache: Path | None = None, songs: int | None = None) -> dict[str, Any]:
-    """Evaluate a trained run and (re)write its manifest with the metrics.
+def evaluate_run(run_dir: Path, progress: Progress, cache: Path | None = None,
+                 songs: int | None = None) -> dict[str, Any]:
+    """Evaluate a trained run (again), holding its lock, and write its metrics into the
+    manifest; return the manifest. Raise EvaluationFailed when the evaluation fails.
 
     `cache` keeps the base model's CTranslate2 conversion between evaluations; `songs` overrides
     the run's --eval-songs."""
+    if not (run_dir / "manifest.json").is_file():
+        raise TrainingError(f"run {run_dir.name} has no trained model to evaluate (no "
+                            "manifest.json)")
+    with Tracker(run_dir) as tracker:
+        return _evaluate(run_dir, tracker, progress, cache, songs)
+
+
+def _evaluate(run_dir: Path, tracker: Tracker, progress: Progress, cache: Path | None,
+              songs: int | None = None) -> dict[str, Any]:
+    """Evaluate the trained run; on any failure, keep it and say why in one line."""
+    tracker.stage("evaluate")
+    previous = _read_manifest(run_dir)
+    log = run_dir / EVALUATE_LOG
+    try:
+        options = read_options(run_dir)
+        corpus = load_corpus(run_dir / "data")
+        progress.stage("evaluate", run=run_dir.name)
+        metrics = evaluate(run_dir, corpus, options.base_model, options.block_size, progress,
+                           songs=songs or options.eval_songs, cache=cache)
+    except Exception as e:  # whatever broke, the trained weights stay; the reason is recorded
+        write_bytes_atomic(log, traceback.format_exc().encode())
+        reason = one_line(e)
+        progress.emit("evaluate", event="failed", run=run_dir.name, reason=reason)
+        raise EvaluationFailed(run_dir.name, reason, bool(previous.get("metrics")), log) from e
+    log.unlink(missing_ok=True)  # an earlier failure's traceback no longer applies
+    return _write_manifest(run_dir, training=previous.get("training"), metrics=metrics)
+
+
+def _write_manifest(run_dir: Path, training: dict[str, Any] | None,
+                    metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Write the run's manifest: what data, base model and options made it, and its metrics
+    (None until it is evaluated); return it."""
     options = read_options(run_dir)
     corpus = load_corpus(run_dir / "data")
-    progress.stage("evaluate", run=run_dir.name)
-    metrics = evaluate(run_dir, corpus, options.base_model, options.block_size, progress,
-                       songs=songs or options.eval_songs, cache=cache)
     previous = _read_manifest(run_dir)
     manifest = {
         "run": run_dir.name,
@@ -155,7 +205,7 @@ def evaluate_run(run_dir: Path, progress: Progress, training: dict[str, Any] | N
                    "counts": corpus.manifest.get("counts")},
         "albums": corpus.albums if options.album_headers else [],
         "options": options.__dict__,
-        "training": training or previous.get("training"),
+        "training": training,
         "metrics": metrics,
     }
     write_json_atomic(run_dir / "manifest.json", manifest)

@@ -98,12 +98,24 @@ def targets(style: dict[str, Any], tuned: dict[str, Any]) -> dict[str, bool]:
             "no_loops": tuned["song_degenerate_rate"] == 0.0}
 
 
+def engines(metrics: dict[str, Any]) -> str:
+    """Say what wrote each model's songs and, where CTranslate2 could not, why."""
+    tuned = metrics.get("song_backend", "transformers")
+    said = [(name, metrics.get(f"{prefix}song_backend", tuned),
+             metrics.get(f"{prefix}song_fallback"))
+            for name, prefix in (("the base model", "base_"), ("the fine-tuned one", ""))]
+    if said[0][1] == tuned and not said[0][2] and not said[1][2]:
+        return f"on {tuned}"
+    return " and ".join(f"on {backend} for {name}" + (f" ({fallback})" if fallback else "")
+                        for name, backend, fallback in said)
+
+
 def report_rows(metrics: dict[str, Any]) -> list[str]:
     """Return report.md's song-mode section."""
     style, met = metrics["style"], metrics["style_targets"]
     out = ["## Songs, beside the artist", "",
            "One whole song (`--form song`) from each validation song's first line, written as "
-           f"the bot writes them, on {metrics.get('song_backend', 'transformers')} "
+           f"the bot writes them, {engines(metrics)} "
            f"({metrics.get('song_openings', metrics['val_songs'])} openings). Targets: rhyme "
            "rate within ±25% of the artist's, words per line within ±20% (p90 at most +30%), "
            "every chorus coming back, 70% of the artist's lines per song (or of a message), "

@@ -85,3 +85,14 @@ def test_both_layouts_at_once_are_refused_and_nothing_moves(tmp_path):
     with pytest.raises(RegistryError, match="move one of them away by hand"):
         move_single_artist_home(models, ["Juniper Vale"])
     assert Registry(models).current().id == "20260102-000000-bbbbbb"
+
+
+def test_a_trained_run_killed_while_it_was_evaluated_is_not_evaluated(tmp_path):
+    run = tmp_path / "runs" / "20260101-000000-aaaaaa"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"run": run.name, "metrics": None}))
+    # What a process killed during evaluation leaves: "running", and nobody holds the lock.
+    (run / "status.json").write_text(json.dumps({"state": "running", "stage": "evaluate"}))
+    status = Registry(tmp_path).run(run.name).status
+    assert status.state == "unevaluated"
+    assert status.describe() == "not evaluated: interrupted during evaluate"

@@ -34,9 +34,10 @@ class Result:
     stderr: str
 
 
-def cli(home: Path, *argv: str, **env: str) -> Result:
-    """Run `python -m training ARGV` in this process with SWIFTAI_HOME=home (and `env`)."""
-    out, err = io.StringIO(), io.StringIO()
+def cli(home: Path, *argv: str, stdout: io.StringIO | None = None, **env: str) -> Result:
+    """Run `python -m training ARGV` in this process with SWIFTAI_HOME=home (and `env`);
+    `stdout` is where its standard output goes (default: a new StringIO)."""
+    out, err = stdout or io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         for key in NETWORK_KEYS:
             patch.delenv(key, raising=False)
