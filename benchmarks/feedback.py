@@ -48,9 +48,9 @@ from benchmarks.listeners import (  # noqa: E402
     write_candidates,
 )
 from benchmarks.models import build_gpt2  # noqa: E402
-from model.hf import TransformersBackend  # noqa: E402
-from model.novelty import CopyIndex  # noqa: E402
-from model.style import figures, lyric_lines  # noqa: E402
+from model.lyrics.style import figures, lyric_lines  # noqa: E402
+from model.serving.hf import TransformersBackend  # noqa: E402
+from model.writing.novelty import CopyIndex  # noqa: E402
 from training import kto, ranker  # noqa: E402
 from training.corpus import build_corpus, write_corpus  # noqa: E402
 from training.dataset import load_corpus  # noqa: E402

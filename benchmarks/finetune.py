@@ -76,7 +76,7 @@ def lean_loop(base: Path, run: Path, steps: int, batch_size: int, block_size: in
     """Train with a bare loop on the run's own packed blocks; return tokens per second."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from model.tokens import spec_of
+    from model.serving.tokens import spec_of
     from training.dataset import load_corpus, pack, tokenize_songs
 
     cuda = torch.cuda.is_available()

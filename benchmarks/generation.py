@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.models import build_gpt2_124m, fixture_lyrics  # noqa: E402
-from model import backends  # noqa: E402
-from model.backend import GenRequest, Sampling, context_of  # noqa: E402
-from model.worker import Worker  # noqa: E402
+from model.serving import backends  # noqa: E402
+from model.serving.protocol import GenRequest, Sampling, context_of  # noqa: E402
+from model.serving.worker import Worker  # noqa: E402
 
 NEW_TOKENS = 64
 PROMPTS = ["We lit paper lanterns on the fourth of July", "Gravel on the back road",
@@ -168,7 +168,7 @@ def mean_nll(folder: Path, compute_type: str) -> float:
     """Mean negative log-likelihood per token of the fixture lyrics under the conversion."""
     import ctranslate2
 
-    from model.tokens import load_folder_tokenizer
+    from model.serving.tokens import load_folder_tokenizer
 
     codec, spec = load_folder_tokenizer(folder)
     context = context_of(json.loads((folder / "config.json").read_text(encoding="utf-8")))
@@ -198,7 +198,7 @@ async def song_times(folder: Path, songs: int, compute_type: str | None) -> list
     """Write `songs` songs one after another through the worker and composer, as the bot does;
     return for each the seconds to its first written line (the user's own line is shown at
     once and does not count) and to the whole song."""
-    from model.composer import Composer, LineEvent, Request
+    from model.writing.composer import Composer, LineEvent, Request
 
     options = [backends.CTranslate2Options(compute_type=compute_type or "int8")]
     worker = Worker(lambda: backends.load("ctranslate2", folder, "gpt2-124m", options))

@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from model.backend import Completion, GenRequest
-from model.novelty import COPY_WORDS, CopyIndex, words_of
-from model.songtext import clean_output
-from model.style import RHYME_WINDOW, Style, lyric_lines, rhymes
+from model.lyrics.songtext import clean_output
+from model.lyrics.style import RHYME_WINDOW, Style, lyric_lines, rhymes
+from model.serving.protocol import Completion, GenRequest
+from model.writing.novelty import COPY_WORDS, CopyIndex, words_of
 
 DEFAULT_WEIGHTS = {"likelihood": 1.0, "width": -1.5, "rhyme": 1.0, "drift": -3.0, "copied": 0.0}
 Rule = Callable[[Mapping[str, float]], bool]

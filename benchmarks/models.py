@@ -78,7 +78,7 @@ def _sampled_share(logits: Any, token: int) -> float:
     penalty on it, as it stands in every line prompt; temperature; top-k; top-p)."""
     import torch
 
-    from model.backend import Sampling
+    from model.serving.protocol import Sampling
 
     sampling = Sampling()
     logits = logits.reshape(-1, logits.shape[-1]).clone()

@@ -36,16 +36,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.models import build_song_gpt2_124m, fixture_lyrics  # noqa: E402
-from model import backends  # noqa: E402
-from model.backend import Served  # noqa: E402
-from model.composer import CANDIDATES, Composer, Request  # noqa: E402
-from model.novelty import COPY_WORDS, CopyIndex  # noqa: E402
-from model.ranking import load_weights  # noqa: E402
-from model.rhyme import rhyme_book  # noqa: E402
-from model.songform import DEFAULT_FORM, common_form, message_lines  # noqa: E402
-from model.songtext import MAX_CHARS, is_degenerate  # noqa: E402
-from model.style import Style, figures  # noqa: E402
-from model.worker import Worker  # noqa: E402
+from model.lyrics.rhyme import rhyme_book  # noqa: E402
+from model.lyrics.songform import DEFAULT_FORM, common_form, message_lines  # noqa: E402
+from model.lyrics.songtext import MAX_CHARS, is_degenerate  # noqa: E402
+from model.lyrics.style import Style, figures  # noqa: E402
+from model.serving import backends  # noqa: E402
+from model.serving.protocol import Served  # noqa: E402
+from model.serving.worker import Worker  # noqa: E402
+from model.writing.composer import CANDIDATES, Composer, Request  # noqa: E402
+from model.writing.novelty import COPY_WORDS, CopyIndex  # noqa: E402
+from model.writing.ranking import load_weights  # noqa: E402
 from swiftai.settings import Settings  # noqa: E402
 from training.tells import TARGET, Tell, real_vs_real, tell_apart  # noqa: E402
 

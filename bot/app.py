@@ -24,7 +24,7 @@ from bot.service.status import LinkState, artist_facts
 from bot.storage.retention import compact_forever
 from bot.storage.store import Store
 from model.errors import RegistryError
-from model.registry import move_single_artist_home
+from model.registry.runs import move_single_artist_home
 from swiftai.settings import Settings
 
 log = logging.getLogger(__name__)

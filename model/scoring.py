@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from model.novelty import words_of
-from model.songtext import album_token
-from model.tokens import TokenSpec
+from model.lyrics.songtext import album_token
+from model.serving.tokens import TokenSpec
+from model.writing.novelty import words_of
 
 IGNORE = -100  # label that PyTorch's cross-entropy skips: a token that is not scored
 

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # (benchmarks/feedback.py --votes-curve); below it the default ranking is kept.
     feedback_min_votes: int = Field(200, ge=1)
     # ---- Serving ----
-    # SERVING_BACKEND: auto, transformers, ctranslate2 or openai (model.backends.CHOICES)
+    # SERVING_BACKEND: auto, transformers, ctranslate2 or openai (model.serving.backends.CHOICES)
     serving_backend: str = "auto"
     ct2_compute_type: str | None = None  # None: auto
     ct2_threads: int | None = Field(None, ge=1)  # None: cores - 1
@@ -240,7 +240,7 @@ class Settings(BaseSettings):
     @field_validator("serving_backend", mode="before")
     @classmethod
     def _backend(cls, value: Any) -> Any:
-        from model.backends import CHOICES
+        from model.serving.backends import CHOICES
 
         return _one_of(str(value).strip().lower(), CHOICES)
 
@@ -288,7 +288,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        from model.backends import is_remote
+        from model.serving.backends import is_remote
 
         problems = []
         if self.shard_ids and self.shard_count is None:
@@ -375,7 +375,7 @@ def _describe(error: ValidationError) -> list[str]:
 def _folder(name: str) -> str:
     """Return an artist's folder name; a ValueError (a settings problem) if it has none."""
     from model.errors import RegistryError
-    from model.registry import slug
+    from model.registry.runs import slug
 
     try:
         return slug(name)

@@ -22,7 +22,7 @@ DEFAULT_ARTIST = "Taylor Swift"  # whose models a command touches when SWIFTAI_A
 
 def artist_models(home: Path, artist: str = DEFAULT_ARTIST) -> Path:
     """Return an artist's registry folder in `home` (`models/<slug>`), its parent made."""
-    from model.registry import slug
+    from model.registry.runs import slug
 
     (home / "models").mkdir(parents=True, exist_ok=True)
     return home / "models" / slug(artist)

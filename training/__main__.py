@@ -8,9 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from model.backends import CHOICES
-from model.composer import FORMS
 from model.errors import RegistryError
+from model.serving.backends import CHOICES
+from model.writing.composer import FORMS
 from swiftai.logs import one_line, route_library_logs
 from swiftai.settings import ConfigError, Settings
 from training import commands, distributed

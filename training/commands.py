@@ -102,7 +102,7 @@ def make_corpus(args: argparse.Namespace, settings: Settings, progress: Progress
 def _registry(settings: Settings, args: argparse.Namespace) -> Any:
     """Return the registry of the artist a command names (default: SWIFTAI_ARTIST), moving a
     single-artist home into place first."""
-    from model.registry import artist_registry, move_single_artist_home
+    from model.registry.runs import artist_registry, move_single_artist_home
 
     artist = getattr(args, "artist", None) or settings.artist
     moved = move_single_artist_home(settings.models_dir, [settings.artist, *settings.artists])
@@ -277,9 +277,9 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
     """Print lyrics from the current model (or --model), written as the bot writes them."""
     import asyncio
 
-    from model import backends
-    from model.composer import Composer, Request
-    from model.worker import Worker
+    from model.serving import backends
+    from model.serving.worker import Worker
+    from model.writing.composer import Composer, Request
 
     source: Any = args.model
     model_id = args.model

@@ -1,10 +1,10 @@
 """CTranslate2 conversions: a run's, written at publish, and the base model's, cached once.
 
 A conversion lives in `ct2/` inside a model folder whose tokenizer, config.json and
-generation_config.json the CTranslate2 backend reads (model/ct2.py). It is built beside its final
-place and renamed into it, so a reader finds a whole conversion or none (then `auto` serves with
-transformers). Weights are stored in float16: half the disk of float32, and the compute type
-(int8 on CPU) is chosen when the bot loads it.
+generation_config.json the CTranslate2 backend reads (model/serving/ct2.py). It is built beside
+its final place and renamed into it, so a reader finds a whole conversion or none (then `auto`
+serves with transformers). Weights are stored in float16: half the disk of float32, and the
+compute type (int8 on CPU) is chosen when the bot loads it.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import secrets
 import shutil
 from pathlib import Path
 
-from model.backend import Sampling
-from model.backends import locate
-from model.ct2 import CONVERSION, cached_base, has_conversion
-from model.files import staging_dir
+from model.registry.files import staging_dir
+from model.serving.backends import locate
+from model.serving.ct2 import CONVERSION, cached_base, has_conversion
+from model.serving.protocol import Sampling
 from training.errors import TrainingError
 
 STORED_AS = "float16"

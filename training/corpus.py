@@ -1,6 +1,6 @@
 """Build the training corpus: clean every cached song, drop non-songs, collapse versions, split.
 
-Output folder (written as one atomic swap, see `model.files.swap_dir`):
+Output folder (written as one atomic swap, see `model.registry.files.swap_dir`):
   train.jsonl, val.jsonl  one song per line: id, title, album, year, lyrics
   manifest.json           counts, content hash, and every dropped or merged song with its reason
 The split is by song and by hash of the song's base title, so adding songs later never moves an
@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.files import staging_dir, swap_dir
-from model.rhyme import schemes
-from model.songform import common_form
-from model.style import figures
+from model.lyrics.rhyme import schemes
+from model.lyrics.songform import common_form
+from model.lyrics.style import figures
+from model.registry.files import staging_dir, swap_dir
 from training.cleaning import clean_lyrics, non_song_reason, normalize_characters
 from training.songs import Song
 

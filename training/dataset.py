@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from model.lyrics.songtext import album_token, format_song
 from model.scoring import IGNORE
-from model.songtext import album_token, format_song
-from model.tokens import TokenSpec
+from model.serving.tokens import TokenSpec
 from training.errors import TrainingError
 
 

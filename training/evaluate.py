@@ -27,14 +27,14 @@ from typing import Any
 import sacrebleu
 import torch
 
-from model.backend import Backend, GenRequest, Served
-from model.backends import locate
-from model.files import write_bytes_atomic, write_json_atomic
-from model.hf import TransformersBackend
-from model.novelty import COPY_WORDS, CopyIndex, words_of
-from model.prompts import prompt_text
+from model.lyrics.songtext import clean_output, is_degenerate
+from model.registry.files import write_bytes_atomic, write_json_atomic
 from model.scoring import score_songs
-from model.songtext import clean_output, is_degenerate
+from model.serving.backends import locate
+from model.serving.hf import TransformersBackend
+from model.serving.protocol import Backend, GenRequest, Served
+from model.writing.novelty import COPY_WORDS, CopyIndex, words_of
+from model.writing.prompts import prompt_text
 from training.convert import convert_base, convert_folder, ct2_available
 from training.dataset import Corpus
 from training.errors import TrainingError, one_line
@@ -110,7 +110,7 @@ def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path
     (None when it is, or when CTranslate2 is not installed)."""
     if not ct2_available():
         return loaded, None
-    from model.ct2 import CTranslate2Backend, has_conversion
+    from model.serving.ct2 import CTranslate2Backend, has_conversion
 
     try:
         if isinstance(source, Path):

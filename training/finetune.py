@@ -29,13 +29,13 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback
 
-from model.backend import context_of
-from model.backends import locate
 from model.errors import RegistryError
-from model.files import write_bytes_atomic, write_json_atomic
+from model.lyrics.songtext import album_token
+from model.registry.files import write_bytes_atomic, write_json_atomic
 from model.scoring import score_windows
-from model.songtext import album_token
-from model.tokens import spec_of
+from model.serving.backends import locate
+from model.serving.protocol import context_of
+from model.serving.tokens import spec_of
 from training import distributed, lora
 from training.dataset import (
     Blocks,

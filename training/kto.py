@@ -26,7 +26,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
-from model.files import write_json_atomic
+from model.registry.files import write_json_atomic
 from training import lora
 from training.errors import TrainingError
 from training.feedback import Vote

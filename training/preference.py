@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.files import write_json_atomic
+from model.registry.files import write_json_atomic
 from training import kto, ranker
 from training.feedback import Vote, read_votes, split_votes, write_votes
 from training.likelihood import pair_share  # noqa: F401  (publish.py imports it from here)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import RegistryError
-from model.files import write_json_atomic
-from model.registry import Registry, Run
+from model.registry.files import write_json_atomic
+from model.registry.runs import Registry, Run
 from model.scoring import Score, score_songs
 from training.convert import convert_folder, ct2_available
 from training.errors import TrainingError
@@ -81,8 +81,8 @@ def rollback(registry: Registry) -> Run:
 
 def try_load(run: Run) -> Any:
     """Load a run with transformers and generate a few tokens; raise RegistryError if it fails."""
-    from model.backend import GenRequest
-    from model.hf import TransformersBackend
+    from model.serving.hf import TransformersBackend
+    from model.serving.protocol import GenRequest
 
     try:
         backend = TransformersBackend.load(run.path, model_id=run.id)
@@ -104,8 +104,8 @@ def _score(run: Run, songs: list[dict[str, Any]], block_size: int,
 
 def _score_base(name: str, songs: list[dict[str, Any]], block_size: int) -> Score:
     """Score the base model a run started from (a hub id or folder) on the same songs."""
-    from model.backends import locate
-    from model.hf import TransformersBackend
+    from model.serving.backends import locate
+    from model.serving.hf import TransformersBackend
 
     try:
         backend = TransformersBackend.load(locate(name), model_id=name)

@@ -12,7 +12,7 @@ used as extra (kept, lost) pairs: the current ranking chose between them, not a 
 they would teach the ranker its own past choices. They serve to measure a fit instead
 (benchmarks/feedback.py re-ranks held-out candidate sets).
 
-`ranking.json` (read by model/ranking.py's `load_weights`):
+`ranking.json` (read by model/writing/ranking.py's `load_weights`):
     {"weights": {"likelihood": ..., "width": ..., "rhyme": ..., "drift": ..., "copied": ...},
      "bias": 0.0, "votes": 312, "fitted_at": "2026-12-01T22:00:00Z", "source": "feedback",
      "pair_accuracy": 0.71, "default_pair_accuracy": 0.55}
@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.files import write_bytes_atomic, write_json_atomic
-from model.ranking import DEFAULT, FEATURES
+from model.registry.files import write_bytes_atomic, write_json_atomic
+from model.writing.ranking import DEFAULT, FEATURES
 from training.feedback import Vote
 
 RANKING_FILE = "ranking.json"
-# Today's ranking (model/songform.py): likelihood in nats, line width off the artist's (a
+# Today's ranking (model/lyrics/songform.py): likelihood in nats, line width off the artist's (a
 # distance), rhyme, drift into prose; copies are the novelty guard's business, not the ranker's.
 DEFAULT_WEIGHTS = {f: getattr(DEFAULT, f) for f in FEATURES}  # the composer's own defaults
 REGULARISATION = 1.0  # scikit-learn's C: mild L2 on standardised features

@@ -24,10 +24,10 @@ from typing import Any
 
 from transformers import GenerationConfig
 
-from model.backend import Sampling
-from model.files import write_bytes_atomic, write_json_atomic
-from model.registry import LOCK_FILE, STATUS_FILE, Registry
-from model.tokens import model_end_ids
+from model.registry.files import write_bytes_atomic, write_json_atomic
+from model.registry.runs import LOCK_FILE, STATUS_FILE, Registry
+from model.serving.protocol import Sampling
+from model.serving.tokens import model_end_ids
 from training import distributed
 from training.dataset import load_corpus
 from training.errors import TrainingError, one_line

@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from model.backend import Backend, Served
-from model.composer import Composer, Request
-from model.novelty import COPY_WORDS, CopyIndex
-from model.rhyme import rhyme_book
-from model.songform import DEFAULT_FORM, common_form, message_lines
-from model.songtext import MAX_CHARS, is_degenerate
-from model.style import Style, figures
-from model.worker import Worker
+from model.lyrics.rhyme import rhyme_book
+from model.lyrics.songform import DEFAULT_FORM, common_form, message_lines
+from model.lyrics.songtext import MAX_CHARS, is_degenerate
+from model.lyrics.style import Style, figures
+from model.serving.protocol import Backend, Served
+from model.serving.worker import Worker
+from model.writing.composer import Composer, Request
+from model.writing.novelty import COPY_WORDS, CopyIndex
 
 COMPARED = ("rhyme_rate", "near_rhyme_rate", "words_per_line", "words_per_line_p90",
             "recurring_block_rate", "lines_per_song")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from model.files import write_json_atomic
+from model.registry.files import write_json_atomic
 from training.errors import TrainingError
 
 

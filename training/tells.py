@@ -7,8 +7,8 @@ stanzas from the other's. Its cross-validated accuracy is the score: 0.5 means i
 (what we want), 1.0 that every generated stanza gives itself away.
 
 - **Stanzas.** Blank-line (or header) separated blocks of lyric lines, headers removed
-  (`model.style.stanzas`). A stanza sung again in the same song (a chorus) counts once: it is one
-  piece of writing, and would otherwise sit in both the training and the test folds.
+  (`model.lyrics.style.stanzas`). A stanza sung again in the same song (a chorus) counts once:
+  it is one piece of writing, and would otherwise sit in both the training and the test folds.
 - **Balanced.** The same number of stanzas from each side, drawn at random with a seed, so that
   0.5 is chance and a model that writes few stanzas is not scored as if it wrote many.
 - **Grouped folds.** Each song's stanzas stay in one fold (StratifiedGroupKFold). Stanzas of one
@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from model.style import stanzas
+from model.lyrics.style import stanzas
 
 TARGET = 0.70  # a model whose stanzas are told from the artist's more often than this fails
 DESCRIPTION = "TF-IDF of word 1-2 grams, punctuation and line breaks, logistic regression"

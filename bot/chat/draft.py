@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.events import Event, LineEvent
-from model.songform import render
-from model.songtext import MAX_CHARS
+from model.lyrics.songform import render
+from model.lyrics.songtext import MAX_CHARS
+from model.writing.events import Event, LineEvent
 
 
 @dataclass

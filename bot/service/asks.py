@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bot.errors import PromptRejected, UnknownArtist
-from model.registry import slug
+from model.registry.runs import slug
 
 TEMPERATURE = (0.1, 2.0)  # below, every song is the same; above, words fall apart
 LINES = (1, 40)  # lyric lines a song is cut to

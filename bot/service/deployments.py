@@ -18,13 +18,13 @@ from pathlib import Path
 
 from bot.service.retrain import Retrainer
 from bot.storage.store import Store
-from model import backends
-from model.backend import Served
-from model.composer import Composer
-from model.ct2 import cached_base, has_conversion
 from model.errors import RegistryError
-from model.registry import Registry, Run, artist_registry, slug
-from model.worker import Worker
+from model.registry.runs import Registry, Run, artist_registry, slug
+from model.serving import backends
+from model.serving.ct2 import cached_base, has_conversion
+from model.serving.protocol import Served
+from model.serving.worker import Worker
+from model.writing.composer import Composer
 from swiftai.settings import Settings
 
 log = logging.getLogger(__name__)

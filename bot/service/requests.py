@@ -20,8 +20,8 @@ from bot.errors import NotReady
 from bot.service.asks import Ask, Refused, Who, read_ask
 from bot.service.cooldowns import Cooldowns
 from bot.storage.store import Store, StoreUnavailable
-from model.composer import Request, Result, Writing
 from model.errors import Busy, GenerationError, Stopped
+from model.writing.composer import Request, Result, Writing
 
 if TYPE_CHECKING:
     from bot.service.deployments import Deployment

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.errors import RetrainRunning
 from bot.storage.store import Store
-from model.registry import slug
+from model.registry.runs import slug
 
 log = logging.getLogger(__name__)
 

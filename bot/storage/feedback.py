@@ -28,7 +28,7 @@ from typing import Any
 import aiosqlite
 
 from bot.storage.store import migration_files
-from model.files import write_bytes_atomic
+from model.registry.files import write_bytes_atomic
 
 CANDIDATES_VERSION = 5  # 0005_candidates.sql: the oldest schema this reads
 

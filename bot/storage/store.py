@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 if TYPE_CHECKING:
-    from model.ranking import RankStep
+    from model.writing.ranking import RankStep
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 COMPACT_BATCH = 5000  # candidates deleted per transaction: the bot's own writes go in between

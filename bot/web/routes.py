@@ -30,7 +30,7 @@ from bot.service.requests import Written
 from bot.storage.store import StoreUnavailable
 from bot.web.page import get_icon, get_page, secure
 from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Offline, Stopped
-from model.events import Event, LineEvent
+from model.writing.events import Event, LineEvent
 
 log = logging.getLogger(__name__)
 APP_KEY = web.AppKey("swiftai", App)

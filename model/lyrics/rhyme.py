@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from model.style import end_word, lyric_lines, quality, rhymes, stanzas, words
+from model.lyrics.style import end_word, lyric_lines, quality, rhymes, stanzas, words
 
 SCHEMES = ("AABB", "ABAB", "XAXA", "none")
 GROUP = 4  # lines a scheme spans

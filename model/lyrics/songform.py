@@ -1,7 +1,7 @@
 """Song form: which sections a song has, how long each is, how long a line may run, and fitting
 the song into one Discord message.
 
-A song is written line by line, section by section (`model/composer.py`); a refrain (the
+A song is written line by line, section by section (`model/writing/composer.py`); a refrain (the
 chorus) is written once and sung again word for word. The form is the artist's most common
 one where their lyrics have section headers, else Verse 1, Chorus, Verse 2, Chorus, Bridge, Chorus.
 """
@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterable
 
-from model.style import Style
+from model.lyrics.style import Style
 
 DEFAULT_FORM = ("Verse 1", "Chorus", "Verse 2", "Chorus", "Bridge", "Chorus")
 REFRAINS = frozenset({"Chorus", "Pre-Chorus", "Post-Chorus"})  # written once, then repeated

@@ -1,10 +1,10 @@
 """How a song is written for the model, and how model output is turned back into clean lyrics.
 
 A training document is one song: an optional album header token on its own line, the lyrics, then
-the tokenizer's own end-of-text token (see model/tokens.py). Album tokens are added special tokens
-(`<|album:folklore|>`), so a prompt can ask for an album's style by starting with one. Model output
-reaches `clean_output` already cut at the song's end and without special tokens (the backends do
-that with the tokenizer's own list).
+the tokenizer's own end-of-text token (see model/serving/tokens.py). Album tokens are added
+special tokens (`<|album:folklore|>`), so a prompt can ask for an album's style by starting with
+one. Model output reaches `clean_output` already cut at the song's end and without special tokens
+(the backends do that with the tokenizer's own list).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Serving callers name a backend and a model folder (or hub id) and get a `Served`
 plus what the writing rules need beside it (the training lyrics' n-gram index for the novelty
 guard, the artist's style figures and song form). Backend modules are imported only when
 chosen, so a CTranslate2 process never imports torch; training code that needs a model's torch
-weights (scoring, evaluation) imports model.hf itself.
+weights (scoring, evaluation) imports model.serving.hf itself.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.backend import Backend, Served
-from model.ct2 import has_conversion
 from model.errors import RegistryError
-from model.novelty import CopyIndex
-from model.ranking import load_weights
-from model.rhyme import rhyme_book
-from model.songform import common_form
-from model.style import figures
+from model.lyrics.rhyme import rhyme_book
+from model.lyrics.songform import common_form
+from model.lyrics.style import figures
+from model.serving.ct2 import has_conversion
+from model.serving.protocol import Backend, Served
+from model.writing.novelty import CopyIndex
+from model.writing.ranking import load_weights
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class OpenAIOptions:
 def _transformers(source: str | Path, model_id: str, options: TransformersOptions) -> Backend:
     import torch
 
-    from model.hf import TransformersBackend
+    from model.serving.hf import TransformersBackend
 
     if options.seed is not None:
         torch.manual_seed(options.seed)
@@ -62,7 +62,7 @@ def _transformers(source: str | Path, model_id: str, options: TransformersOption
 def _ctranslate2(source: str | Path, model_id: str, options: CTranslate2Options) -> Backend:
     import ctranslate2
 
-    from model.ct2 import CTranslate2Backend
+    from model.serving.ct2 import CTranslate2Backend
 
     if options.seed is not None:
         ctranslate2.set_random_seed(options.seed)
@@ -71,7 +71,7 @@ def _ctranslate2(source: str | Path, model_id: str, options: CTranslate2Options)
 
 
 def _openai(source: str | Path, model_id: str, options: OpenAIOptions) -> Backend:
-    from model.remote import OpenAIBackend
+    from model.serving.remote import OpenAIBackend
 
     folder = Path(source) if Path(source).is_dir() else None
     return OpenAIBackend.load(list(options.urls), options.api_key, options.model, folder,

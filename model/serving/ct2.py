@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from model.backend import (
+from model.errors import RegistryError
+from model.serving.protocol import (
     Backend,
     Completion,
     GenRequest,
@@ -29,8 +30,7 @@ from model.backend import (
     scored_completion,
     scoring_rows,
 )
-from model.errors import RegistryError
-from model.tokens import load_folder_tokenizer
+from model.serving.tokens import load_folder_tokenizer
 
 CONVERSION = "ct2"  # the conversion's folder inside a model folder
 LINE = ("\n",)  # the stop of a line step

@@ -27,7 +27,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from model.backend import (
+from model.errors import OutOfMemory
+from model.serving.protocol import (
     Backend,
     Completion,
     GenRequest,
@@ -42,8 +43,7 @@ from model.backend import (
     scored_completion,
     scoring_rows,
 )
-from model.errors import OutOfMemory
-from model.tokens import spec_of
+from model.serving.tokens import spec_of
 
 log = logging.getLogger(__name__)
 # from_pretrained builds a model under process-wide torch state (the meta device, the default

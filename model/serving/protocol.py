@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from model.errors import BadRequest
-from model.tokens import TokenSpec
+from model.serving.tokens import TokenSpec
 
 if TYPE_CHECKING:
-    from model.novelty import CopyIndex
-    from model.ranking import Weights
-    from model.rhyme import RhymeBook
-    from model.style import Style
+    from model.lyrics.rhyme import RhymeBook
+    from model.lyrics.style import Style
+    from model.writing.novelty import CopyIndex
+    from model.writing.ranking import Weights
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from model.backend import (
+from model.errors import BadRequest, Offline
+from model.serving.protocol import (
     Backend,
     Completion,
     GenRequest,
@@ -39,8 +40,7 @@ from model.backend import (
     refuse_blank,
     scored_completion,
 )
-from model.errors import BadRequest, Offline
-from model.tokens import TokenSpec, load_folder_tokenizer
+from model.serving.tokens import TokenSpec, load_folder_tokenizer
 
 log = logging.getLogger(__name__)
 PROBE_EVERY = 2.0  # seconds between health probes: a GET per server, cheap; notices outages fast

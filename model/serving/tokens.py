@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import RegistryError
-from model.songtext import albums_in
+from model.lyrics.songtext import albums_in
 
 
 @dataclass(frozen=True)

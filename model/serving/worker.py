@@ -6,7 +6,7 @@ It knows queues, batches and deadlines; not lyrics, not torch, not HTTP. Contrac
 - `submit_nowait` never blocks: a full queue raises `Busy` at once. Results and exceptions come
   back on the caller's loop through `call_soon_threadsafe`; a caller that gave up is skipped.
 - Dynamic batching: which queued requests run together, and how long the thread waits for more,
-  is the policy in model/scheduler.py (max_batch rows, batch_window_ms, regathering the last
+  is the policy in model/serving/scheduler.py (max_batch rows, batch_window_ms, regathering the last
   batch's callers, deadlines); the thread asks it and does what it says.
 - Requests past their deadline, or cancelled, before their batch starts are never generated.
 - One request's failure never fails another: a failing batch is split in halves until only the
@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from model.backend import Backend, Completion, GenRequest, Served
 from model.errors import (
     Busy,
     DeadlineExceeded,
@@ -36,7 +35,8 @@ from model.errors import (
     OutOfMemory,
     Stopped,
 )
-from model.scheduler import Pick, Scheduler
+from model.serving.protocol import Backend, Completion, GenRequest, Served
+from model.serving.scheduler import Pick, Scheduler
 
 log = logging.getLogger(__name__)
 

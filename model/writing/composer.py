@@ -1,15 +1,15 @@
 """The writing rules, once for every backend: what a model is asked, and lyrics from its answer.
 
 Callers (the bot, the web, `training generate` and `evaluate`) ask for lyrics with a `Request`.
-Lyrics are written line by line (model/lines.py): each line is one worker request for k
+Lyrics are written line by line (model/writing/lines.py): each line is one worker request for k
 candidates of that line alone, stopped at the newline within the artist's line budget, so no
 line can run on into prose, different users' lines share batches and no writing holds the
 worker between its steps. A line step is fed the whole song so far, append-only
-(model/songprompt.py), so an engine that keeps prompt prefixes reads only the new line.
+(model/writing/songprompt.py), so an engine that keeps prompt prefixes reads only the new line.
 
-The candidates are ranked by the run's weights (model/ranking.py); one that copies a training
-song (the novelty guard), loops or repeats a line already sung is never kept, and when none is
-usable, or every one ran into its budget, the line is asked again (twice at most).
+The candidates are ranked by the run's weights (model/writing/ranking.py); one that copies a
+training song (the novelty guard), loops or repeats a line already sung is never kept, and when
+none is usable, or every one ran into its budget, the line is asked again (twice at most).
 
 `form="verse"` (the default) writes one stanza: `Request.lines` lines, the user's own included,
 else the artist's usual stanza. `form="song"` writes a whole song in the artist's form and stanza
@@ -17,10 +17,10 @@ lengths (verse, chorus, verse, chorus, bridge, chorus by default), toward the ar
 song within one message; the chorus is written once and sung again word for word. `n` verses
 or songs are written side by side, their line steps sharing batches.
 
-Each four-line group draws one of the artist's rhyme schemes (model/rhyme.py); a line the scheme
-says rhymes is chosen among its candidates that rhyme with its partner, strictly if any does;
-when none rhymes strictly, the best is re-ended on the strict rhyme the model scores likeliest,
-and only then may a near rhyme stand.
+Each four-line group draws one of the artist's rhyme schemes (model/lyrics/rhyme.py); a line the
+scheme says rhymes is chosen among its candidates that rhyme with its partner, strictly if any
+does; when none rhymes strictly, the best is re-ended on the strict rhyme the model scores
+likeliest, and only then may a near rhyme stand.
 
 Every ranking is recorded on the Result (`steps`), and `Writing.events()` streams each chosen
 line and each finished section as it is written: a chosen line is final.
@@ -36,15 +36,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.backend import GenRequest, Served
 from model.errors import BadRequest
-from model.events import Event, LineEvent, SectionEvent
-from model.lines import Candidate, best, candidate, candidates, likeliest, stem
-from model.novelty import words_of
-from model.prompts import album_head, user_prompt
-from model.ranking import DEFAULT, RankStep, Weights
-from model.rhyme import GENERIC_BOOK, aim, end_word, plan, quality
-from model.songform import (
+from model.lyrics.rhyme import GENERIC_BOOK, aim, end_word, plan, quality
+from model.lyrics.songform import (
     DEFAULT_FORM,
     REFRAINS,
     kind,
@@ -53,11 +47,17 @@ from model.songform import (
     section_lines,
     song_lengths,
 )
-from model.songprompt import SongPrompt, song_text
-from model.songtext import MAX_CHARS, clean_output
-from model.style import GENERIC, Style, lyric_lines
-from model.tally import Result, Tally
-from model.worker import Ticket, Worker
+from model.lyrics.songtext import MAX_CHARS, clean_output
+from model.lyrics.style import GENERIC, Style, lyric_lines
+from model.serving.protocol import GenRequest, Served
+from model.serving.worker import Ticket, Worker
+from model.writing.events import Event, LineEvent, SectionEvent
+from model.writing.lines import Candidate, best, candidate, candidates, likeliest, stem
+from model.writing.novelty import words_of
+from model.writing.prompts import album_head, user_prompt
+from model.writing.ranking import DEFAULT, RankStep, Weights
+from model.writing.results import Result, Tally
+from model.writing.songprompt import SongPrompt, song_text
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ a rhyming word.
 
 A line step asks for k candidates of one line, stopping at the newline, within the artist's line
 budget (songform.line_budget), so no line can run on into prose. What the model is fed for it
-is the whole song so far (model/songprompt.py).
+is the whole song so far (model/writing/songprompt.py).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from model.backend import Completion
-from model.novelty import COPY_WORDS, CopyIndex, words_of
-from model.ranking import Option, Weights, line_features, score
-from model.rhyme import end_word, quality
-from model.songtext import clean_output, is_degenerate
-from model.style import Style
+from model.lyrics.rhyme import end_word, quality
+from model.lyrics.songtext import clean_output, is_degenerate
+from model.lyrics.style import Style
+from model.serving.protocol import Completion
+from model.writing.novelty import COPY_WORDS, CopyIndex, words_of
+from model.writing.ranking import Option, Weights, line_features, score
 
 _WORD = re.compile(r"[A-Za-z']*[A-Za-z]")
 COPY_CONTEXT = 3  # earlier lines a copied run may start in

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from model.backend import Served
-from model.songtext import album_token
+from model.lyrics.songtext import album_token
+from model.serving.protocol import Served
 
 
 def user_prompt(served: Served | None, prompt: str) -> str:

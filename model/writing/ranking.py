@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from model.novelty import COPY_WORDS, words_of
-from model.style import Style
+from model.lyrics.style import Style
+from model.writing.novelty import COPY_WORDS, words_of
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.backend import Served
-from model.ranking import RankStep
-from model.worker import Generated
+from model.serving.protocol import Served
+from model.serving.worker import Generated
+from model.writing.ranking import RankStep
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What a song's line step is fed: the whole song so far, append-only.
 
-The model is fed the song the way it saw songs in training (model/songtext.py `format_song`,
+The model is fed the song the way it saw songs in training (model/lyrics/songtext.py `format_song`,
 songform.for_model): the album token line where the model knows the album, then the lyrics from
 the user's opening on, every chosen line, a blank line between stanzas and `[Section]` headers
 where the artist's songs have them, a refrain sung again included. A line step's prompt is the
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 
-from model.songform import for_model
+from model.lyrics.songform import for_model
 
 _PIECE = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[^\w\s]|_")  # a word, or a mark (each a token at least)
 TOKENS_PER_PIECE = 1.5  # BPE tokens per word, mark or newline, with room: SmolLM2 read a real

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from model import backends
-from model.backend import GenRequest
-from model.ct2 import has_conversion
 from model.errors import BadRequest
-from model.tokens import load_folder_tokenizer
-from model.worker import Worker
+from model.serving import backends
+from model.serving.ct2 import has_conversion
+from model.serving.protocol import GenRequest
+from model.serving.tokens import load_folder_tokenizer
+from model.serving.worker import Worker
 from tests.conftest import ROOT
 from tests.model.fake_openai import FakeInference
 from tests.tiny_model import FAMILIES
@@ -125,8 +125,8 @@ def test_serving_on_ctranslate2_never_imports_torch(converted):
     folder = converted["gpt2"]
     code = (
         "import sys, json\n"
-        "from model import backends\n"
-        "from model.backend import GenRequest\n"
+        "from model.serving import backends\n"
+        "from model.serving.protocol import GenRequest\n"
         f"served = backends.load('ctranslate2', {str(folder)!r}, 'm')\n"
         "out = served.backend.generate([GenRequest('hello', max_new_tokens=5)])\n"
         "print(json.dumps([out[0][0].tokens, 'torch' in sys.modules,\n"

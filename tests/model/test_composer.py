@@ -6,19 +6,19 @@ from dataclasses import replace
 import pytest
 import torch
 
-from model import backends
-from model.backend import Served
-from model.composer import Composer, Request
 from model.errors import BadRequest, Stopped
-from model.events import LineEvent, SectionEvent
-from model.novelty import CopyIndex
-from model.prompts import prompt_text
-from model.ranking import FEATURES
-from model.remote import OpenAIBackend
-from model.rhyme import RhymeBook
-from model.songform import DEFAULT_FORM
-from model.style import GENERIC, figures
-from model.worker import Worker
+from model.lyrics.rhyme import RhymeBook
+from model.lyrics.songform import DEFAULT_FORM
+from model.lyrics.style import GENERIC, figures
+from model.serving import backends
+from model.serving.protocol import Served
+from model.serving.remote import OpenAIBackend
+from model.serving.worker import Worker
+from model.writing.composer import Composer, Request
+from model.writing.events import LineEvent, SectionEvent
+from model.writing.novelty import CopyIndex
+from model.writing.prompts import prompt_text
+from model.writing.ranking import FEATURES
 from tests.model.fake_openai import FakeInference, word_logprob
 
 

@@ -1,4 +1,4 @@
-from model.novelty import CopyIndex
+from model.writing.novelty import CopyIndex
 
 SONG = "We lit paper lanterns on the fourth of July\nYou said make a wish and I wished for the sky"
 

@@ -4,12 +4,12 @@ import json
 import logging
 from dataclasses import replace
 
-from model.backend import Completion
-from model.lines import best, candidates, line_of, stem
-from model.novelty import CopyIndex
-from model.ranking import DEFAULT, Weights, load_weights, score
-from model.songform import line_budget, song_lengths
-from model.style import GENERIC
+from model.lyrics.songform import line_budget, song_lengths
+from model.lyrics.style import GENERIC
+from model.serving.protocol import Completion
+from model.writing.lines import best, candidates, line_of, stem
+from model.writing.novelty import CopyIndex
+from model.writing.ranking import DEFAULT, Weights, load_weights, score
 
 ARTIST = replace(GENERIC, words_per_line=6.0, words_per_line_p90=8.0)
 
@@ -88,7 +88,7 @@ def test_a_missing_ranking_file_means_the_defaults(tmp_path):
 
 def test_a_bad_ranking_file_means_the_defaults_and_one_warning(tmp_path, caplog):
     (tmp_path / "ranking.json").write_text('{"weights": {"likelihood": "high"}}')
-    with caplog.at_level(logging.WARNING, logger="model.ranking"):
+    with caplog.at_level(logging.WARNING, logger="model.writing.ranking"):
         assert load_weights(tmp_path) == DEFAULT
     assert len(caplog.records) == 1 and "ranking.json" in caplog.records[0].getMessage()
 

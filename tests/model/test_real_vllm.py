@@ -3,9 +3,9 @@ requests vLLM refused that the fake server let through."""
 
 import pytest
 
-from model.backend import GenRequest
-from model.remote import OpenAIBackend
-from model.tokens import load_folder_tokenizer
+from model.serving.protocol import GenRequest
+from model.serving.remote import OpenAIBackend
+from model.serving.tokens import load_folder_tokenizer
 from tests.vllm_server import CONTEXT, MODEL
 
 pytestmark = pytest.mark.vllm

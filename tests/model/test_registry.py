@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.errors import RegistryError
-from model.registry import Registry, artist_registry, move_single_artist_home, slug
+from model.registry.runs import Registry, artist_registry, move_single_artist_home, slug
 
 
 def make_single_artist_home(models: Path, artist: str | None = None) -> None:

@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from model import backends
-from model.backend import GenRequest, Served
-from model.composer import Composer, Request
 from model.errors import BadRequest, Offline
-from model.remote import OpenAIBackend
-from model.worker import Worker
+from model.serving import backends
+from model.serving.protocol import GenRequest, Served
+from model.serving.remote import OpenAIBackend
+from model.serving.worker import Worker
+from model.writing.composer import Composer, Request
 from tests.model.fake_openai import FakeInference, Fault
 
 
@@ -181,7 +181,7 @@ def test_a_greedy_request_asks_for_one_completion_and_repeats_it(servers):
 @pytest.mark.parametrize("listed, context", [(64, 64), (None, 256)])
 def test_a_fit_prompt_loses_its_oldest_lines_to_leave_room_in_the_context(
         servers, tiny_albums, listed, context):
-    from model.tokens import load_folder_tokenizer
+    from model.serving.tokens import load_folder_tokenizer
 
     codec, spec = load_folder_tokenizer(tiny_albums)
     fake = servers(context=listed)  # none listed: the run's own context (n_positions 256)
@@ -214,7 +214,7 @@ def test_a_request_the_server_refuses_is_logged_in_one_line(servers, caplog):
             await worker.close()
 
     asyncio.run(main())
-    records = [r for r in caplog.records if r.name == "model.worker"]
+    records = [r for r in caplog.records if r.name == "model.serving.worker"]
     assert [r.levelname for r in records] == ["WARNING"] and records[0].exc_info is None
     assert "refused this request" in records[0].getMessage()
 

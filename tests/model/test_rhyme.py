@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from model.rhyme import RhymeBook, aim, asked, plan, rhyme_book, scheme_of, schemes
-from model.style import near_rhymes, quality
+from model.lyrics.rhyme import RhymeBook, aim, asked, plan, rhyme_book, scheme_of, schemes
+from model.lyrics.style import near_rhymes, quality
 
 
 def test_near_rhymes_share_the_stressed_vowel_and_a_like_final_consonant():

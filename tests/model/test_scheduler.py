@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from model.scheduler import REGATHER_SHARE, Scheduler
+from model.serving.scheduler import REGATHER_SHARE, Scheduler
 
 WINDOW = 0.015  # seconds, as BATCH_WINDOW_MS=15
 

@@ -8,12 +8,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from model import backends
-from model.backend import Backend, Served
-from model.composer import Composer, Request
-from model.songprompt import SongPrompt, estimate, song_text
-from model.style import GENERIC
-from model.worker import Worker
+from model.lyrics.style import GENERIC
+from model.serving import backends
+from model.serving.protocol import Backend, Served
+from model.serving.worker import Worker
+from model.writing.composer import Composer, Request
+from model.writing.songprompt import SongPrompt, estimate, song_text
 
 HEAD = "<|album:Red|>\n"
 

@@ -2,8 +2,8 @@
 
 from dataclasses import replace
 
-from model.songform import common_form, render, section_lines
-from model.style import GENERIC
+from model.lyrics.songform import common_form, render, section_lines
+from model.lyrics.style import GENERIC
 
 ARTIST = replace(GENERIC, words_per_line=7.0, words_per_line_p90=10.0, stanza_lines=4.0)
 

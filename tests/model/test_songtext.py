@@ -1,4 +1,4 @@
-from model.songtext import MAX_CHARS, clean_output, is_degenerate
+from model.lyrics.songtext import MAX_CHARS, clean_output, is_degenerate
 
 
 def test_control_characters_and_bad_bytes_are_stripped():

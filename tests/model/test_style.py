@@ -2,7 +2,7 @@
 
 import pytest
 
-from model.style import figures, has_recurring_block, rhymes, rhyming_lines, stanzas
+from model.lyrics.style import figures, has_recurring_block, rhymes, rhyming_lines, stanzas
 
 SONG = """[Verse]
 I walked along the river bright

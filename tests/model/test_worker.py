@@ -4,10 +4,11 @@ import asyncio
 
 import pytest
 
-from model import backends
-from model.backend import GenRequest
 from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Stopped
-from model.worker import Worker
+from model.serving import backends
+from model.serving.protocol import GenRequest
+from model.serving.worker import Worker
+from tests.conftest import ROOT
 
 
 def loader(folder, model_id="tiny-a"):
@@ -245,8 +246,9 @@ def test_the_scheduler_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, model.worker, model.composer; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = "import sys, model.serving.worker, model.writing.composer; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT)
     assert out.stdout.strip() == "False"
 
 

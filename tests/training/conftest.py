@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from transformers.utils import logging
 
-from model.registry import Registry, Run
+from model.registry.runs import Registry, Run
 from tests.conftest import TINY_TRAIN, artist_models
 from training.__main__ import main
 
@@ -115,9 +115,9 @@ def voted(trained: Callable[[str], Trained], tmp_path_factory: pytest.TempPathFa
     import torch
 
     from benchmarks.listeners import shown, vote, write_candidates
-    from model.hf import TransformersBackend
-    from model.novelty import CopyIndex
-    from model.style import figures, lyric_lines
+    from model.lyrics.style import figures, lyric_lines
+    from model.serving.hf import TransformersBackend
+    from model.writing.novelty import CopyIndex
     from training.dataset import load_corpus
 
     run = trained("good").run

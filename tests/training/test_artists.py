@@ -2,7 +2,7 @@
 
 import json
 
-from model.registry import Registry
+from model.registry.runs import Registry
 from tests.conftest import artist_models
 from tests.training.conftest import cli, copy_runs
 from training.publish import publish

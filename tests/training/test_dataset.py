@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from model.lyrics.songtext import album_token
 from model.scoring import score_windows
-from model.songtext import album_token
-from model.tokens import spec_of
+from model.serving.tokens import spec_of
 from training.dataset import (
     IGNORE,
     add_album_tokens,

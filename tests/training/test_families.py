@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-from model.registry import Registry
+from model.registry.runs import Registry
 from training.dataset import add_album_tokens
 from training.publish import publish
 

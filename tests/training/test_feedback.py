@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from model.registry import Registry
+from model.registry.runs import Registry
 from tests.conftest import artist_models
 from tests.training.conftest import cli, copy_runs
 from training import ranker

@@ -16,8 +16,8 @@ import termios
 import pytest
 from safetensors.torch import load_file
 
-from model.ct2 import has_conversion
-from model.registry import Registry
+from model.registry.runs import Registry
+from model.serving.ct2 import has_conversion
 from tests.conftest import ROOT, artist_models, run_cli, train_args
 from tests.training.conftest import cli
 from training.evaluate import song_openings

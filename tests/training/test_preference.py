@@ -13,7 +13,7 @@ import pytest
 from safetensors.torch import load_file
 
 from model.errors import RegistryError
-from model.registry import Registry
+from model.registry.runs import Registry
 from tests.conftest import TINY_TRAIN, artist_models
 from tests.training.conftest import cli, copy_runs
 from training import ranker

@@ -2,7 +2,7 @@
 
 import json
 
-from model.registry import Registry
+from model.registry.runs import Registry
 from tests.conftest import artist_models, run_cli, train_args
 from training.publish import publish
 

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from model.ct2 import has_conversion
 from model.errors import RegistryError
-from model.registry import Registry
+from model.registry.runs import Registry
+from model.serving.ct2 import has_conversion
 from tests.conftest import artist_models
 from tests.training.conftest import cli, copy_runs
 from training.publish import publish, rollback

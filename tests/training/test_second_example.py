@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from model.style import has_recurring_block, lyric_lines
+from model.lyrics.style import has_recurring_block, lyric_lines
 from tests.conftest import EXAMPLE_EXPORT, SECOND_EXPORT
 from training.corpus import build_corpus, write_corpus
 from training.lyric_files import read_export

@@ -8,7 +8,7 @@ import shutil
 import torch
 from transformers import GPTNeoConfig, GPTNeoForCausalLM
 
-from model.registry import Registry
+from model.registry.runs import Registry
 from tests.conftest import EXAMPLE_EXPORT, TINY_TRAIN, artist_models
 from tests.tiny_model import train_tokenizer
 from tests.training.conftest import cli

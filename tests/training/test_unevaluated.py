@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from model.registry import Registry
+from model.registry.runs import Registry
 from tests.conftest import EXAMPLE_EXPORT, TINY_TRAIN, artist_models
 from tests.training.conftest import Result, cli
 

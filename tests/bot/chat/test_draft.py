@@ -3,7 +3,7 @@
 import itertools
 
 from bot.chat.draft import Draft
-from model.composer import LineEvent, SectionEvent
+from model.writing.composer import LineEvent, SectionEvent
 
 
 def test_a_draft_grows_line_by_line_and_reads_like_the_finished_song():

@@ -7,7 +7,7 @@ import threading
 import aiosqlite
 
 from bot.storage.store import MIGRATIONS, migrate
-from model import backends
+from model.serving import backends
 from swiftai.settings import Settings
 from tests.bot.conftest import ADMIN_ID, call, open_app, publish_tiny_run
 from tests.bot.fake_discord import OTHER_GUILD_ID

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from model.ct2 import cached_base, has_conversion
+from model.serving.ct2 import cached_base, has_conversion
 from tests.conftest import ROOT
 
 

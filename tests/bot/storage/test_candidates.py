@@ -11,7 +11,7 @@ import pytest
 
 from bot.storage.retention import compact_once, cutoff
 from bot.storage.store import COMPACT_BATCH, Store, StoreUnavailable
-from model.ranking import Option, RankStep
+from model.writing.ranking import Option, RankStep
 from swiftai.settings import Settings
 from tests.bot.conftest import call, open_app
 

@@ -10,7 +10,7 @@ import aiosqlite
 
 from bot.storage.lock import hold_home, release_home
 from bot.storage.store import MIGRATIONS, Store, migrate
-from model.ranking import Option, RankStep
+from model.writing.ranking import Option, RankStep
 from tests.conftest import run_cli
 
 ARTIST = "Juniper Vale"

@@ -8,7 +8,7 @@ that was shown by one stated rule; `python -m training feedback --fit` gets the 
 reloads the run, and the songs it writes next follow the rule far more often.
 
 The rule: 👍 when the written line is off the artist's usual width by at least WIDE (the `width`
-feature of model/ranking.py), else 👎. The default ranking
+feature of model/writing/ranking.py), else 👎. The default ranking
 prefers lines of the usual width (its width weight is negative), so before feedback few songs
 pass; the random tiny model's other features hardly vary (no rhymes, no drift, no copies), so
 width is the taste there is to learn.
@@ -22,9 +22,9 @@ import statistics
 
 import aiohttp
 
-from model.novelty import words_of
-from model.ranking import width
-from model.style import GENERIC, lyric_lines
+from model.lyrics.style import GENERIC, lyric_lines
+from model.writing.novelty import words_of
+from model.writing.ranking import width
 from tests.bot.conftest import publish_tiny_run
 from tests.conftest import DEFAULT_ARTIST, run_cli
 

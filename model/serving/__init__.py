@@ -1,0 +1,1 @@
+"""Running a model: the backends, the table that picks one, the worker thread and its batches."""

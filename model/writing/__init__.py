@@ -1,0 +1,1 @@
+"""The songwriting rules over any backend: prompts, lines, ranking, novelty guard, results."""
