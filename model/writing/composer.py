@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.errors import BadRequest
-from model.lyrics.rhyme import GENERIC_BOOK, aim, end_word, plan, quality
+from model.lyrics.rhyme import GENERIC_BOOK, aim, plan
 from model.lyrics.songform import (
     DEFAULT_FORM,
     REFRAINS,
@@ -48,7 +48,7 @@ from model.lyrics.songform import (
     song_lengths,
 )
 from model.lyrics.songtext import MAX_CHARS, clean_output
-from model.lyrics.style import GENERIC, Style, lyric_lines
+from model.lyrics.style import GENERIC, Style, end_word, lyric_lines, quality
 from model.serving.protocol import GenRequest, Served
 from model.serving.worker import Ticket, Worker
 from model.writing.events import Event, LineEvent, SectionEvent

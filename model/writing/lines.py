@@ -13,9 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from model.lyrics.rhyme import end_word, quality
 from model.lyrics.songtext import clean_output, is_degenerate
-from model.lyrics.style import Style
+from model.lyrics.style import Style, end_word, quality
 from model.serving.protocol import Completion
 from model.writing.novelty import COPY_WORDS, CopyIndex, words_of
 from model.writing.ranking import Option, Weights, line_features, score
