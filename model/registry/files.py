@@ -29,7 +29,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
@@ -62,7 +62,7 @@ def swap_dir(link: Path, staged: Path) -> None:
     tmp_link.unlink(missing_ok=True)
     tmp_link.symlink_to(staged.name)
     os.replace(tmp_link, link)
-    _fsync_dir(link.parent)
+    fsync_dir(link.parent)
     # The previous version, and any version left behind by a crash before its swap.
     for old in link.parent.glob(f".{link.name}.*"):
         if old.is_dir() and old.resolve() != staged.resolve():
@@ -74,7 +74,8 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk, so that a rename or a new file in it survives a crash."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

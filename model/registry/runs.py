@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import RegistryError
+from model.registry.files import fsync_dir
 
 REQUIRED_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "manifest.json")
 STATUS_FILE = "status.json"  # {"state": running|failed|interrupted|complete, "stage", "message"}
@@ -220,14 +221,6 @@ def _moving_lock(models_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _home_artist(models_dir: Path, artists: Sequence[str]) -> str:
     """Say whose a single-artist home is: its published run's corpus artist when that one is
     among `artists`, else the first of them (the artist the old code served it as)."""
@@ -270,7 +263,7 @@ def move_single_artist_home(models_dir: Path, artists: Sequence[str]) -> Path | 
         staging.mkdir(exist_ok=True)
         for entry in old:
             os.replace(entry, staging / entry.name)
-        _fsync_dir(models_dir)
+        fsync_dir(models_dir)
         os.rename(staging, target)
-        _fsync_dir(models_dir)
+        fsync_dir(models_dir)
         return target
