@@ -51,13 +51,13 @@ from benchmarks.models import build_gpt2  # noqa: E402
 from model.lyrics.style import figures, lyric_lines  # noqa: E402
 from model.serving.hf import TransformersBackend  # noqa: E402
 from model.writing.novelty import CopyIndex  # noqa: E402
-from training import kto, ranker  # noqa: E402
-from training.corpus import build_corpus, write_corpus  # noqa: E402
-from training.dataset import load_corpus  # noqa: E402
-from training.feedback import Vote, parse_vote  # noqa: E402
-from training.finetune import TrainOptions, read_options, start_run, train  # noqa: E402
-from training.lyric_files import read_export  # noqa: E402
+from training.data.corpus import build_corpus, write_corpus  # noqa: E402
+from training.data.dataset import load_corpus  # noqa: E402
+from training.data.lyric_files import read_export  # noqa: E402
+from training.feedback import kto, ranker  # noqa: E402
+from training.feedback.votes import Vote, parse_vote  # noqa: E402
 from training.progress import Progress  # noqa: E402
+from training.tuning.finetune import TrainOptions, read_options, start_run, train  # noqa: E402
 
 CURVE = (10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000)
 

@@ -1,8 +1,9 @@
 """Fine-tuning throughput: our `train` against a minimal PyTorch loop, measured in the same run.
 
-`trainer_vs_lean` = tokens/s of `training.finetune.train` over its whole call (loading, packing,
-evaluations, checkpoints, the final save) with the default options, divided by tokens/s of a bare
-loop (AdamW, clipping, bf16 autocast on CUDA) on the same model, batch and device. Target: >= 0.7.
+`trainer_vs_lean` = tokens/s of `training.tuning.finetune.train` over its whole call (loading,
+packing, evaluations, checkpoints, the final save) with the default options, divided by tokens/s
+of a bare loop (AdamW, clipping, bf16 autocast on CUDA) on the same model, batch and device.
+Target: >= 0.7.
 
 On CUDA the model is GPT-2 124M (8x512 tokens a step: tens of milliseconds on a data-centre GPU).
 On CPU it is a 2-layer, 64-wide GPT-2 at 8x256 tokens, whose step also takes tens of
@@ -36,10 +37,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks.models import build_gpt2, build_gpt2_124m  # noqa: E402
-from training.corpus import build_corpus, write_corpus  # noqa: E402
-from training.finetune import TrainOptions, start_run, train  # noqa: E402
-from training.lyric_files import read_export  # noqa: E402
+from training.data.corpus import build_corpus, write_corpus  # noqa: E402
+from training.data.lyric_files import read_export  # noqa: E402
 from training.progress import Progress  # noqa: E402
+from training.tuning.finetune import TrainOptions, start_run, train  # noqa: E402
 
 # name: (how to build it, block size) -- batch 8 in both
 MODELS = {
@@ -77,7 +78,7 @@ def lean_loop(base: Path, run: Path, steps: int, batch_size: int, block_size: in
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from model.serving.tokens import spec_of
-    from training.dataset import load_corpus, pack, tokenize_songs
+    from training.data.dataset import load_corpus, pack, tokenize_songs
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")

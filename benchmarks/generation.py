@@ -270,7 +270,7 @@ def per_artist(folder: Path, into: Path, count: int,
                compute_type: str | None) -> list[list[float]]:
     """Give `count` artists a run folder each, converted as `publish` converts (float16 on
     disk), and measure their resident memory in a fresh torch-free process."""
-    from training.convert import convert_folder
+    from training.release.convert import convert_folder
 
     folders = []
     for number in range(count):
@@ -316,7 +316,7 @@ def print_song_times(folder: Path, songs: int, compute_type: str | None) -> None
 
 def convert_copy(source: Path, into: Path) -> Path:
     """Copy a model folder and convert it in float32 (so int8 and fp32 both load from it)."""
-    from training.convert import convert_folder
+    from training.release.convert import convert_folder
 
     folder = into / "converted"
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("ct2"))

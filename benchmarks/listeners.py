@@ -5,7 +5,7 @@ prompt (one free stretch each, as the composer wrote verses before it wrote them
 cheap, and enough to give the features spread), the best is kept by the default ranking, every
 candidate gets the ranking features, and a few listeners vote on the song that was shown by a
 stated rule, each disagreeing with it now and then. The rows are the feedback
-file's (training/feedback.py), `steps` and all.
+file's (training/feedback/votes.py), `steps` and all.
 
 Features follow the ranking contract per line, averaged over the song's lines: `likelihood` the
 mean token log-probability, `width` |words - artist's mean| / artist's mean, `rhyme` 1.0 when the

@@ -5,7 +5,7 @@ engine (worker, composer, rhyme plan, novelty guard) and prints its figures besi
 artist's: words per line (mean, p90), rhyme rate (strict and near), lines per song, the share of
 songs whose chorus comes back, copies and loops, and how often a classifier tells their stanzas
 from the artist's validation stanzas (beside the same for the artist's songs split in two;
-training/tells.py). Then times whole songs with 1 and with 16 written at once. Without
+training/evaluation/tells.py). Then times whole songs with 1 and with 16 written at once. Without
 `--model` it builds GPT-2 124M with random weights (the compute of `gpt2`) whose newline is made
 about as likely as a lyric's, so that its lines end on their own as a trained model's do; its
 words are noise, so only its timings mean anything, and with them the cost of rhyme: its lines
@@ -47,7 +47,7 @@ from model.writing.composer import CANDIDATES, Composer, Request  # noqa: E402
 from model.writing.novelty import COPY_WORDS, CopyIndex  # noqa: E402
 from model.writing.ranking import load_weights  # noqa: E402
 from swiftai.settings import Settings  # noqa: E402
-from training.tells import TARGET, Tell, real_vs_real, tell_apart  # noqa: E402
+from training.evaluation.tells import TARGET, Tell, real_vs_real, tell_apart  # noqa: E402
 
 AT_ONCE = 16
 
@@ -57,8 +57,8 @@ def corpus_songs(folder: Path | None) -> tuple[list[str], list[str], Style]:
     if folder is None:
         lyrics = fixture_lyrics()
         return lyrics[:-4], lyrics[-4:], figures(lyrics)
-    from training.dataset import load_corpus
-    from training.songcheck import artist_style
+    from training.data.dataset import load_corpus
+    from training.evaluation.style_check import artist_style
 
     corpus = load_corpus(folder)
     train = [s["lyrics"] for s in corpus.train]
@@ -133,7 +133,7 @@ def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.model or build_song_gpt2_124m(Path(tmp) / "gpt2-124m")
         if args.backend == "ctranslate2" and not (folder / "ct2" / "model.bin").is_file():
-            from training.convert import convert_folder
+            from training.release.convert import convert_folder
 
             copy = Path(tmp) / "converted"
             shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("ct2", "checkpoints"))

@@ -76,8 +76,8 @@ def tiny_second(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def example_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture artist's corpus, built by the real corpus code."""
-    from training.corpus import build_corpus, write_corpus
-    from training.lyric_files import read_export
+    from training.data.corpus import build_corpus, write_corpus
+    from training.data.lyric_files import read_export
 
     out = tmp_path_factory.mktemp("corpus") / "juniper-vale"
     write_corpus(build_corpus(read_export(EXAMPLE_EXPORT)), out, "Juniper Vale", raw_count=12)
@@ -115,7 +115,7 @@ def tiny_albums(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> Pa
     """The tiny GPT-2 with two album tokens added the way training adds them."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.dataset import add_album_tokens
+    from training.data.dataset import add_album_tokens
 
     folder = tmp_path_factory.mktemp("tiny-albums")
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)

@@ -13,10 +13,11 @@ from model.serving.backends import CHOICES
 from model.writing.composer import FORMS
 from swiftai.logs import one_line, route_library_logs
 from swiftai.settings import ConfigError, Settings
-from training import commands, distributed
+from training.commands import data, models
 from training.errors import TrainingError
-from training.options import add_flags
 from training.progress import Progress
+from training.tuning import distributed
+from training.tuning.options import add_flags
 
 LOADS_MODELS = {"train", "run", "evaluate", "convert", "generate", "publish", "make-base"}
 
@@ -64,11 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         return command
 
-    fetch = add("fetch", commands.cmd_fetch)
+    fetch = add("fetch", data.cmd_fetch)
     fetch.add_argument("--artist", help="artist name on Genius (default: SWIFTAI_ARTIST)")
     _fetch_options(fetch)
 
-    imp = add("import", commands.cmd_import)
+    imp = add("import", data.cmd_import)
     imp.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                      help="a lyricsgenius .json export, a .json list of songs, a .csv file with "
                      "a header row (title, lyrics, album), a .txt file, or a folder of them")
@@ -76,13 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "SWIFTAI_ARTIST)")
     imp.add_argument("--album", help="album of .txt songs")
 
-    corpus = add("corpus", commands.cmd_corpus)
+    corpus = add("corpus", data.cmd_corpus)
     corpus.add_argument("--artist", help="whose songs (default: SWIFTAI_ARTIST)")
     _corpus_options(corpus)
     corpus.add_argument("--explain", action="store_true",
                         help="list every dropped or merged song and why")
 
-    train = add("train", commands.cmd_train)
+    train = add("train", models.cmd_train)
     train.add_argument("--corpus", type=Path, help="corpus folder (default: the artist's)")
     train.add_argument("--artist", help="whose corpus, and whose registry the run goes to "
                        "(default: SWIFTAI_ARTIST)")
@@ -92,36 +93,36 @@ def build_parser() -> argparse.ArgumentParser:
     _train_options(train)
     _progress_option(train)
 
-    feedback = add("feedback", commands.cmd_feedback)
+    feedback = add("feedback", models.cmd_feedback)
     feedback.add_argument("--artist", help="whose votes (default: SWIFTAI_ARTIST)")
     feedback.add_argument("--file", type=Path, help="read this feedback file instead of asking "
                           "the bot")
     feedback.add_argument("--fit", action="store_true",
                           help="fit the published run's ranking weights from the votes")
 
-    evaluate = add("evaluate", commands.cmd_evaluate)
+    evaluate = add("evaluate", models.cmd_evaluate)
     evaluate.add_argument("run", nargs="?", help="run id (default: the current model)")
     evaluate.add_argument("--eval-songs", type=int, metavar="N",
                           help="validation openings to write whole songs from (default: the "
                           "run's, 8)")
     _artist_option(evaluate)
 
-    _artist_option(add("models", commands.cmd_models))
+    _artist_option(add("models", models.cmd_models))
 
-    prune = add("prune", commands.cmd_prune)
+    prune = add("prune", models.cmd_prune)
     prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     _artist_option(prune)
 
-    publish = add("publish", commands.cmd_publish)
+    publish = add("publish", models.cmd_publish)
     publish.add_argument("run", help="run id (see `models`)")
     publish.add_argument("--force", action="store_true",
                          help="publish even if its validation perplexity is worse")
     _artist_option(publish)
     _progress_option(publish)
 
-    _artist_option(add("rollback", commands.cmd_rollback))
+    _artist_option(add("rollback", models.cmd_rollback))
 
-    convert = add("convert", commands.cmd_convert)
+    convert = add("convert", models.cmd_convert)
     _artist_option(convert)
     convert.add_argument("run", nargs="?", help="run id (default: the current model)")
     convert.add_argument("--base", action="store_true",
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--base-model", help="with --base: hub id or folder (default: "
                          "BASE_MODEL)")
 
-    generate = add("generate", commands.cmd_generate)
+    generate = add("generate", models.cmd_generate)
     generate.add_argument("--prompt", required=True, help="the first line of the song")
     generate.add_argument("--n", type=int, default=1, choices=range(1, 11), metavar="N",
                           help="how many songs (1-10)")
@@ -145,11 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="what runs the model (default auto: CTranslate2 where converted)")
     _artist_option(generate)
 
-    make_base = add("make-base", commands.cmd_make_base)
+    make_base = add("make-base", models.cmd_make_base)
     make_base.add_argument("--out", type=Path,
                            help="folder to write (default: $SWIFTAI_HOME/base/smollm2-135m)")
 
-    run = add("run", commands.cmd_run)
+    run = add("run", models.cmd_run)
     run.add_argument("--artist", help="artist (default: SWIFTAI_ARTIST)")
     run.add_argument("--skip-fetch", action="store_true", help="use the songs already cached")
     run.add_argument("--force", action="store_true", help="publish even if worse")

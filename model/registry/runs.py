@@ -1,7 +1,7 @@
 """The model registry, read side: trained runs, and which one is published.
 
 What the bot needs to find its model. Writing the registry (publish, rollback) is the training
-CLI's job (training/publish.py); nothing here imports torch or transformers.
+CLI's job (training/release/publish.py); nothing here imports torch or transformers.
 
 Layout under `$SWIFTAI_HOME/models/<artist-slug>/` (one registry per artist; `slug` names it):
   runs/<run-id>/   save_pretrained model and tokenizer, generation_config.json, data/ (the corpus
@@ -16,7 +16,7 @@ Layout under `$SWIFTAI_HOME/models/<artist-slug>/` (one registry per artist; `sl
   current          symlink to runs/<run-id>; swapped atomically on publish and rollback.
   history.json     the stack of published run ids, newest last.
 A crash at any moment leaves `current` pointing at a complete run: the link only ever moves to a
-run that has been loaded and tried, in one atomic rename (training/publish.py).
+run that has been loaded and tried, in one atomic rename (training/release/publish.py).
 
 A home made before there were several artists has one registry straight under `models/`;
 `move_single_artist_home` moves it to its artist's folder on first start (bot and CLI alike).

@@ -17,7 +17,7 @@ from model.serving.worker import Worker
 from tests.conftest import ROOT
 from tests.model.fake_openai import FakeInference
 from tests.tiny_model import FAMILIES
-from training.convert import convert_folder
+from training.release.convert import convert_folder
 
 PROMPTS = ["I remember the lake in December", "Gravel on the back road", "hi"]
 

@@ -118,7 +118,7 @@ def voted(trained: Callable[[str], Trained], tmp_path_factory: pytest.TempPathFa
     from model.lyrics.style import figures, lyric_lines
     from model.serving.hf import TransformersBackend
     from model.writing.novelty import CopyIndex
-    from training.dataset import load_corpus
+    from training.data.dataset import load_corpus
 
     run = trained("good").run
     corpus = load_corpus(run.path / "data")

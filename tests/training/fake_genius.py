@@ -1,10 +1,11 @@
 """A fake Genius on 127.0.0.1 that the real lyricsgenius client talks to.
 
-It serves the three roots lyricsgenius uses under one base URL (see `training.genius.make_client`):
-`/api/...` (api.genius.com), `/public/...` (genius.com/api) and `/<slug>-lyrics` pages. Lyric pages
-carry the junk real Genius pages carry. Faults are queued per path: each request to that path
-takes the next fault until none are left, then gets the normal answer. A fault can also make
-Genius go away: it stops listening, and every later connection is refused.
+It serves the three roots lyricsgenius uses under one base URL (see
+`training.data.genius.make_client`): `/api/...` (api.genius.com), `/public/...` (genius.com/api) and
+`/<slug>-lyrics` pages. Lyric pages carry the junk real Genius pages carry. Faults are queued per
+path: each request to that path takes the next fault until none are left, then gets the normal
+answer. A fault can also make Genius go away: it stops listening, and every later connection is
+refused.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import json
 from model.registry.runs import Registry
 from tests.conftest import artist_models
 from tests.training.conftest import cli, copy_runs
-from training.publish import publish
+from training.release.publish import publish
 
 
 def test_each_artist_publishes_lists_and_rolls_back_in_its_own_registry(hermetic_env, trained):

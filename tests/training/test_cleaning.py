@@ -1,6 +1,6 @@
 import pytest
 
-from training.cleaning import clean_lyrics, non_song_reason, performer_tag, section_name
+from training.data.cleaning import clean_lyrics, non_song_reason, performer_tag, section_name
 
 VERSE = "I stay out too late\nGot nothing in my brain"
 

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from training.corpus import base_title, build_corpus, write_corpus
-from training.songs import Song
+from training.data.corpus import base_title, build_corpus, write_corpus
+from training.data.song_cache import Song
 
 
 def lyrics_of(n: int, words: int = 60) -> str:
@@ -215,7 +215,7 @@ def test_explain_says_so_when_nothing_was_dropped(hermetic_env, capsys, monkeypa
 
 def test_the_manifest_holds_the_artists_style_and_form(tmp_path, example_songs):
     from tests.conftest import EXAMPLE_EXPORT
-    from training.lyric_files import read_export
+    from training.data.lyric_files import read_export
 
     manifest = write_corpus(build_corpus(read_export(EXAMPLE_EXPORT)), tmp_path / "c", "J", 12)
     style = manifest["style"]

@@ -2,9 +2,8 @@ import pytest
 import torch
 
 from model.lyrics.songtext import album_token
-from model.scoring import score_windows
 from model.serving.tokens import spec_of
-from training.dataset import (
+from training.data.dataset import (
     IGNORE,
     add_album_tokens,
     load_corpus,
@@ -13,6 +12,7 @@ from training.dataset import (
     tokenize_songs,
 )
 from training.errors import TrainingError
+from training.evaluation.scoring import score_windows
 
 
 def test_padding_is_masked_out_of_attention_and_loss():
@@ -98,7 +98,7 @@ def test_training_scores_exactly_the_tokens_the_report_scores(example_corpus, ti
                                                               tiny_albums, family):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from model.scoring import score_songs
+    from training.evaluation.scoring import score_songs
 
     folder = tiny_albums if family == "gpt2" else tiny_family(family)  # with album tokens
     tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
 from model.registry.runs import Registry
-from training.dataset import add_album_tokens
-from training.publish import publish
+from training.data.dataset import add_album_tokens
+from training.release.publish import publish
 
 from .conftest import cli, copy_runs
 

@@ -11,9 +11,9 @@ import pytest
 from model.registry.runs import Registry
 from tests.conftest import artist_models
 from tests.training.conftest import cli, copy_runs
-from training import ranker
-from training.feedback import FEATURES, read_votes, split_votes
-from training.publish import publish
+from training.feedback import ranker
+from training.feedback.votes import FEATURES, read_votes, split_votes
+from training.release.publish import publish
 
 BAD_ROWS = [
     "{not json",

@@ -20,9 +20,9 @@ from model.registry.runs import Registry
 from model.serving.ct2 import has_conversion
 from tests.conftest import ROOT, artist_models, run_cli, train_args
 from tests.training.conftest import cli
-from training.evaluate import song_openings
+from training.evaluation.evaluate import song_openings
 from training.progress import Progress
-from training.runs import evaluate_run
+from training.release.runs import evaluate_run
 
 
 def only_run(home):

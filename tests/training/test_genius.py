@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.training.fake_genius import FakeGenius, FakeSong, Fault
-from training.cleaning import clean_lyrics
+from training.data.cleaning import clean_lyrics
+from training.data.genius import FetchOptions, fetch_artist, make_client
+from training.data.song_cache import SongCache
 from training.errors import TrainingError
-from training.genius import FetchOptions, fetch_artist, make_client
-from training.songs import SongCache
 
 ARTIST = "Juniper Vale"
 FAST = FetchOptions(retries=3, backoff=0.01, max_wait=2, timeout=1, sleep_time=0)

@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.training.fake_genius import FakeGenius, FakeSong, Fault
 from tests.training.test_genius import ARTIST, FAST, cli_env, fetch, lyrics_path
-from training.genius import GeniusUnreachable
-from training.songs import SongCache
+from training.data.genius import GeniusUnreachable
+from training.data.song_cache import SongCache
 
 GONE_AFTER_TWO = ("Genius is unreachable (connection refused, 3 songs in a row); "
                   "2 of 8 songs stored, run fetch again to resume")

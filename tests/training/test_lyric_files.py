@@ -4,10 +4,10 @@ import pytest
 
 from swiftai.settings import Settings
 from tests.conftest import EXAMPLE_EXPORT
-from training.cleaning import clean_lyrics
+from training.data.cleaning import clean_lyrics
+from training.data.lyric_files import import_songs, read_export, read_songs
+from training.data.song_cache import SongCache
 from training.errors import TrainingError
-from training.lyric_files import import_songs, read_export, read_songs
-from training.songs import SongCache
 
 
 def test_artist_export_is_read_with_its_details():

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from training.__main__ import build_parser
-from training.options import FULL_LEARNING_RATE, LORA_LEARNING_RATE, TrainOptions
+from training.tuning.options import FULL_LEARNING_RATE, LORA_LEARNING_RATE, TrainOptions
 
 
 @pytest.mark.parametrize("command", ["train", "run"])

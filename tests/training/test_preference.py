@@ -16,11 +16,11 @@ from model.errors import RegistryError
 from model.registry.runs import Registry
 from tests.conftest import TINY_TRAIN, artist_models
 from tests.training.conftest import cli, copy_runs
-from training import ranker
-from training.feedback import read_votes
-from training.likelihood import pair_share
-from training.preference import HELD_OUT_FILE, TUNE_FILE
-from training.publish import publish
+from training.feedback import ranker
+from training.feedback.likelihood import pair_share
+from training.feedback.preference import HELD_OUT_FILE, TUNE_FILE
+from training.feedback.votes import read_votes
+from training.release.publish import publish
 
 KTO = ("--kto-learning-rate", "1e-3")
 

@@ -4,7 +4,7 @@ import json
 
 from model.registry.runs import Registry
 from tests.conftest import artist_models, run_cli, train_args
-from training.publish import publish
+from training.release.publish import publish
 
 
 def test_two_processes_make_one_run_with_the_files_of_one_process(tmp_path, trained, tiny_base,

@@ -10,7 +10,7 @@ from model.registry.runs import Registry
 from model.serving.ct2 import has_conversion
 from tests.conftest import artist_models
 from tests.training.conftest import cli, copy_runs
-from training.publish import publish, rollback
+from training.release.publish import publish, rollback
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 
 from model.lyrics.style import has_recurring_block, lyric_lines
 from tests.conftest import EXAMPLE_EXPORT, SECOND_EXPORT
-from training.corpus import build_corpus, write_corpus
-from training.lyric_files import read_export
+from training.data.corpus import build_corpus, write_corpus
+from training.data.lyric_files import read_export
 
 ARTIST = "Marlow Reyes"
 

@@ -13,7 +13,7 @@ from tests.conftest import EXAMPLE_EXPORT, TINY_TRAIN, artist_models
 from tests.tiny_model import train_tokenizer
 from tests.training.conftest import cli
 from training.progress import Progress
-from training.runs import evaluate_run
+from training.release.runs import evaluate_run
 
 
 def evaluate_copy(trained, tmp_path, damage):

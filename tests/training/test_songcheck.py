@@ -1,6 +1,6 @@
 """Song-mode targets on hand-made figures."""
 
-from training.songcheck import targets
+from training.evaluation.style_check import targets
 
 
 def style(**fine_tuned):

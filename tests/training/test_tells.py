@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 
 from tests.conftest import SECOND_EXPORT
-from training.lyric_files import read_export
-from training.tells import can_tell, real_vs_real, report_lines, song_stanzas, tell_apart
+from training.data.lyric_files import read_export
+from training.evaluation.tells import can_tell, real_vs_real, report_lines, song_stanzas, tell_apart
 
 SUBJECTS = ["I", "You", "We", "She", "They", "Nobody"]
 VERBS = ["remember", "chase", "hold", "lose", "find", "miss", "paint", "follow", "burn", "carry",

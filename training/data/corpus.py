@@ -22,8 +22,8 @@ from model.lyrics.rhyme import schemes
 from model.lyrics.songform import common_form
 from model.lyrics.style import figures
 from model.registry.files import staging_dir, swap_dir
-from training.cleaning import clean_lyrics, non_song_reason, normalize_characters
-from training.songs import Song
+from training.data.cleaning import clean_lyrics, non_song_reason, normalize_characters
+from training.data.song_cache import Song
 
 CORPUS_FORMAT = 2  # bump when the files' shape or the cleaning rules change meaning
 SAME_LYRICS_OVERLAP = 0.8  # word 5-gram Jaccard at or above this: one song under two titles

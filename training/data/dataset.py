@@ -17,9 +17,10 @@ import torch
 from torch.utils.data import Dataset
 
 from model.lyrics.songtext import album_token, format_song
-from model.scoring import IGNORE
 from model.serving.tokens import TokenSpec
 from training.errors import TrainingError
+
+IGNORE = -100  # label that PyTorch's cross-entropy skips: a token that is not scored
 
 
 @dataclass(frozen=True)

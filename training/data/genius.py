@@ -31,9 +31,9 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from training.cleaning import non_song_title
+from training.data.cleaning import non_song_title
+from training.data.song_cache import Song, SongCache
 from training.errors import TrainingError
-from training.songs import Song, SongCache
 
 log = logging.getLogger(__name__)
 

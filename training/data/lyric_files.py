@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.data.song_cache import Song, SongCache
 from training.errors import TrainingError
-from training.songs import Song, SongCache
 
 
 @dataclass

@@ -4,15 +4,15 @@ Language metrics (loss, perplexity, token accuracy) score the same lyric tokens 
 Generation metrics continue each validation song's opening line: BLEU against the real
 continuation, distinct-1/2, the share of outputs that copy 8+ words of a training song, and the
 share stuck in a loop. Song mode writes a whole song from the first `songs` openings (8 by
-default) and holds its style figures beside the artist's (training/songcheck.py), on the
-backend users get: CTranslate2 when it is installed (the run and the base model are converted
+default) and holds its style figures beside the artist's (training/evaluation/style_check.py),
+on the backend users get: CTranslate2 when it is installed (the run and the base model are converted
 first; the base model's conversion is cached), else transformers. When CTranslate2 cannot
 convert, load or run a model, that model's songs are written on transformers instead, and the
 reason goes to the progress output, metrics.json (`song_backend`, `song_fallback`, `base_` ones
 for the base model) and report.md. Writes metrics.json, report.md and report.png into the run
 folder.
 
-A classifier tries to tell those songs' stanzas from the artist's (training/tells.py).
+A classifier tries to tell those songs' stanzas from the artist's (training/evaluation/tells.py).
 """
 
 from __future__ import annotations
@@ -29,18 +29,15 @@ import torch
 
 from model.lyrics.songtext import clean_output, is_degenerate
 from model.registry.files import write_bytes_atomic, write_json_atomic
-from model.scoring import score_songs
 from model.serving.backends import locate
 from model.serving.hf import TransformersBackend
 from model.serving.protocol import Backend, GenRequest, Served
 from model.writing.novelty import COPY_WORDS, CopyIndex, words_of
 from model.writing.prompts import prompt_text
-from training.convert import convert_base, convert_folder, ct2_available
-from training.dataset import Corpus
+from training.data.dataset import Corpus
 from training.errors import TrainingError, one_line
-from training.preference import report_lines as feedback_report
-from training.progress import Progress
-from training.songcheck import (
+from training.evaluation.scoring import score_songs
+from training.evaluation.style_check import (
     artist_style,
     report_rows,
     song_metrics,
@@ -48,8 +45,11 @@ from training.songcheck import (
     targets,
     write_songs,
 )
-from training.tells import can_tell
-from training.tells import report_lines as can_tell_report
+from training.evaluation.tells import can_tell
+from training.evaluation.tells import report_lines as can_tell_report
+from training.feedback.preference import report_lines as feedback_report
+from training.progress import Progress
+from training.release.convert import convert_base, convert_folder, ct2_available
 
 SAMPLE_TOKENS = 64  # per continuation: about four lines
 REFERENCE_LINES = 4  # real lines that follow the opening line, to compare against
@@ -229,7 +229,7 @@ def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,
 def _curves(history: list[dict[str, Any]], metrics: dict[str, Any]) -> bytes:
     """Plot losses by step, and the validation perplexity beside the base model's.
 
-    Training evaluates the same lyric tokens report.md scores (training/trainer.py), so the
+    Training evaluates the same lyric tokens report.md scores (training/tuning/trainer.py), so the
     curve ends at the table's perplexity for the step whose weights were kept.
     """
     import matplotlib

@@ -17,8 +17,7 @@ import torch
 from model.lyrics.songtext import album_token
 from model.serving.tokens import TokenSpec
 from model.writing.novelty import words_of
-
-IGNORE = -100  # label that PyTorch's cross-entropy skips: a token that is not scored
+from training.data.dataset import IGNORE
 
 
 @dataclass(frozen=True)

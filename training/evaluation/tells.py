@@ -1,10 +1,10 @@
 """Can you tell? How well a plain classifier tells the artist's stanzas from generated ones.
 
-The style figures (training/songcheck.py) count words, rhymes and repeats; a song of bullet lists
-or prose can pass them all. A person reading it would not be fooled, and neither is a simple
-classifier: TF-IDF n-grams with logistic regression (scikit-learn), fitted to tell one side's
-stanzas from the other's. Its cross-validated accuracy is the score: 0.5 means it cannot tell
-(what we want), 1.0 that every generated stanza gives itself away.
+The style figures (training/evaluation/style_check.py) count words, rhymes and repeats; a song of
+bullet lists or prose can pass them all. A person reading it would not be fooled, and neither is a
+simple classifier: TF-IDF n-grams with logistic regression (scikit-learn), fitted to tell one side's
+stanzas from the other's. Its cross-validated accuracy is the score: 0.5 means it cannot tell (what
+we want), 1.0 that every generated stanza gives itself away.
 
 - **Stanzas.** Blank-line (or header) separated blocks of lyric lines, headers removed
   (`model.lyrics.style.stanzas`). A stanza sung again in the same song (a chorus) counts once:

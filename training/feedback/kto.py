@@ -5,7 +5,7 @@ liked or not), and no two songs need share a prompt. LoRA adapters train on the 
 whose own weights, adapters off, are the reference the KL term keeps it close to; the adapters are
 merged at the end, so the run stays an ordinary model folder.
 
-TRL's advice for KTO, followed by the defaults (training/options.py): a per-step batch of at
+TRL's advice for KTO, followed by the defaults (training/tuning/options.py): a per-step batch of at
 least 4 (the KL term is estimated from the batch's other songs), a learning rate at or under 1e-6
 with beta 0.1, and weights that make desirable x count equal undesirable x count. The optional
 `.[feedback]` extra installs TRL; its KTOTrainer moved between releases (`trl.experimental.kto`,
@@ -27,12 +27,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from model.registry.files import write_json_atomic
-from training import lora
 from training.errors import TrainingError
-from training.feedback import Vote
-from training.likelihood import continuation, pair_share
-from training.options import TrainOptions
+from training.feedback.likelihood import continuation, pair_share
+from training.feedback.votes import Vote
 from training.progress import Progress
+from training.tuning import lora
+from training.tuning.options import TrainOptions
 
 KTO_FILE = "kto.json"  # in the run folder: written once the run is preference-tuned
 

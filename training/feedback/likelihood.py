@@ -1,6 +1,6 @@
 """How likely a model finds the songs listeners voted on: what preference tuning improves
-(training/kto.py) and what the publish gate compares between a tuned run and the model it would
-replace (training/preference.py).
+(training/feedback/kto.py) and what the publish gate compares between a tuned run and the
+model it would replace (training/feedback/preference.py).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from training import ranker
 from training.errors import TrainingError
-from training.feedback import Vote
+from training.feedback import ranker
+from training.feedback.votes import Vote
 
 
 def continuation(vote: Vote) -> tuple[str, str]:

@@ -1,13 +1,14 @@
 """Learning from votes inside a run: which votes it takes, what it learns from them, and the
 publish gate's check for a preference-tuned run (how likely a model finds the liked songs is
-measured in training/likelihood.py).
+measured in training/feedback/likelihood.py).
 
-A run made with votes keeps them (`feedback.json` says how many and what was done with them).
-With at least `min_votes` of both kinds it is preference-tuned (training/kto.py) on most of them,
-`data/feedback/train.jsonl`, and the rest, `data/feedback/val.jsonl`, are held out: a run is only
-published when it orders those held-out (👍, 👎) pairs better than the model it replaces, by the
-mean log-likelihood each song gets under the model, and its validation perplexity is at most
-`PERPLEXITY_SLACK` worse. Its ranking weights are fitted from all the votes (training/ranker.py).
+A run made with votes keeps them (`feedback.json` says how many and what was done with them). With
+at least `min_votes` of both kinds it is preference-tuned (training/feedback/kto.py) on most of
+them, `data/feedback/train.jsonl`, and the rest, `data/feedback/val.jsonl`, are held out: a run is
+only published when it orders those held-out (👍, 👎) pairs better than the model it replaces, by
+the mean log-likelihood each song gets under the model, and its validation perplexity is at most
+`PERPLEXITY_SLACK` worse. Its ranking weights are fitted from all the votes
+(training/feedback/ranker.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from model.registry.files import write_json_atomic
-from training import kto, ranker
-from training.feedback import Vote, read_votes, split_votes, write_votes
-from training.likelihood import pair_share  # noqa: F401  (publish.py imports it from here)
+from training.feedback import kto, ranker
+from training.feedback.likelihood import pair_share  # noqa: F401  (publish.py imports it from here)
+from training.feedback.votes import Vote, read_votes, split_votes, write_votes
 from training.progress import Progress
 
 FEEDBACK_FILE = "feedback.json"
@@ -96,7 +97,7 @@ def learn(run_dir: Path, progress: Progress) -> dict[str, Any] | None:
         if summary is not None:
             progress.say(summary["note"])
         return None
-    from training.finetune import read_options
+    from training.tuning.finetune import read_options
 
     tune, held = read_votes(run_dir / TUNE_FILE).rows, read_votes(run_dir / HELD_OUT_FILE).rows
     progress.stage("feedback", run=run_dir.name)

@@ -1,6 +1,6 @@
 """The composer's ranking weights, fitted from listeners' votes; stored in a run as ranking.json.
 
-Each voted song carries the ranking features of its kept lines (training/feedback.py). A
+Each voted song carries the ranking features of its kept lines (training/feedback/votes.py). A
 logistic regression (scikit-learn) on those features, standardised, predicts 👍 from them; its
 coefficients, turned back into the features' own units, are the new weights. Ranking only
 compares candidates, so the weights are then scaled so that their absolute sum equals the
@@ -29,7 +29,7 @@ from typing import Any
 
 from model.registry.files import write_bytes_atomic, write_json_atomic
 from model.writing.ranking import DEFAULT, FEATURES
-from training.feedback import Vote
+from training.feedback.votes import Vote
 
 RANKING_FILE = "ranking.json"
 # Today's ranking (model/lyrics/songform.py): likelihood in nats, line width off the artist's (a

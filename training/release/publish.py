@@ -19,11 +19,11 @@ from typing import Any
 from model.errors import RegistryError
 from model.registry.files import write_json_atomic
 from model.registry.runs import Registry, Run
-from model.scoring import Score, score_songs
-from training.convert import convert_folder, ct2_available
 from training.errors import TrainingError
-from training.feedback import Vote
-from training.preference import PERPLEXITY_SLACK, gate, held_out, pair_share
+from training.evaluation.scoring import Score, score_songs
+from training.feedback.preference import PERPLEXITY_SLACK, gate, held_out, pair_share
+from training.feedback.votes import Vote
+from training.release.convert import convert_folder, ct2_available
 
 
 @dataclass(frozen=True)

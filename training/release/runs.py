@@ -28,13 +28,13 @@ from model.registry.files import write_bytes_atomic, write_json_atomic
 from model.registry.runs import LOCK_FILE, STATUS_FILE, Registry
 from model.serving.protocol import Sampling
 from model.serving.tokens import model_end_ids
-from training import distributed
-from training.dataset import load_corpus
+from training.data.dataset import load_corpus
 from training.errors import TrainingError, one_line
-from training.evaluate import evaluate
-from training.finetune import TrainOptions, read_options, start_run, train
-from training.preference import Plan, add_votes, learn
+from training.evaluation.evaluate import evaluate
+from training.feedback.preference import Plan, add_votes, learn
 from training.progress import Progress
+from training.tuning import distributed
+from training.tuning.finetune import TrainOptions, read_options, start_run, train
 
 EVALUATE_LOG = "evaluate.log"  # the traceback of the run's last failed evaluation
 

@@ -2,7 +2,7 @@
 
 Read top to bottom: load the corpus and any `AutoModelForCausalLM` base, add album tokens,
 optionally wrap it with LoRA adapters, pack blocks, train with our evaluation and checkpoint
-policy (training/trainer.py), put the best weights back, merge LoRA, save. The run's options
+policy (training/tuning/trainer.py), put the best weights back, merge LoRA, save. The run's options
 are saved first (`run.json`) so that `--resume` continues with exactly the same ones.
 """
 
@@ -32,12 +32,10 @@ from transformers.trainer_callback import PrinterCallback
 from model.errors import RegistryError
 from model.lyrics.songtext import album_token
 from model.registry.files import write_bytes_atomic, write_json_atomic
-from model.scoring import score_windows
 from model.serving.backends import locate
 from model.serving.protocol import context_of
 from model.serving.tokens import spec_of
-from training import distributed, lora
-from training.dataset import (
+from training.data.dataset import (
     Blocks,
     add_album_tokens,
     load_corpus,
@@ -46,9 +44,11 @@ from training.dataset import (
     tokenize_songs,
 )
 from training.errors import TrainingError
-from training.options import TrainOptions
+from training.evaluation.scoring import score_windows
 from training.progress import Progress
-from training.trainer import BEST_FILE, LyricsTrainer
+from training.tuning import distributed, lora
+from training.tuning.options import TrainOptions
+from training.tuning.trainer import BEST_FILE, LyricsTrainer
 
 __all__ = ["TrainOptions", "read_options", "start_run", "train"]
 
@@ -88,7 +88,8 @@ def start_run(run_dir: Path, corpus_dir: Path, options: TrainOptions) -> None:
     was rebuilt since, and publishing compares models on the run's own validation songs.
     """
     corpus = load_corpus(corpus_dir)  # refuse a broken corpus before making anything
-    run_dir.mkdir(parents=True, exist_ok=True)  # training/runs.py may have made it (and locked it)
+    # training/release/runs.py may have made it (and locked it)
+    run_dir.mkdir(parents=True, exist_ok=True)
     for name in ("train.jsonl", "val.jsonl", "manifest.json"):
         write_bytes_atomic(run_dir / "data" / name, (corpus.path / name).read_bytes())
     write_json_atomic(run_dir / "run.json", {"corpus": str(corpus_dir.resolve()),

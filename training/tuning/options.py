@@ -48,7 +48,8 @@ class TrainOptions:
     lora_alpha: int = option(32, "LoRA scale: updates are multiplied by alpha / rank")  # 2x rank
     eval_songs: int = option(8, "validation openings evaluation writes whole songs from")  # 8
     # songs on CTranslate2 take ~30 s a model on 2 cores (135M); all 19 of a real corpus, ~70 s
-    # Preference tuning on votes (KTO, training/kto.py), with LoRA adapters of the rank above.
+    # Preference tuning on votes (KTO, training/feedback/kto.py), with LoRA adapters of the rank
+    # above.
     kto_learning_rate: float = option(1e-6, "KTO learning rate")  # TRL: <= 1e-6 with beta 0.1
     kto_beta: float = option(0.1, "KTO beta: higher keeps closer to the fine-tuned model")
     kto_batch_size: int = option(4, "voted songs per KTO step")  # TRL: >= 4 (its KL estimate)

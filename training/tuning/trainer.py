@@ -5,8 +5,8 @@ for GPT-2 124M) at every evaluation, every ~10 steps, when a step of that model 
 milliseconds on a data-centre GPU: the checkpoints cost more than the training. So:
 
 - Evaluation scores the lyric tokens the report scores (not the BOS, the album header or the
-  first lyric token; see `model.scoring.score_windows`), as a sum over tokens, in one plain
-  pass: the validation curve and report.md's perplexity are the same measure.
+  first lyric token; see `training.evaluation.scoring.score_windows`), as a sum over tokens, in
+  one plain pass: the validation curve and report.md's perplexity are the same measure.
 - The best weights so far are kept in host memory (pinned on CUDA, so copying them does not
   stall the GPU), not written at each evaluation: only the trainable ones (every weight for a
   full fine-tune; the adapters and album rows for LoRA).

@@ -118,7 +118,7 @@ async def test_a_compacted_song_exports_only_its_kept_options(tmp_path):
 
 
 async def test_the_training_side_reads_every_exported_row(tmp_path):
-    from training.feedback import read_votes
+    from training.feedback.votes import read_votes
 
     home = tmp_path / "home"
     store = await Store.open(home / "swiftai.db")

@@ -1,0 +1,1 @@
+"""What each `python -m training` command does: data commands, and model commands."""

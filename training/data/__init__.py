@@ -1,0 +1,1 @@
+"""From lyrics to training blocks: Genius, lyrics files, the song cache, cleaning, the corpus."""

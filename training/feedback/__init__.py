@@ -1,0 +1,1 @@
+"""Learning from listeners' votes: the votes file, ranking weights, preference tuning (KTO)."""
