@@ -19,6 +19,7 @@ from typing import Any
 from model.errors import RegistryError
 from model.registry.files import write_json_atomic
 from model.registry.runs import Registry, Run
+from swiftai.logs import one_line
 from training.errors import TrainingError
 from training.evaluation.scoring import Score, score_songs
 from training.feedback.preference import PERPLEXITY_SLACK, gate, held_out, pair_share
@@ -110,8 +111,7 @@ def _score_base(name: str, songs: list[dict[str, Any]], block_size: int) -> Scor
     try:
         backend = TransformersBackend.load(locate(name), model_id=name)
     except Exception as e:  # unreachable, deleted, broken: the comparison cannot be made
-        reason = " ".join(str(e).split())[:300] or type(e).__name__
-        raise RegistryError(f"cannot compare with the base model {name!r}: {reason}; publish "
+        raise RegistryError(f"cannot compare with the base model {name!r}: {one_line(e)}; publish "
                             "--force to publish without the comparison") from e
     return score_songs(backend.model, backend.tokenizer, backend.info.spec, songs, block_size)
 
