@@ -20,7 +20,6 @@ from typing import Any
 
 from model.registry.files import write_json_atomic
 from training.feedback import kto, ranker
-from training.feedback.likelihood import pair_share  # noqa: F401  (publish.py imports it from here)
 from training.feedback.votes import Vote, read_votes, split_votes, write_votes
 from training.progress import Progress
 

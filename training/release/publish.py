@@ -22,7 +22,8 @@ from model.registry.runs import Registry, Run
 from swiftai.logs import one_line
 from training.errors import TrainingError
 from training.evaluation.scoring import Score, score_songs
-from training.feedback.preference import PERPLEXITY_SLACK, gate, held_out, pair_share
+from training.feedback.likelihood import pair_share
+from training.feedback.preference import PERPLEXITY_SLACK, gate, held_out
 from training.feedback.votes import Vote
 from training.release.convert import convert_folder, ct2_available
 
