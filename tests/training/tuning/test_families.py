@@ -8,10 +8,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
 from model.registry.runs import Registry
+from tests.training.conftest import cli, copy_runs
 from training.data.dataset import add_album_tokens
 from training.release.publish import publish
-
-from .conftest import cli, copy_runs
 
 
 @pytest.mark.parametrize("name", ["good", "llama", "qwen2", "lora"])
