@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from model.backend import Completion
+from model.habits import unlike
 from model.novelty import COPY_WORDS, CopyIndex, words_of
 from model.ranking import Option, Weights, line_features, score
 from model.rhyme import end_word, quality
@@ -37,11 +38,12 @@ class Candidate:
     finished: bool  # the line ended by itself, not cut by its token budget
     copied: int  # words in its longest run copied from a training song
     fresh: bool  # not a line the song already has
+    unlike: str | None = None  # what in it the artist almost never writes (model/habits.py)
 
     @property
     def usable(self) -> bool:
         return (bool(self.text) and self.fresh and self.copied < COPY_WORDS
-                and not is_degenerate(self.text))
+                and self.unlike is None and not is_degenerate(self.text))
 
     def option(self) -> Option:
         return Option(self.text, self.features)
@@ -55,14 +57,16 @@ def rhyme_with(line: str, partner: str | None) -> float:
 def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
               partner: str | None, earlier: set[str], index: CopyIndex | None,
               context: list[str]) -> Candidate:
-    """Measure one candidate line; a line cut by its budget ends on a cut word: no rhyme."""
+    """Measure one candidate line; a line cut by its budget ends on a cut word: no rhyme; a
+    character or shape the artist almost never writes makes it unusable."""
     copied = 0
     if index is not None and text:
         before = "\n".join(context[-COPY_CONTEXT:])
         copied = index.longest(f"{before}\n{text}", after=len(before)).words
     rhyme = rhyme_with(text, partner) if finished else 0.0
     return Candidate(text, line_features(text, logprob, artist, rhyme, copied), finished, copied,
-                     " ".join(words_of(text)) not in earlier)
+                     " ".join(words_of(text)) not in earlier,
+                     unlike(text, artist.characters, artist.shapes))
 
 
 def candidates(completions: Iterable[Completion], artist: Style, partner: str | None,
