@@ -1,10 +1,12 @@
-"""Whole songs, as the bot writes them, held against the artist's own: style and speed.
+"""Whole songs and verses, as the bot writes them, held against the artist's own: style and speed.
 
-Writes one song (`--form song`) from each of a corpus' validation openings through the real
-engine (worker, composer, rhyme plan, novelty guard) and prints its figures beside the
-artist's: words per line (mean, p90), rhyme rate (strict and near), lines per song, the share of
-songs whose chorus comes back, copies and loops, and how often a classifier tells their stanzas
-from the artist's validation stanzas (beside the same for the artist's songs split in two;
+Writes one song (`--form song`, the default here) from each of a corpus' validation openings,
+or `--verses` verses (`--form verse`, the bot's default form) from each, through the real
+engine (worker, composer, rhyme plan, novelty guard) and prints their figures beside the
+artist's: words per line (mean, p90), rhyme rate (strict and near), lines per song or verse, the
+share of songs whose chorus comes back, copies, loops, lines that are no lyric (markup, list
+items, code, URLs, number lists), and how often a classifier tells their stanzas from the
+artist's validation stanzas (beside the same for the artist's songs split in two;
 training/evaluation/tells.py). Then times whole songs with 1 and with 16 written at once. Without
 `--model` it builds GPT-2 124M with random weights (the compute of `gpt2`) whose newline is made
 about as likely as a lyric's, so that its lines end on their own as a trained model's do; its
@@ -12,8 +14,8 @@ words are noise, so only its timings mean anything, and with them the cost of rh
 almost never rhyme, so every line that must is re-ended.
 
     python benchmarks/songs.py [--model DIR] [--corpus DIR] [--backend ctranslate2|transformers]
-                               [--songs 8] [--candidates K] [--max-batch 24] [--show]
-                               [--skip-speed]
+                               [--songs 8] [--form song|verse] [--verses 5] [--candidates K]
+                               [--max-batch 24] [--show] [--skip-speed]
 
 `--corpus` is a folder written by `python -m training corpus`; without it, the example artist's
 songs (the last 4 as validation). `--model` is a run folder or any save_pretrained folder.
@@ -37,16 +39,17 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.models import build_song_gpt2_124m, fixture_lyrics  # noqa: E402
 from model.lyrics.rhyme import rhyme_book  # noqa: E402
-from model.lyrics.songform import DEFAULT_FORM, common_form, message_lines  # noqa: E402
+from model.lyrics.songform import DEFAULT_FORM, common_form, message_lines, section_lines  # noqa: E402
 from model.lyrics.songtext import MAX_CHARS, is_degenerate  # noqa: E402
 from model.lyrics.style import Style, figures  # noqa: E402
 from model.serving import backends  # noqa: E402
 from model.serving.protocol import Served  # noqa: E402
 from model.serving.worker import Worker  # noqa: E402
-from model.writing.composer import CANDIDATES, Composer, Request  # noqa: E402
+from model.writing.composer import CANDIDATES, VERSE, Composer, Request  # noqa: E402
 from model.writing.novelty import COPY_WORDS, CopyIndex  # noqa: E402
 from model.writing.ranking import load_weights  # noqa: E402
 from swiftai.settings import Settings  # noqa: E402
+from training.evaluation.style_check import junk_rate  # noqa: E402
 from training.evaluation.tells import TARGET, Tell, real_vs_real, tell_apart  # noqa: E402
 
 AT_ONCE = 16
@@ -70,9 +73,9 @@ def opening(lyrics: str) -> str:
     return next(line for line in lyrics.split("\n") if line and not line.startswith("["))
 
 
-async def write(served: Served, openings: list[str], candidates: int,
-                max_batch: int) -> tuple[list[str], float]:
-    """Write one song per opening, all at once; return them and the wall time."""
+async def write(served: Served, openings: list[str], candidates: int, max_batch: int,
+                form: str = "song", n: int = 1) -> tuple[list[list[str]], float]:
+    """Write `n` songs or verses per opening, all at once; return them and the wall time."""
     worker = Worker(lambda: served, max_batch=max_batch, batch_window_ms=5,
                     queue_size=len(openings) + 8)
     worker.start()
@@ -80,26 +83,34 @@ async def write(served: Served, openings: list[str], candidates: int,
         await worker.ready()
         composer = Composer(worker, candidates=candidates)
         started = time.perf_counter()
-        results = await asyncio.gather(*(composer.write(Request(line, form="song"))
+        results = await asyncio.gather(*(composer.write(Request(line, form=form, n=n))
                                          for line in openings))
-        return [r[0].text for r in results], time.perf_counter() - started
+        return [[r.text for r in each] for each in results], time.perf_counter() - started
     finally:
         await worker.close()
 
 
-def table(artist: Style, songs: list[str], index: CopyIndex, form: tuple[str, ...]) -> None:
+def table(artist: Style, songs: list[str], index: CopyIndex, form: tuple[str, ...],
+          val: list[str], verses: bool = False) -> None:
     ours = figures(songs)
-    holds = message_lines(form, artist, MAX_CHARS)
+    if verses:  # a verse: the artist's usual stanza (the composer's own length)
+        stanza = section_lines(VERSE, artist)
+        length = ("lines_per_verse", float(stanza), ours.lines_per_song, f"{stanza}")
+    else:
+        holds = message_lines(form, artist, MAX_CHARS)
+        length = ("lines_per_song", artist.lines_per_song, ours.lines_per_song,
+                  f">= {0.7 * min(artist.lines_per_song, holds):.1f} (70% of the artist's or "
+                  f"of {holds:.0f} a message holds)")
     rows = [
         ("words_per_line", artist.words_per_line, ours.words_per_line, "±20%"),
         ("words_per_line_p90", artist.words_per_line_p90, ours.words_per_line_p90, "<= +30%"),
         ("rhyme_rate", artist.rhyme_rate, ours.rhyme_rate, "±25%"),
         ("near_rhyme_rate", artist.near_rhyme_rate, ours.near_rhyme_rate, "report"),
-        ("lines_per_song", artist.lines_per_song, ours.lines_per_song,
-         f">= {0.7 * min(artist.lines_per_song, holds):.1f} (70% of the artist's or of "
-         f"{holds:.0f} a message holds)"),
-        ("chorus_share", artist.recurring_block_rate, ours.recurring_block_rate, "1.0"),
+        length,
     ]
+    if not verses:
+        rows.append(("chorus_share", artist.recurring_block_rate, ours.recurring_block_rate,
+                     "1.0"))
     print("| figure | artist | ours | target |")
     print("| --- | --- | --- | --- |")
     for name, theirs, mine, target in rows:
@@ -108,6 +119,8 @@ def table(artist: Style, songs: list[str], index: CopyIndex, form: tuple[str, ..
     loops = sum(map(is_degenerate, songs))
     print(f"| copies | 0 | {copies} | 0 |")
     print(f"| loops | 0 | {loops} | 0 |")
+    print(f"| junk_lines | {junk_rate(val):.3f} | {junk_rate(songs):.3f} | 0 (markup, list "
+          "items, code, URLs, number lists) |")
 
 
 def can_tell(val: list[str], songs: list[str]) -> None:
@@ -150,21 +163,26 @@ def main(args: argparse.Namespace) -> None:
         # A corpus with fewer validation songs than --songs: its openings again, new songs.
         sample = [openings[i % len(openings)] for i in range(args.songs)]
         # The figures are for songs at the full k, as one listener at a time gets them.
-        songs, elapsed = asyncio.run(write(served, sample, args.candidates,
-                                           len(sample) * args.candidates))
-        print(f"# {len(songs)} songs from {len(set(sample))} validation openings in "
+        each = args.verses if args.form == "verse" else 1
+        written, elapsed = asyncio.run(write(served, sample, args.candidates,
+                                             len(sample) * each * args.candidates, args.form,
+                                             each))
+        songs = [text for texts in written for text in texts]
+        print(f"# {len(songs)} {args.form}s from {len(set(sample))} validation openings in "
               f"{elapsed:.1f}s")
-        table(artist, songs, CopyIndex(train), form)
-        can_tell(val, songs)
+        table(artist, songs, CopyIndex(train), form, val, verses=args.form == "verse")
+        # An opening's verses share its first line: the classifier keeps them in one fold.
+        can_tell(val, ["\n\n".join(texts) for texts in written])
         if args.show:
-            print("\n" + songs[0] + "\n")
+            print("\n" + "\n\n".join(songs[:3 if args.form == "verse" else 1]) + "\n")
         if args.skip_speed:
             return
-        singles = [asyncio.run(write(served, [line], args.candidates, args.max_batch))[1]
+        singles = [asyncio.run(write(served, [line], args.candidates, args.max_batch,
+                                     args.form))[1]
                    for line in openings[:2]]
         single = sum(singles) / len(singles)
         crowd = asyncio.run(write(served, [openings[i % len(openings)] for i in range(AT_ONCE)],
-                                  args.candidates, args.max_batch))[1]
+                                  args.candidates, args.max_batch, args.form))[1]
         print(f"song_s[1]: {single:.1f} (target <= 15 on 2 cores, GPT-2 124M int8)")
         print(f"song_s[{AT_ONCE}]: {crowd:.1f} (each song's wait with {AT_ONCE} at once; "
               f"{crowd / single:.2f}x one, target <= 3x)")
@@ -178,6 +196,11 @@ if __name__ == "__main__":
     parser.add_argument("--backend", choices=("ctranslate2", "transformers"),
                         default="ctranslate2")
     parser.add_argument("--songs", type=int, default=8, help="validation openings to write from")
+    parser.add_argument("--form", choices=("song", "verse"), default="song",
+                        help="whole songs, or verses (the bot's default form)")
+    parser.add_argument("--verses", type=int, default=5,
+                        help="verses from each opening with --form verse (8 openings x 5: "
+                             "about as many stanzas as 8 songs)")
     parser.add_argument("--candidates", type=int, default=CANDIDATES, help="k per line")
     parser.add_argument("--max-batch", type=int, default=Settings.model_fields["max_batch"].default,
                         help="rows a batch (the bot's MAX_BATCH; its default)")

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
+from model.lyrics.habits import habits
+
 RHYME_WINDOW = 3  # a line rhymes when its end word rhymes with one of the 3 lines before it
 _WORD = re.compile(r"[a-z']+")
 _MANNERS = ({"P", "B", "T", "D", "K", "G"}, {"M", "N", "NG"}, {"L", "R"},
@@ -163,15 +165,23 @@ class Style:
     stanza_lines: float  # median lyric lines per stanza: the length of a verse or a chorus
     header_rate: float  # share of songs with [Section] headers
     near_rhyme_rate: float = 0.0  # share rhyming with one of the 3 before, near rhymes counted
+    # The characters (beyond ASCII letters, digits and spaces) and line shapes the artist uses
+    # (model/lyrics/habits.py); None in figures saved before they were measured: every line passes.
+    characters: str | None = None
+    shapes: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the figures rounded for a manifest or metrics.json."""
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return {k: round(v, 4) if isinstance(v, float) else list(v) if isinstance(v, tuple)
+                else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Style:
         """Rebuild figures saved with `to_json`."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if values.get("shapes") is not None:
+            values["shapes"] = tuple(values["shapes"])
+        return cls(**values)
 
 
 def figures(texts: Iterable[str]) -> Style:
@@ -181,6 +191,7 @@ def figures(texts: Iterable[str]) -> Style:
     widths = [len(words(line)) for lines in per_song for line in lines]
     all_lines = sum(len(lines) for lines in per_song)
     stanza_sizes = [len(s) for t in texts for s in stanzas(t)]
+    characters, shapes = habits(line for lines in per_song for line in lines)
     return Style(
         songs=len(texts),
         lines_per_song=all_lines / len(texts) if texts else 0.0,
@@ -192,11 +203,13 @@ def figures(texts: Iterable[str]) -> Style:
         header_rate=sum("\n[" in "\n" + t for t in texts) / len(texts) if texts else 0.0,
         near_rhyme_rate=(sum(map(near_rhyming_lines, per_song)) / all_lines if all_lines
                          else 0.0),
+        characters=characters,
+        shapes=shapes,
     )
 
 
 # Lyrics in general, for a model whose artist is unknown (a base model): a little under 8 words a
-# line, 4-line stanzas, about a third of lines rhyming.
+# line, 4-line stanzas, about a third of lines rhyming, the punctuation of a pop song.
 GENERIC = Style(songs=0, lines_per_song=36.0, words_per_line=7.5, words_per_line_p90=11.0,
                 rhyme_rate=0.35, recurring_block_rate=0.9, stanza_lines=4.0, header_rate=1.0,
-                near_rhyme_rate=0.45)
+                near_rhyme_rate=0.45, characters="!\"'(),-?", shapes=())

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from model.lyrics.habits import unlike
 from model.lyrics.songtext import clean_output, is_degenerate
 from model.lyrics.style import Style, end_word, quality
 from model.serving.protocol import Completion
@@ -36,11 +37,12 @@ class Candidate:
     finished: bool  # the line ended by itself, not cut by its token budget
     copied: int  # words in its longest run copied from a training song
     fresh: bool  # not a line the song already has
+    unlike: str | None = None  # what in it the artist almost never writes (model/lyrics/habits.py)
 
     @property
     def usable(self) -> bool:
         return (bool(self.text) and self.fresh and self.copied < COPY_WORDS
-                and not is_degenerate(self.text))
+                and self.unlike is None and not is_degenerate(self.text))
 
     def option(self) -> Option:
         return Option(self.text, self.features)
@@ -54,14 +56,16 @@ def rhyme_with(line: str, partner: str | None) -> float:
 def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
               partner: str | None, earlier: set[str], index: CopyIndex | None,
               context: list[str]) -> Candidate:
-    """Measure one candidate line; a line cut by its budget ends on a cut word: no rhyme."""
+    """Measure one candidate line; a line cut by its budget ends on a cut word: no rhyme; a
+    character or shape the artist almost never writes makes it unusable."""
     copied = 0
     if index is not None and text:
         before = "\n".join(context[-COPY_CONTEXT:])
         copied = index.longest(f"{before}\n{text}", after=len(before)).words
     rhyme = rhyme_with(text, partner) if finished else 0.0
     return Candidate(text, line_features(text, logprob, artist, rhyme, copied), finished, copied,
-                     " ".join(words_of(text)) not in earlier)
+                     " ".join(words_of(text)) not in earlier,
+                     unlike(text, artist.characters, artist.shapes))
 
 
 def candidates(completions: Iterable[Completion], artist: Style, partner: str | None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ class FakeInference:
         self.context = context  # listed as the model's max_model_len, as vLLM lists it
         self.api_key = api_key
         self.faults: list[Fault] = []  # taken one per completion request, in order
+        # Candidate i of the r-th request for one line (stop at the newline) says this.
+        self.line: Callable[[int, int], str] = lambda i, song: f"line {i} of song {song}"
         self.requests: list[Seen] = []
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -112,9 +115,9 @@ class FakeInference:
                                       "model": self.model, "choices": _echoed(body["prompt"])})
         song = len(self.completions())  # each request gets lines of its own
         text = "\nline {i} of song {song}\nand a second line {i}"
-        if "\n" in (body.get("stop") or []):  # asked for one line: vLLM cuts before the stop
-            text = "line {i} of song {song}"
-        choices = [{"index": i, "text": text.format(i=i, song=song),
+        one_line = "\n" in (body.get("stop") or [])  # vLLM cuts before the stop
+        choices = [{"index": i, "text": self.line(i, song) if one_line
+                    else text.format(i=i, song=song),
                     "finish_reason": "stop", "stop_reason": None,
                     "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-1.0, -2.0 - i]}}
                    for i in range(body.get("n") or 1)]

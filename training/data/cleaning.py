@@ -14,13 +14,13 @@ import unicodedata
 import ftfy
 from confusable_homoglyphs import categories, confusables
 
+from model.lyrics.songtext import QUOTES
+
 # Spaces Genius pages carry (four-per-em, medium mathematical, no-break, thin, ...) -> " ".
 _ODD_SPACES = dict.fromkeys(map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                                      "\u2008\u2009\u200a\u202f\u205f\u3000\t"), " ")
 # Zero-width and direction marks -> removed.
 _INVISIBLES = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
-_QUOTES = {ord("\u2018"): "'", ord("\u2019"): "'", ord("\u201b"): "'", ord("\u2032"): "'",
-           ord("\u201c"): '"', ord("\u201d"): '"', ord("\u201f"): '"', ord("\u2033"): '"'}
 
 # Canonical section names, and the words (English and common localized ones) that map to them.
 _SECTIONS = {
@@ -129,7 +129,7 @@ def normalize_characters(text: str) -> str:
     # the mojibake of "à" ends in a no-break space, which the space folding below would break.
     text = ftfy.fix_encoding(text)
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = text.translate(_ODD_SPACES).translate(_INVISIBLES).translate(_QUOTES)
+    text = text.translate(_ODD_SPACES).translate(_INVISIBLES).translate(QUOTES)
     return fold_look_alikes(text)
 
 

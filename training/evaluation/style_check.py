@@ -4,7 +4,9 @@ beside the artist's.
 
 Targets: rhyme rate (strict) within ±25% of the artist's, mean words per line within ±20% and
 the p90 at most 30% over, every song with its chorus coming back, at least 70% of the artist's
-lines per song (or of what one message holds), nothing copied, nothing looping.
+lines per song (or of what one message holds), nothing copied, nothing looping, no junk line
+(markup, a list item, code, a URL or a number list: model/lyrics/habits.py): the figures above
+cannot see that a stanza is a bulleted list.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from typing import Any
 
 import torch
 
+from model.lyrics.habits import junk
 from model.lyrics.rhyme import rhyme_book
 from model.lyrics.songform import DEFAULT_FORM, common_form, message_lines
 from model.lyrics.songtext import MAX_CHARS, is_degenerate
-from model.lyrics.style import Style, figures
+from model.lyrics.style import Style, figures, lyric_lines
 from model.serving.protocol import Backend, Served
 from model.serving.worker import Worker
 from model.writing.composer import Composer, Request
@@ -60,13 +63,20 @@ def write_songs(backend: Backend, openings: list[tuple[str, str | None]], train:
     return asyncio.run(write_all())
 
 
+def junk_rate(songs: list[str]) -> float:
+    """Return the share of the songs' lyric lines that are junk (markup, list items, code...)."""
+    lines = [line for song in songs for line in lyric_lines(song)]
+    return sum(junk(line) is not None for line in lines) / len(lines) if lines else 0.0
+
+
 def song_metrics(songs: list[str], index: CopyIndex) -> dict[str, Any]:
-    """Measure songs: their style figures, and the shares that copy or loop."""
+    """Measure songs: their style figures, and the shares that copy or loop, and of junk lines."""
     style = figures(songs)
     return {"style": {name: round(getattr(style, name), 4) for name in COMPARED},
             "song_copy_rate": round(sum(index.longest_copy(s) >= COPY_WORDS for s in songs)
                                     / len(songs), 4),
-            "song_degenerate_rate": round(sum(map(is_degenerate, songs)) / len(songs), 4)}
+            "song_degenerate_rate": round(sum(map(is_degenerate, songs)) / len(songs), 4),
+            "song_junk_rate": round(junk_rate(songs), 4)}
 
 
 def style_table(artist: Style, base: dict[str, Any], tuned: dict[str, Any],
@@ -95,7 +105,8 @@ def targets(style: dict[str, Any], tuned: dict[str, Any]) -> dict[str, bool]:
                 lines["artist"], lines.get("message", lines["artist"])),
             "chorus_recurs": style["recurring_block_rate"]["fine_tuned"] == 1.0,
             "no_copies": tuned["song_copy_rate"] == 0.0,
-            "no_loops": tuned["song_degenerate_rate"] == 0.0}
+            "no_loops": tuned["song_degenerate_rate"] == 0.0,
+            "no_junk": tuned["song_junk_rate"] == 0.0}
 
 
 def engines(metrics: dict[str, Any]) -> str:
@@ -119,7 +130,8 @@ def report_rows(metrics: dict[str, Any]) -> list[str]:
            f"({metrics.get('song_openings', metrics['val_songs'])} openings). Targets: rhyme "
            "rate within ±25% of the artist's, words per line within ±20% (p90 at most +30%), "
            "every chorus coming back, 70% of the artist's lines per song (or of a message), "
-           "nothing copied or looping.", "",
+           "nothing copied or looping, no junk line (markup, list items, code, URLs, number "
+           "lists).", "",
            "| figure | artist | base | fine-tuned |", "| --- | --- | --- | --- |"]
     out += [f"| {name} | {v['artist']} | {v['base']} | {v['fine_tuned']} |"
             for name, v in style.items()]
@@ -128,7 +140,9 @@ def report_rows(metrics: dict[str, Any]) -> list[str]:
     out += [f"| song_copy_rate | 0 | {metrics['base_song_copy_rate']} | "
             f"{metrics['song_copy_rate']} |",
             f"| song_degenerate_rate | 0 | {metrics['base_song_degenerate_rate']} | "
-            f"{metrics['song_degenerate_rate']} |", "",
+            f"{metrics['song_degenerate_rate']} |",
+            f"| song_junk_rate | 0 | {metrics['base_song_junk_rate']} | "
+            f"{metrics['song_junk_rate']} |", "",
             "Targets met: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in met.items()),
             ""]
     return out

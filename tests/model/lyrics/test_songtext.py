@@ -41,3 +41,8 @@ def test_loops_are_recognised():
 def test_a_header_written_mid_line_is_dropped_but_a_header_line_stays():
     out = clean_output("[Verse]\nthe only one you can manage [Verse]\nand home [Chorus] again")
     assert out == "[Verse]\nthe only one you can manage\nand home again"
+
+
+def test_curly_quotes_are_straightened_as_the_training_songs_have_them():
+    assert clean_output("don\u2019t say \u201cnever\u201d, \u2018kid\u2019") == \
+        "don't say \"never\", 'kid'"

@@ -68,11 +68,14 @@ def test_a_first_line_of_nothing_but_special_tokens_is_refused_at_once(tiny_albu
     assert run(main()) == []  # nothing was generated from an empty prompt
 
 
+# The fake's lines number themselves ("line 0 of song 1"): its artist writes digits.
+FAKE_ARTIST = replace(GENERIC, stanza_lines=4.0, shapes=("digits",))
+
+
 def verse_of(fake, folder, style=None, index=None):
     def load():
         backend = OpenAIBackend.load([fake.url], None, None, folder)
-        return Served(backend, index, style or replace(GENERIC, stanza_lines=4.0),
-                      None, RhymeBook({"none": 1.0}, {}))
+        return Served(backend, index, style or FAKE_ARTIST, None, RhymeBook({"none": 1.0}, {}))
     return load
 
 
@@ -142,6 +145,31 @@ def test_a_line_that_copies_on_every_try_is_never_kept(tiny_albums):
     assert step.kept == -1 and len(step.options) == 3 and result.copied_words == 0
 
 
+def test_a_candidate_line_the_artist_would_never_write_is_passed_over_for_another(tiny_albums):
+    fake = FakeInference().start()
+    # The likelier candidate has a colon, which the artist never writes.
+    fake.line = lambda i, song: f"step {song}: line {i}" if i == 0 else f"line {i} of song {song}"
+    try:
+        result = run(write(verse_of(fake, tiny_albums), Request("We lit lanterns", lines=2),
+                           candidates=2))
+    finally:
+        fake.close()
+    assert result.text == "We lit lanterns\nline 1 of song 1"
+    (step,) = result.steps
+    assert [o.text for o in step.options] == ["step 1: line 0", "line 1 of song 1"]
+    assert step.kept == 1
+
+
+def test_a_line_step_whose_every_candidate_is_unlike_the_artist_is_asked_again(tiny_albums):
+    fake = FakeInference().start()
+    fake.line = lambda i, song: "And that was the end." if song == 1 else f"line {i} of song {song}"
+    try:
+        result = run(write(verse_of(fake, tiny_albums), Request("We lit lanterns", lines=2)))
+    finally:
+        fake.close()
+    assert result.attempts == 2 and result.text == "We lit lanterns\nline 0 of song 2"
+
+
 def _sections(text):
     blocks = [block.split("\n") for block in text.split("\n\n")]
     return [(block[0], block[1:]) for block in blocks]
@@ -166,8 +194,9 @@ def test_each_line_is_asked_for_alone_with_the_song_before_it(tiny_albums):
 
         def load():
             backend = OpenAIBackend.load([fake.url], None, None, tiny_albums)
-            return Served(backend, None, figures(songs), ("Verse 1", "Chorus", "Verse 2",
-                                                          "Chorus"), RhymeBook({"none": 1.0}, {}))
+            artist = replace(figures(songs), shapes=("digits",))  # as the fake's lines
+            return Served(backend, None, artist, ("Verse 1", "Chorus", "Verse 2", "Chorus"),
+                          RhymeBook({"none": 1.0}, {}))
 
         result = run(write(load, Request("First <|endoftext|>line", album="Red", form="song"),
                            candidates=2))
@@ -237,7 +266,8 @@ TWO_LINE_SONGS = ["[Verse]\na\nb\n\n[Chorus]\nc\nd\n\n[Verse]\ne\nf\n\n[Chorus]\
 def remote(fake, folder, book):
     def load():
         backend = OpenAIBackend.load([fake.url], None, None, folder)
-        return Served(backend, None, figures(TWO_LINE_SONGS), FORM, book)
+        return Served(backend, None, replace(figures(TWO_LINE_SONGS), shapes=("digits",)),
+                      FORM, book)
     return load
 
 

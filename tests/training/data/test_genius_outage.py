@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import run_cli
-from tests.training.fake_genius import FakeGenius, FakeSong, Fault
 from tests.training.data.test_genius import ARTIST, FAST, cli_env, fetch, lyrics_path
+from tests.training.fake_genius import FakeGenius, FakeSong, Fault
 from training.data.genius import GeniusUnreachable
 from training.data.song_cache import SongCache
 

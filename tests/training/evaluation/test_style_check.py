@@ -1,6 +1,7 @@
 """Song-mode targets on hand-made figures."""
 
-from training.evaluation.style_check import targets
+from model.writing.novelty import CopyIndex
+from training.evaluation.style_check import junk_rate, song_metrics, targets
 
 
 def style(**fine_tuned):
@@ -10,14 +11,14 @@ def style(**fine_tuned):
             for name, value in artist.items()}
 
 
-CLEAN = {"song_copy_rate": 0.0, "song_degenerate_rate": 0.0}
+CLEAN = {"song_copy_rate": 0.0, "song_degenerate_rate": 0.0, "song_junk_rate": 0.0}
 
 
 def test_figures_close_to_the_artists_meet_the_targets():
     met = targets(style(rhyme_rate=0.31, words_per_line=8.3, recurring_block_rate=1.0), CLEAN)
     assert met == {"rhyme_rate": True, "words_per_line": True, "words_per_line_p90": True,
                    "lines_per_song": True, "chorus_recurs": True, "no_copies": True,
-                   "no_loops": True}
+                   "no_loops": True, "no_junk": True}
 
 
 def test_each_target_can_be_missed_on_its_own():
@@ -31,3 +32,13 @@ def test_each_target_can_be_missed_on_its_own():
     assert not targets(style(recurring_block_rate=0.9), CLEAN)["chorus_recurs"]
     assert not targets(style(), {**CLEAN, "song_copy_rate": 0.1})["no_copies"]
     assert not targets(style(), {**CLEAN, "song_degenerate_rate": 0.5})["no_loops"]
+    assert not targets(style(), {**CLEAN, "song_junk_rate": 0.01})["no_junk"]
+
+
+def test_songs_are_measured_for_lines_that_are_no_lyric():
+    cake = "[Verse]\nWe lit paper lanterns\n\n[Chorus]\n- sugar roses\n1) blue icing\nbake it"
+    song = "[Verse]\nWe lit paper lanterns\nand the harbor (the harbor) was quiet"
+    assert junk_rate([cake, song]) == 2 / 6
+
+    assert song_metrics([cake], CopyIndex([]))["song_junk_rate"] == 0.5
+    assert song_metrics([song], CopyIndex([]))["song_junk_rate"] == 0.0

@@ -66,7 +66,7 @@ def test_evaluation_writes_whole_songs_and_holds_their_style_beside_the_artists(
     assert m["song_copy_rate"] == 0.0  # the novelty guard runs in song mode too
     assert set(m["style_targets"]) == {"rhyme_rate", "words_per_line", "words_per_line_p90",
                                        "lines_per_song", "chorus_recurs", "no_copies",
-                                       "no_loops"}
+                                       "no_loops", "no_junk"}
     report = (run.path / "report.md").read_text()
     assert "## Songs, beside the artist" in report and "[Chorus]" in report
 

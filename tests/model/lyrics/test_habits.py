@@ -1,0 +1,75 @@
+"""An artist's line habits, learnt from synthetic lyrics, and the lines that break them."""
+
+import pytest
+
+from model.lyrics.habits import RARE, habits, junk, unlike
+from model.lyrics.style import GENERIC, Style, figures
+
+# An artist who writes commas, apostrophes, question marks, hyphens, colons inside a line and
+# trailing ellipses: 200 lines, so each habit is far past 1 line in 200.
+PLAIN = ["we drove all night, didn't we?", "slow-motion summer: you and me",
+         "and I waited...", "the porch light burning on the hill"] * 50
+
+
+def rules(lines):
+    return habits(lines)
+
+
+@pytest.mark.parametrize("line, broken", [
+    ("I walked home; it was late", "';'"),  # a character the artist never writes
+    ("Ich liebe dich, mein Schatz", None),  # plain letters are anyone's
+    ("the café on the corner", "'é'"),
+    ("it was late and I walked home.", "full stop at the end"),
+    ("it was late. I walked home", "sentence break"),
+    ("we had 60 of them", "digits"),
+    ("L.A.R.D, L.A.R.D", "letter string"),
+    ("- a cake with blue icing", "list item"),
+    ("2. add the eggs: slowly", "digits"),
+    ("read it at www.lyrics.com", "url"),
+    ("Chorus:", "section name"),
+    ("(Bridge)", "'('"),
+    ("OH YEAH OH YEAH", "capitals"),
+    ("and I waited... for you", None),
+    ("slow-motion summer: you and me again", None),
+])
+def test_a_line_with_a_character_or_shape_the_artist_never_writes_is_unlike_theirs(line, broken):
+    characters, shapes = rules(PLAIN)
+    assert unlike(line, characters, shapes) == broken
+
+
+def test_an_artist_who_uses_a_shape_keeps_it_and_one_who_almost_never_does_loses_it():
+    often = [f"{n} miles from home" for n in range(2)] + ["a plain line"] * 198  # 1 in 100
+    rarely = ["22 again"] + ["a plain line"] * 299  # 1 in 300: under RARE
+    assert RARE == 0.005
+    assert "digits" in rules(often)[1] and unlike("we were 22", *rules(often)) is None
+    assert unlike("we were 22", *rules(rarely)) == "digits"
+
+
+def test_the_habits_travel_with_the_style_figures_and_old_figures_let_every_line_through():
+    style = figures(["\n".join(PLAIN[:8])] * 3)
+    assert style.characters == "',-.:?" and style.shapes == ("ellipsis",)
+    again = Style.from_json(style.to_json())
+    assert again == style and isinstance(again.shapes, tuple)
+    saved_before = {k: v for k, v in style.to_json().items() if k not in ("characters", "shapes")}
+    old = Style.from_json(saved_before)
+    assert unlike("it ends. With 60: *", old.characters, old.shapes) is None
+
+
+def test_lyrics_in_general_write_no_full_stops_digits_or_colons():
+    for line in ("it was late.", "we had 60", "note: this"):
+        assert unlike(line, GENERIC.characters, GENERIC.shapes) is not None
+    assert unlike("don't you (don't you) know it, \"baby\"?", GENERIC.characters,
+                  GENERIC.shapes) is None
+
+
+@pytest.mark.parametrize("line, kind", [
+    ("**Step 2**", "markup"), ("[Verse 2]", "markup"), ("Verse 2:", "markup"),
+    ("# Decorations", "markup"), ("* a bullet", "markup"), ("1) the first", "list item"),
+    ("- sugar roses", "list item"), ("x = y + 1", "code"), ("print(line)", "code"),
+    ("see https://example.org", "url"), ("3, 4, 5 and 6", "number list"),
+    ("60% of the time", "number list"),
+    ("don't you (don't you) know it?", None), ("It's 2 A.M. and I'm awake", None),
+    ("Bridge over the water, baby", None),
+])
+def test_junk_lines_are_told_from_lyrics(line, kind):
+    assert junk(line) == kind
