@@ -17,7 +17,7 @@ _ALBUM_TOKEN = re.compile(r"<\|album:[^|]*\|>")
 _INLINE_HEADER = re.compile(r"(?<=[^\n])[ \t]*\[[^\]\n]{0,40}\]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")  # all but newline; U+FFFD: bad bytes
 # Curly quotes and primes, straightened: the corpus cleaning does it to every training song
-# (training/cleaning.py), so a curly quote in output is the base model's web text showing.
+# (training/data/cleaning.py), so a curly quote in output is the base model's web text showing.
 QUOTES = {ord("\u2018"): "'", ord("\u2019"): "'", ord("\u201b"): "'", ord("\u2032"): "'",
           ord("\u201c"): '"', ord("\u201d"): '"', ord("\u201f"): '"', ord("\u2033"): '"'}
 
