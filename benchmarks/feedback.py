@@ -51,6 +51,7 @@ from benchmarks.models import build_gpt2  # noqa: E402
 from model.lyrics.style import figures, lyric_lines  # noqa: E402
 from model.serving.hf import TransformersBackend  # noqa: E402
 from model.writing.novelty import CopyIndex  # noqa: E402
+from model.writing.ranking import score  # noqa: E402
 from training.data.corpus import build_corpus, write_corpus  # noqa: E402
 from training.data.dataset import load_corpus  # noqa: E402
 from training.data.lyric_files import read_export  # noqa: E402
@@ -104,7 +105,7 @@ def curve(pool: list[dict[str, float]], test: list[dict[str, float]], rule, seed
             except ranker.TooFewVotes:
                 continue
             scores.append(ranker.pair_accuracy(
-                [ranker.score(v.features, fitted.weights) for v in held], labels))
+                [score(v.features, fitted.ranking()) for v in held], labels))
         out.append((n, statistics.fmean(scores)))
     return out
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.models import build_song_gpt2_124m, fixture_lyrics  # noqa: E402
 from model.lyrics.rhyme import rhyme_book  # noqa: E402
 from model.lyrics.songform import DEFAULT_FORM, common_form, message_lines, section_lines  # noqa: E402
-from model.lyrics.songtext import MAX_CHARS, is_degenerate  # noqa: E402
+from model.lyrics.songtext import SONG_CHARS, is_degenerate  # noqa: E402
 from model.lyrics.style import Style, figures  # noqa: E402
 from model.serving import backends  # noqa: E402
 from model.serving.protocol import Served  # noqa: E402
@@ -97,7 +97,7 @@ def table(artist: Style, songs: list[str], index: CopyIndex, form: tuple[str, ..
         stanza = section_lines(VERSE, artist)
         length = ("lines_per_verse", float(stanza), ours.lines_per_song, f"{stanza}")
     else:
-        holds = message_lines(form, artist, MAX_CHARS)
+        holds = message_lines(form, artist, SONG_CHARS)
         length = ("lines_per_song", artist.lines_per_song, ours.lines_per_song,
                   f">= {0.7 * min(artist.lines_per_song, holds):.1f} (70% of the artist's or "
                   f"of {holds:.0f} a message holds)")

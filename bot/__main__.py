@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.chat import limits
 from bot.errors import CannotStart
 from bot.storage.feedback import FeedbackError
 from bot.storage.lock import hold_home
@@ -43,7 +44,8 @@ async def serve(settings: Settings) -> int:
         handler.addFilter(OneLineErrors())
     route_library_logs()  # transformers and huggingface_hub are imported by now
     hold_home(settings.home, settings.shard_ids)  # held until the process exits
-    app = await App.open(settings, start_worker=False)  # loading starts once we can listen
+    app = await App.open(settings, start_worker=False,  # loading starts once we can listen
+                         song_chars=limits.SONG_CHARS)
     runner = link = None
     waits: set[asyncio.Task[object]] = set()
     try:
@@ -146,7 +148,8 @@ async def sync_commands(settings: Settings, guild: int | None) -> int:
     if not settings.discord_token:
         raise ConfigError("DISCORD_TOKEN is not set")
     point_at(settings.discord_api_base, settings.discord_gateway_url)
-    app = await App.open(settings, start_worker=False)  # no model needed to sync
+    app = await App.open(settings, start_worker=False,  # no model needed to sync
+                         song_chars=limits.SONG_CHARS)
     bot = SwiftBot(app)
     try:
         await bot.login(settings.discord_token)  # runs setup_hook: the cogs are registered

@@ -24,6 +24,7 @@ from bot.service.status import LinkState, artist_facts
 from bot.storage.retention import compact_forever
 from bot.storage.store import Store
 from model.errors import RegistryError
+from model.lyrics.songtext import SONG_CHARS
 from model.registry.runs import move_single_artist_home
 from swiftai.settings import Settings
 
@@ -52,9 +53,10 @@ class App:
     _compacting: asyncio.Task[None] | None = None  # the candidate log's retention
 
     @classmethod
-    async def open(cls, settings: Settings, start_worker: bool = True) -> App:
+    async def open(cls, settings: Settings, start_worker: bool = True,
+                   song_chars: int = SONG_CHARS) -> App:
         """Migrate and open the store, move a single-artist home into place, and start each
-        artist's worker on its published model.
+        artist's worker on its published model; a whole song fits `song_chars` characters.
 
         With start_worker=False the workers take requests into their queues but serve none
         until `start()` (for a caller that starts them later), or `worker.start()` (commands
@@ -68,7 +70,7 @@ class App:
                 log.info("moved the single-artist model registry to %s", moved)
             deployments: dict[str, Deployment] = {}
             for artist in settings.artists:
-                deployments[artist] = Deployment.open(settings, artist, store)
+                deployments[artist] = Deployment.open(settings, artist, store, song_chars)
             if 4 in store.migrated:  # the first start since the log had artists
                 await store.attribute_old_rows(_run_artists(deployments.values()),
                                                settings.artist)

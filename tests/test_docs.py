@@ -62,3 +62,14 @@ def test_every_docs_page_is_in_the_nav():
     listed = set(re.findall(r":\s*([\w/.-]+\.md)\s*$", nav, re.M))
     pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
     assert pages - listed == set() and listed - pages == set()
+
+
+def test_every_module_and_room_is_on_the_architecture_page():
+    page = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    missing = []
+    for package in ("bot", "model", "training", "swiftai"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = path.name if path.name != "__init__.py" else f"{path.parent.name}/"
+            if not re.search(rf"(?<![\w.]){re.escape(name)}", page):
+                missing.append(path.relative_to(ROOT).as_posix())
+    assert missing == []

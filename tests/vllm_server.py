@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import EXAMPLE_EXPORT, ROOT
+from tests.processes import free_port
 
 PYTHON_ENV = "SWIFTAI_VLLM_PYTHON"
 PIDS_ENV = "SWIFTAI_VLLM_PIDS"
@@ -57,13 +57,6 @@ def publish_llama_run(home: Path) -> Path:
          "--block-size", "64", "--batch-size", "4", "--learning-rate", "1e-3",
          "--max-steps", "30", "--quiet")
     return home
-
-
-def free_port() -> int:
-    """Return a loopback port that is free now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class VllmServer:

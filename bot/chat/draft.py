@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.chat.limits import SONG_CHARS
 from model.lyrics.songform import render
-from model.lyrics.songtext import MAX_CHARS
 from model.writing.events import Event, LineEvent
 
 
@@ -51,4 +51,4 @@ class Draft:
         """Return the song so far, laid out like the finished one ("" before its first line)."""
         if self.form != "song":
             return "\n".join(line for s in self._sections for line in s.lines)
-        return render([(s.label or "", s.lines) for s in self._sections], MAX_CHARS)
+        return render([(s.label or "", s.lines) for s in self._sections], SONG_CHARS)

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 from bot.errors import PromptRejected, UnknownArtist
 from model.registry.runs import slug
+from model.writing.composer import FORMS
 
 TEMPERATURE = (0.1, 2.0)  # below, every song is the same; above, words fall apart
 LINES = (1, 40)  # lyric lines a song is cut to
 SONGS = (1, 3)  # songs one web request may ask for (`n`, or `num` in the seed's API)
-FORMS = ("verse", "song")  # a stretch of lyrics, or a whole song in labelled sections
 HISTORY = (1, 20)  # songs /history lists
 RECENT = (1, 50)  # songs /api/recent lists
 ALBUM_MAX_CHARS = 100  # Discord's longest choice value; no album name is longer

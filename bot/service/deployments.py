@@ -19,6 +19,7 @@ from pathlib import Path
 from bot.service.retrain import Retrainer
 from bot.storage.store import Store
 from model.errors import RegistryError
+from model.lyrics.songtext import SONG_CHARS
 from model.registry.runs import Registry, Run, artist_registry, slug
 from model.serving import backends
 from model.serving.ct2 import cached_base, has_conversion
@@ -101,8 +102,10 @@ class Deployment:
     runs_served: set[str] = field(default_factory=set)
 
     @classmethod
-    def open(cls, settings: Settings, artist: str, store: Store) -> Deployment:
-        """Find the artist's published run and make its engine; the worker is not started.
+    def open(cls, settings: Settings, artist: str, store: Store,
+             song_chars: int = SONG_CHARS) -> Deployment:
+        """Find the artist's published run and make its engine, writing whole songs that fit
+        `song_chars` characters; the worker is not started.
 
         Raises RegistryError when the published run cannot be read.
         """
@@ -113,8 +116,8 @@ class Deployment:
                         batch_window_ms=settings.batch_window_ms, queue_size=settings.queue_size)
         retrainer = Retrainer(settings.home, settings.base_model, store, settings.retrain_args,
                               artist=artist)
-        return cls(artist, settings, registry, worker,
-                   Composer(worker, candidates=settings.candidates), retrainer, run, runs_served)
+        composer = Composer(worker, candidates=settings.candidates, max_chars=song_chars)
+        return cls(artist, settings, registry, worker, composer, retrainer, run, runs_served)
 
     @property
     def slug(self) -> str:

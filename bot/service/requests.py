@@ -87,8 +87,9 @@ class RequestService:
 
     async def accept(self, who: Who, fields: Mapping[str, Any],
                      names: Mapping[str, str] | None = None) -> tuple[Ask, Writing]:
-        """Check and queue the songs one request asks for (one cooldown, one ranked set of
-        candidates); raise a UserError (logged) if it cannot be queued, or Busy."""
+        """Check and queue the songs one request asks for (one cooldown, one Writing whose `n`
+        songs are written line by line side by side); raise a UserError (logged) if it cannot
+        be queued, or Busy."""
         try:
             ask, copies = read_ask(who, fields, self.prompt_max_chars, names,
                                    tuple(self.deployments))

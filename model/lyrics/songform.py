@@ -1,5 +1,5 @@
 """Song form: which sections a song has, how long each is, how long a line may run, and fitting
-the song into one Discord message.
+the song into one message of a given length (the caller's: the bot passes Discord's).
 
 A song is written line by line, section by section (`model/writing/composer.py`); a refrain (the
 chorus) is written once and sung again word for word. The form is the artist's most common

@@ -12,12 +12,12 @@ from __future__ import annotations
 import itertools
 import re
 
-MAX_CHARS = 1900  # Discord allows 2,000 characters a message; leave room for a title and footer
+SONG_CHARS = 1900  # the longest song text, unless a caller gives its own (the bot: its message's)
 _ALBUM_TOKEN = re.compile(r"<\|album:[^|]*\|>")
 _INLINE_HEADER = re.compile(r"(?<=[^\n])[ \t]*\[[^\]\n]{0,40}\]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")  # all but newline; U+FFFD: bad bytes
 # Curly quotes and primes, straightened: the corpus cleaning does it to every training song
-# (training/cleaning.py), so a curly quote in output is the base model's web text showing.
+# (training/data/cleaning.py), so a curly quote in output is the base model's web text showing.
 QUOTES = {ord("\u2018"): "'", ord("\u2019"): "'", ord("\u201b"): "'", ord("\u2032"): "'",
           ord("\u201c"): '"', ord("\u201d"): '"', ord("\u201f"): '"', ord("\u2033"): '"'}
 
@@ -47,7 +47,7 @@ def _drop_loops(lines: list[str], max_repeats: int) -> list[str]:
     return kept
 
 
-def clean_output(text: str, max_lines: int | None = None, max_chars: int = MAX_CHARS) -> str:
+def clean_output(text: str, max_lines: int | None = None, max_chars: int = SONG_CHARS) -> str:
     """Turn generated text into lyrics: drop control characters and loops, straighten quotes
     as the corpus does, cut at a line boundary to `max_lines` lyric lines and `max_chars`
     characters."""

@@ -47,7 +47,7 @@ from model.lyrics.songform import (
     section_lines,
     song_lengths,
 )
-from model.lyrics.songtext import MAX_CHARS, clean_output
+from model.lyrics.songtext import SONG_CHARS, clean_output
 from model.lyrics.style import GENERIC, Style, end_word, lyric_lines, quality
 from model.serving.protocol import GenRequest, Served
 from model.serving.worker import Ticket, Worker
@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 SCORE_LINES = 2  # lines of its section a re-ending is scored after
 NOVELTY_RETRIES = 2  # new tries when no candidate is usable, before the section ends there
 CANDIDATES = 3  # samples per step to rank; a batch row each, so a CPU song stays interactive
-FORMS = ("verse", "song")
+FORMS = ("verse", "song")  # one stanza, or a whole song in labelled sections
 VERSE = "Verse"  # the one section of a verse
 
 
@@ -191,8 +191,9 @@ class Writing:
     async def _write(self, song: _Song) -> Result:
         """Write one verse or song, section by section; a refrain is sung again whole."""
         artist = style_of(self._composer.worker.served)
+        max_chars = self._composer.max_chars
         # A verse: the lines asked for, else the artist's stanza, and a line past the user's.
-        lengths = song_lengths(self._form, artist, MAX_CHARS) if self._request.form == "song" \
+        lengths = song_lengths(self._form, artist, max_chars) if self._request.form == "song" \
             else [self._request.lines or max(section_lines(VERSE, artist), len(self._opening) + 1)]
         refrains: dict[str, list[str]] = {}
         for label, wanted in zip(self._form, lengths, strict=True):
@@ -209,7 +210,7 @@ class Writing:
                 refrains[kind(label)] = lines
         if song.queued is not None:  # the opening filled the verse: no line took the first step
             song.tally.add(await self._tickets[song.slot])  # it still says which model served
-        text = render(song.sections, MAX_CHARS) if self._request.form == "song" else \
+        text = render(song.sections, max_chars) if self._request.form == "song" else \
             "\n".join(line for _, lines in song.sections for line in lines)
         return song.tally.result(text, max(song.tally.copies))
 
@@ -327,9 +328,11 @@ class Writing:
 
 
 class Composer:
-    def __init__(self, worker: Worker, candidates: int = CANDIDATES) -> None:
+    def __init__(self, worker: Worker, candidates: int = CANDIDATES,
+                 max_chars: int = SONG_CHARS) -> None:
         self.worker = worker
         self.candidates = candidates
+        self.max_chars = max_chars  # a whole song is planned and cut to fit this many characters
         self.songs = 0  # verses and songs being written now, by every Writing of this composer
 
     def line_candidates(self) -> int:

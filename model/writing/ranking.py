@@ -18,8 +18,9 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from model.lyrics.style import Style
 from model.writing.novelty import COPY_WORDS, words_of
@@ -84,20 +85,28 @@ def line_features(line: str, mean_logprob: float | None, artist: Style, rhyme: f
             "drift": float(is_drift(words, artist)), "copied": copied_words / COPY_WORDS}
 
 
+def read_ranking(run_folder: Path) -> dict[str, Any]:
+    """Return a run's `ranking.json`, checked: a finite number for each feature's weight and
+    for the bias; raise OSError when it cannot be read, ValueError when it is bad."""
+    data = json.loads((run_folder / WEIGHTS_FILE).read_text(encoding="utf-8"))
+    given = data.get("weights") if isinstance(data, dict) else None
+    if not isinstance(given, dict):
+        raise ValueError("it has no weights")
+    for name, value in [*((f, given.get(f)) for f in FEATURES), ("bias", data.get("bias", 0.0))]:
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"the {name} weight is not a finite number")
+    return data
+
+
 def load_weights(run_folder: Path | None) -> Weights:
     """Read `<run>/ranking.json`; the defaults when it is missing, or bad (with a warning)."""
-    path = run_folder / WEIGHTS_FILE if run_folder else None
-    if path is None or not path.is_file():
+    if run_folder is None or not (run_folder / WEIGHTS_FILE).is_file():
         return DEFAULT
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        given = data["weights"]
-        values = {f.name: float(given[f.name]) for f in fields(Weights) if f.name in FEATURES}
-        values["bias"] = float(data.get("bias", 0.0))
-        if not all(math.isfinite(v) for v in values.values()):
-            raise ValueError("a weight is not a finite number")
-        return Weights(**values)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        log.warning("ignoring %s (%s): ranking with the default weights", path,
-                    type(e).__name__ if not str(e) else e)
+        data = read_ranking(run_folder)
+    except (OSError, ValueError) as e:
+        log.warning("ignoring %s (%s): ranking with the default weights",
+                    run_folder / WEIGHTS_FILE, e)
         return DEFAULT
+    return Weights(**{f: float(data["weights"][f]) for f in FEATURES},
+                   bias=float(data.get("bias", 0.0)))

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from bot.chat.client import SwiftBot, point_at
 from bot.web.routes import start_web
 from swiftai.settings import Settings
 from tests.bot.fake_discord import FakeDiscord
-from tests.conftest import DEFAULT_ARTIST, artist_models
+from tests.conftest import DEFAULT_ARTIST, ROOT, artist_models
+from tests.training.fake_genius import FakeGenius, FakeSong
 
 ADMIN_ID = 42
 
@@ -75,6 +76,18 @@ async def open_app(settings: Settings, start_worker: bool) -> App:
     if start_worker:
         await app.ready()  # every artist's model
     return app
+
+
+@pytest.fixture
+def juniper_on_genius(monkeypatch, example_songs) -> Iterator[FakeGenius]:
+    """Serve Juniper Vale's example songs on a fake Genius, and point the environment a
+    /retrain's training process reads at it."""
+    songs = [FakeSong.from_export(s) for s in example_songs]
+    with FakeGenius("Juniper Vale", songs) as genius:
+        for key, value in {"GENIUS_ACCESS_TOKEN": "t", "GENIUS_BASE_URL": genius.base_url,
+                           "SWIFTAI_ARTIST": "Juniper Vale", "PYTHONPATH": str(ROOT)}.items():
+            monkeypatch.setenv(key, value)
+        yield genius
 
 
 @pytest.fixture

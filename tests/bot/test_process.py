@@ -3,13 +3,13 @@
 import asyncio
 import json
 import os
-import signal
 import sys
 
 from bot.storage.store import migration_files
 from tests.bot.fake_discord import FakeDiscord
-from tests.bot.web.test_web import free_port, wait_healthy
+from tests.bot.web.test_web import wait_healthy
 from tests.conftest import ROOT, run_cli
+from tests.processes import free_port, terminate
 
 
 def test_missing_and_invalid_settings_are_listed_in_one_line(hermetic_env):
@@ -35,8 +35,7 @@ async def test_sigterm_stops_the_bot_cleanly(hermetic_env, tiny_base):
         await wait_healthy(port)  # until then /lyrics is answered "still loading"
         token = await fake.command("lyrics", {"prompt": "before the end"})
         await fake.wait_for(lambda c: c.token == token and bool(c.body.get("embeds")))
-        process.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(process.communicate(), 60)
+        err = await terminate(process)
     finally:
         if process.returncode is None:
             process.kill()

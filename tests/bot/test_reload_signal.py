@@ -8,8 +8,9 @@ import signal
 import sys
 
 from tests.bot.conftest import publish_tiny_run
-from tests.bot.web.test_web import call, free_port, wait_healthy
+from tests.bot.web.test_web import call, wait_healthy
 from tests.conftest import ROOT
+from tests.processes import free_port, terminate
 
 
 async def test_sighup_serves_a_run_published_after_the_start(hermetic_env, tiny_base):
@@ -31,8 +32,7 @@ async def test_sighup_serves_a_run_published_after_the_start(hermetic_env, tiny_
                 break
             await asyncio.sleep(0.1)
         assert status["model"] == run.name and status["fine_tuned"] is True
-        process.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(process.communicate(), 60)
+        err = await terminate(process)
     finally:
         if process.returncode is None:
             process.kill()

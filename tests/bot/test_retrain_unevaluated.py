@@ -2,26 +2,19 @@
 and how to finish it), not a traceback; the current model keeps serving."""
 
 from tests.bot.conftest import ADMIN_ID
-from tests.conftest import ROOT
-from tests.training.fake_genius import FakeGenius, FakeSong
 
 # A learning rate this high turns the weights into NaN in a few steps: training ends, and
 # sampling from the model fails in evaluation ("probability tensor contains ... nan").
 DIVERGING = "--max-steps 6 --block-size 64 --batch-size 4 --learning-rate 1e4 --backoff 0.01"
 
 
-async def test_a_retrain_whose_evaluation_fails_says_why_in_one_line(start_bot, monkeypatch,
-                                                                      example_songs):
-    songs = [FakeSong.from_export(s) for s in example_songs]
-    with FakeGenius("Juniper Vale", songs) as genius:
-        for key, value in {"GENIUS_ACCESS_TOKEN": "t", "GENIUS_BASE_URL": genius.base_url,
-                           "SWIFTAI_ARTIST": "Juniper Vale", "PYTHONPATH": str(ROOT)}.items():
-            monkeypatch.setenv(key, value)
-        h = await start_bot(RETRAIN_ARGS=DIVERGING, SWIFTAI_ARTIST="Juniper Vale")
-        before = h.app.default.worker.stats().model_id
-        token = await h.fake.command("retrain", user_id=ADMIN_ID)
-        call = await h.fake.wait_for(lambda c: c.token == token and c.method == "PATCH" and (
-            c.body.get("content") or "").startswith("❌"), 300)
+async def test_a_retrain_whose_evaluation_fails_says_why_in_one_line(start_bot,
+                                                                      juniper_on_genius):
+    h = await start_bot(RETRAIN_ARGS=DIVERGING, SWIFTAI_ARTIST="Juniper Vale")
+    before = h.app.default.worker.stats().model_id
+    token = await h.fake.command("retrain", user_id=ADMIN_ID)
+    call = await h.fake.wait_for(lambda c: c.token == token and c.method == "PATCH" and (
+        c.body.get("content") or "").startswith("❌"), 300)
     text = call.body["content"]
     [run] = h.app.default.registry.runs()
     assert text.startswith("❌ Retrain of Juniper Vale failed; the current model keeps serving.")

@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.storage.store import Store, StoreError
 from tests.bot.conftest import publish_tiny_run
 from tests.conftest import ROOT, run_cli
+from tests.processes import free_port, terminate
 
 QUICK = 60  # seconds: a start that fails takes a few (most of it importing torch)
 
@@ -116,9 +117,7 @@ def test_a_port_in_use_is_named(hermetic_env, tiny_base):
 
 
 async def test_a_second_bot_on_the_same_home_exits_naming_the_first(hermetic_env, tiny_base):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BASE_MODEL": str(tiny_base),
            "WEB_PORT": str(port)}
     env.pop("DISCORD_TOKEN", None)
@@ -142,8 +141,7 @@ async def test_a_second_bot_on_the_same_home_exits_naming_the_first(hermetic_env
         exported = await asyncio.to_thread(run_cli, "bot", "export", timeout=QUICK)
         assert exported.returncode == 0, exported.stderr  # reading beside a bot is safe
     finally:
-        first.terminate()
-        await asyncio.wait_for(first.communicate(), 60)
+        await terminate(first)
     assert first.returncode == 0
     again = await asyncio.to_thread(run_cli, "bot", "migrate", timeout=QUICK)
     assert again.returncode == 0, again.stderr  # the lock went with the first bot
@@ -178,9 +176,7 @@ async def test_requests_while_the_model_loads_get_503_at_once(hermetic_env):
     runner = web.AppRunner(hub_app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BASE_MODEL": "nobody/slow-model",
            "HF_ENDPOINT": f"http://127.0.0.1:{runner.addresses[0][1]}",
            "HF_HOME": str(hermetic_env.parent / "hf"), "WEB_PORT": str(port)}
@@ -207,7 +203,6 @@ async def test_requests_while_the_model_loads_get_503_at_once(hermetic_env):
             assert status == 503 and "still loading" in data["error"] and retry_after
     finally:
         release.set()
-        process.terminate()
-        _, err = await asyncio.wait_for(process.communicate(), 60)
+        err = await terminate(process)
         await runner.cleanup()
     assert process.returncode in (0, 1), err.decode()[-2000:]  # stopped, or the load failed

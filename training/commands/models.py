@@ -1,5 +1,6 @@
 """The model commands: train, evaluate, list, publish, roll back, prune, convert, generate,
-make a base model, the whole `run`, and votes. The parser lives in `__main__`.
+make a base model, the whole `run`, and votes. The parser lives in `__main__`; `train` and
+`run` turn their flags into a `pipeline.Job` and call `pipeline.run`.
 
 They import torch and transformers inside their bodies: those take seconds to import, and the
 data commands (commands/data.py) do not need them.
@@ -8,89 +9,35 @@ data commands (commands/data.py) do not need them.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
-from model.errors import RegistryError
+from model.registry.runs import Registry
 from swiftai.settings import Settings
-from training.commands.data import fetch, make_corpus
+from training import pipeline
+from training.commands.data import fetch_options
 from training.errors import TrainingError
+from training.pipeline import publish_run, registry_for
 from training.progress import Progress
-from training.tuning import distributed
+from training.tuning.options import TrainOptions
 
 
-def _registry(settings: Settings, args: argparse.Namespace) -> Any:
-    """Return the registry of the artist a command names (default: SWIFTAI_ARTIST), moving a
-    single-artist home into place first."""
-    from model.registry.runs import artist_registry, move_single_artist_home
-
-    artist = getattr(args, "artist", None) or settings.artist
-    moved = move_single_artist_home(settings.models_dir, [settings.artist, *settings.artists])
-    if moved is not None:
-        print(f"moved the single-artist model registry to {moved}", file=sys.stderr)
-    return artist_registry(settings.models_dir, artist)
+def _registry(settings: Settings, args: argparse.Namespace) -> Registry:
+    """Return the registry of the artist a command names (default: SWIFTAI_ARTIST)."""
+    return registry_for(settings, getattr(args, "artist", None) or settings.artist)
 
 
-def train_run(args: argparse.Namespace, settings: Settings, progress: Progress,
-              corpus_dir: Path | None = None) -> dict[str, Any] | None:
-    """Start (or resume) a run, train and evaluate it; return its manifest (None in the other
-    processes of a multi-process run)."""
-    from training.release.runs import EvaluationFailed, resume_run, train_new_run
-    from training.tuning.options import TrainOptions
-
-    registry = _registry(settings, args)
-    try:
-        if args.resume:
-            run_dir = distributed.from_main(lambda: _run_to_resume(registry, args))
-            progress.say(f"resuming run {run_dir.name}")
-            manifest = resume_run(run_dir, progress, cache=settings.cache_dir)
-        else:
-            artist = args.artist or settings.artist
-            corpus_dir = corpus_dir or args.corpus or settings.corpus_dir(artist)
-            options = TrainOptions.from_args(args, base_model=settings.base_model)
-            votes = votes_for_run(args, settings, _corpus_artist(corpus_dir) or artist,
-                                  progress)
-            manifest = train_new_run(registry, corpus_dir, options, progress,
-                                     cache=settings.cache_dir, votes=votes)
-    except EvaluationFailed as e:  # the run is kept: say how to finish it
-        raise TrainingError(f"{e}; finish it with `{_command('evaluate', e.run_id, args)}`, "
-                            f"then `{_command('publish', e.run_id, args)}`") from e
-    if manifest is not None:
-        m = manifest["metrics"]
-        progress.say(f"run {manifest['run']}: validation perplexity {m['base_perplexity']} "
-                     f"(base) -> {m['perplexity']} (fine-tuned); report: "
-                     f"{registry.runs_dir / manifest['run'] / 'report.md'}")
-    return manifest
-
-
-def _command(name: str, run_id: str, args: argparse.Namespace) -> str:
-    """Return the command line that does `name` to a run of the artist `args` named."""
-    artist = getattr(args, "artist", None)
-    return f"python -m training {name} {run_id}" + \
-        (f" --artist {shlex.quote(artist)}" if artist else "")
-
-
-def _run_to_resume(registry: Any, args: argparse.Namespace) -> Path:
-    wanted = args.resume
-    if wanted != "latest":
-        run = registry.run(wanted)
-        if run.complete and not run.evaluated:
-            raise TrainingError(f"run {run.id} finished training; only its evaluation is "
-                                f"missing: `{_command('evaluate', run.id, args)}` finishes it")
-        if run.complete:
-            raise TrainingError(f"run {run.id} already finished; nothing to resume")
-        return run.path
-    unfinished = [r for r in registry.runs() if r.status.state in ("abandoned", "failed")]
-    if not unfinished:
-        raise TrainingError("no interrupted run to resume")
-    return unfinished[-1].path
+def _job(args: argparse.Namespace, settings: Settings, **stages: Any) -> pipeline.Job:
+    """Return the job a `train` or `run` command's flags ask for."""
+    return pipeline.Job(options=TrainOptions.from_args(args, base_model=settings.base_model),
+                        artist=args.artist, resume=args.resume,
+                        votes_file=Path(args.feedback) if args.feedback else None, **stages)
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Fine-tune a base model (in full or with --lora) on the corpus, then evaluate the run."""
-    train_run(args, settings, progress)
+    pipeline.run(_job(args, settings, corpus=args.corpus,
+                      votes="no" if args.feedback is None else "required"), settings, progress)
     return 0
 
 
@@ -153,16 +100,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings, progress: Progress) 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Serve a run: load-check it, compare it with the current model, switch atomically."""
-    from training.release.publish import publish
-
-    result = publish(_registry(settings, args), args.run, force=args.force)
-    before = (f"{result.previous_perplexity:.2f} ({result.against}) -> "
-              if result.previous_perplexity is not None else "")
-    progress.say(f"published {result.run.id}: validation perplexity {before}"
-                 f"{result.perplexity:.2f} per {result.per}; {result.converted}")
-    progress.emit("publish", run=result.run.id, perplexity=round(result.perplexity, 2),
-                  previous_perplexity=result.previous_perplexity and
-                  round(result.previous_perplexity, 2), per=result.per)
+    publish_run(_registry(settings, args), args.run, args.force, progress)
     return 0
 
 
@@ -253,76 +191,11 @@ def cmd_make_base(args: argparse.Namespace, settings: Settings, progress: Progre
 
 def cmd_run(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """fetch -> corpus -> train -> evaluate -> publish, stopping at the first failing stage."""
-    # With several training processes, process 0 fetches, builds the corpus and publishes.
-    corpus_dir = distributed.from_main(lambda: _fetch_and_build(args, settings, progress))
-    manifest = train_run(args, settings, progress, corpus_dir=corpus_dir)
-    if manifest is None:
-        return 0
-    progress.stage("publish")
-    args.run = manifest["run"]
-    try:
-        return cmd_publish(args, settings, progress)
-    except RegistryError as e:
-        raise TrainingError(f"trained run {manifest['run']} was not published: {e}") from e
-
-
-def _fetch_and_build(args: argparse.Namespace, settings: Settings, progress: Progress) -> Path:
-    progress.stage("fetch")
-    if args.skip_fetch:
-        progress.say("fetch skipped (--skip-fetch): using the songs already cached")
-    else:
-        # A dead Genius raises GeniusUnreachable here and ends the run, the model untouched;
-        # a few broken pages should not block a retrain: fetch() lists them and we go on.
-        report = fetch(args, settings, progress)
-        if report.failed:
-            progress.say(f"continuing without {len(report.failed)} songs that failed to download")
-    progress.stage("corpus")
-    return make_corpus(args, settings, progress)
-
-
-def _corpus_artist(corpus_dir: Path) -> str | None:
-    """Return the artist a corpus was built for (None when it cannot say)."""
-    import json
-
-    try:
-        return json.loads((corpus_dir / "manifest.json").read_text(encoding="utf-8"))["artist"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # train_new_run refuses a broken corpus with its own message
-
-
-def votes_for_run(args: argparse.Namespace, settings: Settings, artist: str,
-                  progress: Progress) -> Any:
-    """Return the votes a new run learns from (a preference.Plan), or None.
-
-    `train --feedback [FILE]` insists on enough of them; `run` takes the artist's stored votes
-    (or `--feedback FILE`) when there are enough and says so when there are not.
-    """
-    from training.feedback.preference import Plan
-    from training.feedback.votes import read_votes, votes_path
-
-    wanted = getattr(args, "feedback", None)
-    required = args.command == "train"
-    if required and wanted is None:
-        return None
-    path = Path(wanted) if wanted else votes_path(settings, artist)
-    if not required and not path.is_file():
-        progress.say(f"using the default ranking (no votes yet: `python -m training feedback "
-                     f"--artist {artist!r}` fetches them into {path})")
-        return None
-    votes = read_votes(path, artist)
-    if votes.skipped:
-        progress.say(f"{path}: {len(votes.skipped)} bad rows skipped (see `training feedback "
-                     f"--file {path}`)")
-    plan = Plan(votes.rows, str(path), settings.feedback_min_votes)
-    if required and not plan.enough:
-        raise TrainingError(f"too few votes to learn from in {path} ({plan.shortfall()}): "
-                            f"--feedback needs at least {plan.min_votes}, of both kinds "
-                            "(FEEDBACK_MIN_VOTES)")
-    if plan.enough and distributed.world_size() > 1:
-        raise TrainingError("preference tuning runs in one process: train with votes without "
-                            "`accelerate launch`")
-    progress.say(plan.note())
-    return plan
+    pipeline.run(_job(args, settings, get_songs=True, quiet=args.quiet,
+                      fetch=None if args.skip_fetch else fetch_options(args),
+                      val_fraction=args.val_fraction, corpus=args.out, votes="if enough",
+                      publish=True, force=args.force), settings, progress)
+    return 0
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:

@@ -81,11 +81,6 @@ def base_title(title: str) -> str:
     return re.sub(r"\s+", " ", t).strip() or title.casefold().strip()
 
 
-def is_version(title: str) -> bool:
-    """Say whether a title carries a version marker such as '(Live)' or '- Single Version'."""
-    return bool(_VERSION_PART.search(title))
-
-
 def _shingles(lyrics: str, n: int = 5) -> set[tuple[str, ...]]:
     words = re.findall(r"[\w']+", lyrics.casefold())
     return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}

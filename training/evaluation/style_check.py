@@ -19,7 +19,7 @@ import torch
 from model.lyrics.habits import junk
 from model.lyrics.rhyme import rhyme_book
 from model.lyrics.songform import DEFAULT_FORM, common_form, message_lines
-from model.lyrics.songtext import MAX_CHARS, is_degenerate
+from model.lyrics.songtext import SONG_CHARS, is_degenerate
 from model.lyrics.style import Style, figures, lyric_lines
 from model.serving.protocol import Backend, Served
 from model.serving.worker import Worker
@@ -86,7 +86,7 @@ def style_table(artist: Style, base: dict[str, Any], tuned: dict[str, Any],
     table = {name: {"artist": round(getattr(artist, name), 4), "base": base["style"][name],
                     "fine_tuned": tuned["style"][name]} for name in COMPARED}
     table["lines_per_song"]["message"] = round(message_lines(form or DEFAULT_FORM, artist,
-                                                             MAX_CHARS), 1)
+                                                             SONG_CHARS), 1)
     return table
 
 

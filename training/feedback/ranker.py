@@ -12,7 +12,7 @@ used as extra (kept, lost) pairs: the current ranking chose between them, not a 
 they would teach the ranker its own past choices. They serve to measure a fit instead
 (benchmarks/feedback.py re-ranks held-out candidate sets).
 
-`ranking.json` (read by model/writing/ranking.py's `load_weights`):
+`ranking.json` (its name, its one reader and the one `score` live in model/writing/ranking.py):
     {"weights": {"likelihood": ..., "width": ..., "rhyme": ..., "drift": ..., "copied": ...},
      "bias": 0.0, "votes": 312, "fitted_at": "2026-12-01T22:00:00Z", "source": "feedback",
      "pair_accuracy": 0.71, "default_pair_accuracy": 0.55}
@@ -20,21 +20,19 @@ they would teach the ranker its own past choices. They serve to measure a fit in
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from model.registry.files import write_bytes_atomic, write_json_atomic
-from model.writing.ranking import DEFAULT, FEATURES
+from model.writing import ranking
+from model.writing.ranking import DEFAULT, FEATURES, WEIGHTS_FILE, Weights, score
 from training.feedback.votes import Vote
 
-RANKING_FILE = "ranking.json"
-# Today's ranking (model/lyrics/songform.py): likelihood in nats, line width off the artist's (a
-# distance), rhyme, drift into prose; copies are the novelty guard's business, not the ranker's.
-DEFAULT_WEIGHTS = {f: getattr(DEFAULT, f) for f in FEATURES}  # the composer's own defaults
+# The composer's own defaults (model/writing/ranking.py): likelihood in nats, line width off the
+# artist's (a distance), rhyme, drift into prose; copies are the novelty guard's business.
+DEFAULT_WEIGHTS = {f: getattr(DEFAULT, f) for f in FEATURES}
 REGULARISATION = 1.0  # scikit-learn's C: mild L2 on standardised features
 FOLDS = 5  # cross-validation folds for the held-out figure
 
@@ -47,6 +45,10 @@ class Fit:
     standardised: dict[str, float]  # per standard deviation of each feature: how much each counts
     pair_accuracy: float | None  # held out (cross-validated): share of (👍, 👎) pairs ordered right
     default_pair_accuracy: float  # the defaults on the same votes
+
+    def ranking(self) -> Weights:
+        """Return the fitted weights as the composer ranks by them."""
+        return Weights(**self.weights, bias=self.bias)
 
 
 class TooFewVotes(Exception):
@@ -61,11 +63,6 @@ def pair_accuracy(scores: list[float], labels: list[bool]) -> float:
         raise ValueError("pairs need both 👍 and 👎 songs")
     wins = sum((a > b) + 0.5 * (a == b) for a in liked for b in disliked)
     return wins / (len(liked) * len(disliked))
-
-
-def score(features: dict[str, float], weights: dict[str, float], bias: float = 0.0) -> float:
-    """Rank a candidate: bias + the weighted sum of its features."""
-    return bias + sum(weights[f] * features[f] for f in FEATURES)
 
 
 def _matrix(votes: list[Vote]) -> tuple[Any, Any]:
@@ -124,12 +121,12 @@ def fit(votes: list[Vote], min_votes: int, seed: int = 0) -> Fit:
                              for i, f in enumerate(FEATURES)},
                pair_accuracy=_held_out(x, y, seed),
                default_pair_accuracy=pair_accuracy(
-                   [score(v.features, DEFAULT_WEIGHTS) for v in votes], labels))
+                   [score(v.features, DEFAULT) for v in votes], labels))
 
 
 def write_ranking(run_dir: Path, result: Fit) -> Path:
     """Store fitted weights in a run (atomically); return the file."""
-    path = run_dir / RANKING_FILE
+    path = run_dir / WEIGHTS_FILE
     write_json_atomic(path, {
         "weights": {f: round(w, 6) for f, w in result.weights.items()},
         "bias": round(result.bias, 6),
@@ -144,17 +141,11 @@ def write_ranking(run_dir: Path, result: Fit) -> Path:
 
 
 def read_ranking(run_dir: Path) -> dict[str, Any] | None:
-    """Return a run's ranking.json, or None when it has none (or an unreadable one)."""
+    """Return a run's ranking.json, or None when it has none (or a bad one)."""
     try:
-        data = json.loads((run_dir / RANKING_FILE).read_text(encoding="utf-8"))
+        return ranking.read_ranking(run_dir)
     except (OSError, ValueError):
         return None
-    weights = data.get("weights") if isinstance(data, dict) else None
-    if not isinstance(weights, dict) or any(
-            not isinstance(weights.get(f), int | float) or not math.isfinite(weights[f])
-            for f in FEATURES):
-        return None
-    return data
 
 
 REPORT_HEADING = "## Ranking from votes"

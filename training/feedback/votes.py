@@ -29,14 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from model.registry.files import write_bytes_atomic
+from model.writing.composer import FORMS
 from model.writing.ranking import FEATURES, Option, RankStep
 from swiftai.settings import Settings, slugify
 from training.errors import TrainingError
 
-# The ranking features, as model/writing/ranking.py declares them (contracts: likelihood, width
-# distance, rhyme, drift, copy length); the feedback file carries exactly these per song and per
-# candidate.
-FORMS = ("verse", "song")
 HELD_OUT = 0.2  # share of each label kept out of preference tuning, for the publish gate
 EXPORT_TIMEOUT = 300.0  # seconds the bot's exporter may take (a big database, a slow disk)
 

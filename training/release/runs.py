@@ -1,4 +1,5 @@
-"""A run from start to finish: create, train, save sampling defaults, write the manifest, evaluate.
+"""A run's record while it is made (training/pipeline.py makes it): its lock and status.json,
+its sampling defaults, its manifest, its evaluation.
 
 The manifest is written as soon as the weights are saved: it marks the run trained, and nothing
 after it can lose the run. Evaluation then adds its metrics to the manifest. An evaluation that
@@ -15,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import time
 import traceback
 from datetime import UTC, datetime
@@ -25,16 +25,14 @@ from typing import Any
 from transformers import GenerationConfig
 
 from model.registry.files import write_bytes_atomic, write_json_atomic
-from model.registry.runs import LOCK_FILE, STATUS_FILE, Registry
+from model.registry.runs import LOCK_FILE, STATUS_FILE
 from model.serving.protocol import Sampling
 from model.serving.tokens import model_end_ids
 from training.data.dataset import load_corpus
 from training.errors import TrainingError, one_line
 from training.evaluation.evaluate import evaluate
-from training.feedback.preference import Plan, add_votes, learn
 from training.progress import Progress
-from training.tuning import distributed
-from training.tuning.finetune import TrainOptions, read_options, start_run, train
+from training.tuning.finetune import read_options
 
 EVALUATE_LOG = "evaluate.log"  # the traceback of the run's last failed evaluation
 
@@ -101,57 +99,11 @@ class Tracker:
             "updated": datetime.now(UTC).isoformat(timespec="seconds")})
 
 
-def train_new_run(registry: Registry, corpus_dir: Path, options: TrainOptions,
-                  progress: Progress, cache: Path | None = None,
-                  votes: Plan | None = None) -> dict[str, Any] | None:
-    """Create a run of `options` on the corpus (learning from `votes` too, when there are
-    enough), train and evaluate it; return its manifest.
-
-    Every training process calls this: process 0 creates the folder and tells the others its
-    path; they train with it and return None.
-    """
-    trackers: list[Tracker] = []
-
-    def create() -> Path:  # process 0 only
-        load_corpus(corpus_dir)  # refuse a broken corpus before making anything
-        trackers.append(Tracker(registry.new_run_dir(), create=True))
-        start_run(trackers[0].run_dir, corpus_dir, options)
-        if votes is not None:
-            add_votes(trackers[0].run_dir, votes)
-        return trackers[0].run_dir
-
-    run_dir = distributed.from_main(create)
-    if not trackers:
-        train(run_dir, progress)
-        return None
-    with trackers[0] as tracker:
-        progress.say(f"run {run_dir.name}: training on {corpus_dir}")
-        return _finish(run_dir, tracker, progress, resume=False, cache=cache)
-
-
-def resume_run(run_dir: Path, progress: Progress,
-               cache: Path | None = None) -> dict[str, Any] | None:
-    """Continue an interrupted run from its newest complete checkpoint; return its manifest."""
-    if not distributed.is_main():
-        train(run_dir, progress, resume=True)
-        return None
-    with Tracker(run_dir) as tracker:
-        return _finish(run_dir, tracker, progress, resume=True, cache=cache)
-
-
-def _finish(run_dir: Path, tracker: Tracker, progress: Progress, resume: bool,
-            cache: Path | None = None) -> dict[str, Any]:
-    tracker.stage("train")
-    progress.stage("train", run=run_dir.name)
-    summary = train(run_dir, progress, resume=resume)
-    tracker.stage("feedback")
-    summary["feedback"] = learn(run_dir, progress)  # None for a run without (enough) votes
-    # Our sampling defaults, keeping the end tokens the base model declared (Qwen2 lists two).
+def save_sampling_defaults(run_dir: Path) -> None:
+    """Save our sampling defaults into a trained run, keeping the end tokens its base model
+    declared (Qwen2 lists two)."""
     GenerationConfig(**Sampling().to_generation_config(),
                      eos_token_id=model_end_ids(run_dir) or None).save_pretrained(run_dir)
-    _write_manifest(run_dir, training=summary, metrics=None)  # trained: kept whatever follows
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the best model is saved
-    return _evaluate(run_dir, tracker, progress, cache)
 
 
 def evaluate_run(run_dir: Path, progress: Progress, cache: Path | None = None,
@@ -165,12 +117,13 @@ def evaluate_run(run_dir: Path, progress: Progress, cache: Path | None = None,
         raise TrainingError(f"run {run_dir.name} has no trained model to evaluate (no "
                             "manifest.json)")
     with Tracker(run_dir) as tracker:
-        return _evaluate(run_dir, tracker, progress, cache, songs)
+        return evaluate_trained(run_dir, tracker, progress, cache, songs)
 
 
-def _evaluate(run_dir: Path, tracker: Tracker, progress: Progress, cache: Path | None,
-              songs: int | None = None) -> dict[str, Any]:
-    """Evaluate the trained run; on any failure, keep it and say why in one line."""
+def evaluate_trained(run_dir: Path, tracker: Tracker, progress: Progress, cache: Path | None,
+                     songs: int | None = None) -> dict[str, Any]:
+    """Evaluate a trained run whose lock `tracker` holds and write its metrics into the manifest;
+    on any failure, keep the run and raise EvaluationFailed saying why in one line."""
     tracker.stage("evaluate")
     previous = _read_manifest(run_dir)
     log = run_dir / EVALUATE_LOG
@@ -186,10 +139,10 @@ def _evaluate(run_dir: Path, tracker: Tracker, progress: Progress, cache: Path |
         progress.emit("evaluate", event="failed", run=run_dir.name, reason=reason)
         raise EvaluationFailed(run_dir.name, reason, bool(previous.get("metrics")), log) from e
     log.unlink(missing_ok=True)  # an earlier failure's traceback no longer applies
-    return _write_manifest(run_dir, training=previous.get("training"), metrics=metrics)
+    return write_manifest(run_dir, training=previous.get("training"), metrics=metrics)
 
 
-def _write_manifest(run_dir: Path, training: dict[str, Any] | None,
+def write_manifest(run_dir: Path, training: dict[str, Any] | None,
                     metrics: dict[str, Any] | None) -> dict[str, Any]:
     """Write the run's manifest: what data, base model and options made it, and its metrics
     (None until it is evaluated); return it."""

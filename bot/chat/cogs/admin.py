@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.chat.artists import artist_choices, artist_for
+from bot.chat.limits import MESSAGE_CHARS
 from bot.chat.replies import NO_PINGS, reply
 from bot.service.retrain import RetrainFailed, RetrainState, ServeFailed, done_message
 
@@ -98,7 +99,7 @@ class AdminCog(commands.Cog):
         chosen = [app.deployment(artist)] if artist else list(app.deployments.values())
         await interaction.response.defer(thinking=True, ephemeral=True)
         lines = [f"✅ {d.artist}: now serving `{await d.reload()}`" for d in chosen]
-        await self._say(interaction, "\n".join(lines)[:2000])
+        await self._say(interaction, "\n".join(lines)[:MESSAGE_CHARS])
 
     @app_commands.command(name="artist", description="This server's default artist for /lyrics")
     @app_commands.describe(default="the artist /lyrics writes as when none is picked")

@@ -17,9 +17,10 @@ from bot.chat.artists import artist_choices, artist_for
 from bot.chat.draft import Draft
 from bot.chat.replies import NO_PINGS, reply, report_error
 from bot.errors import UserError
-from bot.service.asks import ALBUM_MAX_CHARS, FORMS, HISTORY, LINES, TEMPERATURE, Who
+from bot.service.asks import ALBUM_MAX_CHARS, HISTORY, LINES, TEMPERATURE, Who
 from bot.service.requests import RequestService, Written
 from bot.storage.store import Votes
+from model.writing.composer import FORMS
 
 if TYPE_CHECKING:
     from bot.chat.client import SwiftBot

@@ -5,7 +5,6 @@ from pathlib import Path
 from tests.bot.conftest import ADMIN_ID
 from tests.bot.fake_discord import MANAGE_GUILD
 from tests.conftest import ROOT
-from tests.training.fake_genius import FakeGenius, FakeSong
 
 TINY_RETRAIN = "--max-steps 20 --block-size 64 --batch-size 4 --learning-rate 1e-3 --backoff 0.01"
 
@@ -23,22 +22,17 @@ async def test_retrain_is_refused_for_members_who_are_not_admins(start_bot):
     assert h.app.default.retrainer.state is None
 
 
-async def test_admin_retrain_trains_publishes_and_serves_the_new_model(
-        start_bot, monkeypatch, example_songs):
-    songs = [FakeSong.from_export(s) for s in example_songs]
-    with FakeGenius("Juniper Vale", songs) as genius:
-        for key, value in {"GENIUS_ACCESS_TOKEN": "t", "GENIUS_BASE_URL": genius.base_url,
-                           "SWIFTAI_ARTIST": "Juniper Vale", "PYTHONPATH": str(ROOT)}.items():
-            monkeypatch.setenv(key, value)
-        h = await start_bot(RETRAIN_ARGS=TINY_RETRAIN, SWIFTAI_ARTIST="Juniper Vale")
-        before = h.app.default.worker.stats().model_id
-        token = await h.fake.command("retrain", user_id=ADMIN_ID)
-        await h.fake.wait_for(lambda c: c.token == token and c.body.get("type") == 5)
-        second = await h.reply(await h.fake.command("retrain", {"refresh": True},
-                                                    permissions=MANAGE_GUILD, user_id=8))
-        assert "already running" in second["data"]["content"]
-        assert "started by fan" in second["data"]["content"]
-        done = await final_message(h, token, "✅")
+async def test_admin_retrain_trains_publishes_and_serves_the_new_model(start_bot,
+                                                                       juniper_on_genius):
+    h = await start_bot(RETRAIN_ARGS=TINY_RETRAIN, SWIFTAI_ARTIST="Juniper Vale")
+    before = h.app.default.worker.stats().model_id
+    token = await h.fake.command("retrain", user_id=ADMIN_ID)
+    await h.fake.wait_for(lambda c: c.token == token and c.body.get("type") == 5)
+    second = await h.reply(await h.fake.command("retrain", {"refresh": True},
+                                                permissions=MANAGE_GUILD, user_id=8))
+    assert "already running" in second["data"]["content"]
+    assert "started by fan" in second["data"]["content"]
+    done = await final_message(h, token, "✅")
     run = h.app.default.registry.current()
     # The first publish is compared with the base model it replaces, on the same songs.
     assert done.startswith(f"✅ Juniper Vale: now serving `{run.id}`: validation perplexity ")

@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import sys
 from itertools import pairwise
 
 import aiohttp
 
 from tests.bot.fake_discord import FakeDiscord
-from tests.bot.web.test_web import call, free_port, wait_healthy
+from tests.bot.web.test_web import call, wait_healthy
 from tests.conftest import ROOT
+from tests.processes import free_port, terminate
 
 
 def bot_env(tiny_base, discord_port: int, web_port: int) -> dict[str, str]:
@@ -64,8 +64,7 @@ async def test_the_web_page_serves_while_discord_is_unreachable_then_the_bot_con
         fake = FakeDiscord()
         await fake.start(port=discord_port)
         await discord_state(web_port, "up")
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 60)
+        await terminate(process, read=False)  # the reader task has its stderr
         await reader
     finally:
         if process.returncode is None:

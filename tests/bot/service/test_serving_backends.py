@@ -2,8 +2,6 @@
 
 import asyncio
 import os
-import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import aiohttp
 
 from model.serving.ct2 import cached_base, has_conversion
 from tests.conftest import ROOT
+from tests.processes import free_port, terminate
 
 
 async def _get(url: str) -> int:
@@ -43,19 +42,11 @@ async def _serve_one_song(home: Path, base: Path, backend: str) -> tuple[dict, b
                                    {"prompt": "the porch light"})
         assert status == 200, data
         maps = Path(f"/proc/{process.pid}/maps").read_text()
-        process.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(process.communicate(), 60)
+        err = await terminate(process)
     finally:
         if process.returncode is None:
             process.kill()
     return data["songs"][0], "libtorch" in maps, err.decode()
-
-
-def free_port() -> int:
-    """Return a loopback port that is free now (the process binds it next)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_ctranslate2_bot_converts_the_base_model_once_and_never_loads_torch(

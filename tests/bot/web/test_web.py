@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import sys
 
 import aiohttp
@@ -16,6 +14,7 @@ import pytest
 from bot.storage.store import Store
 from tests.bot.conftest import call
 from tests.conftest import ROOT
+from tests.processes import free_port, terminate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -140,12 +139,6 @@ async def test_a_person_can_write_a_song_in_a_real_browser(serve_web, tmp_path):
         await browser.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def wait_healthy(port: int, seconds: float = 60) -> None:
     """Poll /healthz until the process on `port` has loaded its model."""
     for _ in range(int(seconds * 10)):
@@ -170,8 +163,7 @@ async def test_without_a_token_the_process_serves_only_the_web_page(hermetic_env
         status, data, _ = await call("POST", f"http://127.0.0.1:{port}/api/lyrics",
                                      json={"prompt": "web only"})
         assert status == 200 and data["songs"][0]["text"].startswith("web only")
-        process.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(process.communicate(), 60)
+        err = await terminate(process)
     finally:
         if process.returncode is None:
             process.kill()

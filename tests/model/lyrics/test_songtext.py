@@ -1,4 +1,4 @@
-from model.lyrics.songtext import MAX_CHARS, clean_output, is_degenerate
+from model.lyrics.songtext import SONG_CHARS, clean_output, is_degenerate
 
 
 def test_control_characters_and_bad_bytes_are_stripped():
@@ -13,8 +13,8 @@ def test_output_is_cut_at_a_line_boundary_to_the_line_count():
 def test_output_is_cut_at_a_line_boundary_under_the_character_limit():
     text = "\n".join(f"this is line number {i} of a long song" for i in range(200))
     out = clean_output(text)
-    assert len(out) <= MAX_CHARS and out.endswith("of a long song")
-    assert len(out) > MAX_CHARS - 40
+    assert len(out) <= SONG_CHARS and out.endswith("of a long song")
+    assert len(out) > SONG_CHARS - 40
 
 
 def test_a_line_repeated_many_times_is_cut_to_two():
