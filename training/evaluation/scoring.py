@@ -9,6 +9,7 @@ a forward pass, in bf16 where the hardware multiplies it natively (training/prec
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +62,9 @@ def score_windows(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
 
 @torch.inference_mode()
 def score_songs(model: Any, tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],
-                block_size: int = 512, batch_size: int = BATCH) -> Score:
-    """Score `songs` (dicts with `lyrics` and maybe `album`) in windows of `block_size`."""
+                block_size: int = 512, batch_size: int = BATCH, fast: bool = True) -> Score:
+    """Score `songs` (dicts with `lyrics` and maybe `album`) in windows of `block_size`
+    (`fast=False`: in fp32 even where bf16 is fast, to measure what it changes)."""
     device = next(model.parameters()).device
     total_loss, total_right, total_tokens = 0.0, 0, 0
     block_size = min(block_size, model.config.max_position_embeddings)
@@ -70,7 +72,7 @@ def score_songs(model: Any, tokenizer: Any, spec: TokenSpec, songs: list[dict[st
     windows = score_windows(tokenizer, spec, songs, block_size)
     for batch in score_batches(windows, batch_size, pad_id):
         batch = {k: v.to(device) for k, v in batch.items()}
-        with fast_maths(device):
+        with fast_maths(device) if fast else contextlib.nullcontext():
             logits = model(input_ids=batch["input_ids"],
                            attention_mask=batch["attention_mask"]).logits
         labels = batch["labels"][:, 1:]
