@@ -2,7 +2,8 @@
 
 `trainer_vs_lean` = tokens/s of `training.tuning.finetune.train` over its whole call (loading,
 packing, evaluations, checkpoints, the final save) with the default options, divided by tokens/s
-of a bare loop (AdamW, clipping, bf16 autocast on CUDA) on the same model, batch and device.
+of a bare loop (AdamW, clipping, bf16 autocast on CUDA and native-bf16 CPUs, as `train`) on the
+same model, batch and device.
 Target: >= 0.7.
 
 On CUDA the model is GPT-2 124M (8x512 tokens a step: tens of milliseconds on a data-centre GPU).
@@ -17,7 +18,6 @@ own bookkeeping) weigh here as they do there.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import json
 import os
@@ -39,6 +39,7 @@ import torch  # noqa: E402
 from benchmarks.models import build_gpt2, build_gpt2_124m  # noqa: E402
 from training.data.corpus import build_corpus, write_corpus  # noqa: E402
 from training.data.lyric_files import read_export  # noqa: E402
+from training.precision import fast_maths  # noqa: E402
 from training.progress import Progress  # noqa: E402
 from training.tuning.finetune import TrainOptions, start_run, train  # noqa: E402
 
@@ -90,7 +91,7 @@ def lean_loop(base: Path, run: Path, steps: int, batch_size: int, block_size: in
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01, fused=cuda)
     half = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-    autocast = torch.autocast("cuda", dtype=half) if cuda else contextlib.nullcontext()
+    autocast = torch.autocast("cuda", dtype=half) if cuda else fast_maths(device)  # as train
     scaler = torch.amp.GradScaler(enabled=cuda and half == torch.float16)
     started = time.perf_counter()
     for step in range(steps):

@@ -13,6 +13,9 @@ for the base model) and report.md. Writes metrics.json, report.md and report.png
 folder.
 
 A classifier tries to tell those songs' stanzas from the artist's (training/evaluation/tells.py).
+
+The base model's figures are kept in the cache folder (training/evaluation/base_figures.py): a
+retrain on the same corpus measures only the fine-tuned model.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import io
 import json
 import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,7 @@ from model.writing.novelty import COPY_WORDS, CopyIndex, words_of
 from model.writing.prompts import prompt_text
 from training.data.dataset import Corpus
 from training.errors import TrainingError, one_line
+from training.evaluation import base_figures
 from training.evaluation.scoring import score_songs
 from training.evaluation.style_check import (
     artist_style,
@@ -148,6 +153,64 @@ def songs_on(loaded: TransformersBackend, source: str | Path, cache: Path,
     return write_songs(loaded, openings, train, artist, seed), loaded.info.backend, fallback
 
 
+@dataclass(frozen=True)
+class Bench:
+    """What every model is measured on, and with what."""
+    corpus: Corpus
+    block_size: int
+    openings: list[tuple[str, str | None]]  # the songs' first lines (and albums)
+    index: CopyIndex  # the training songs, to catch copies
+    artist: Any  # the artist's Style figures
+    seed: int
+    progress: Progress
+    cache: Path
+
+    def settings(self) -> dict[str, Any]:
+        """Return the settings the figures depend on, beside the model and the corpus."""
+        return {"seed": self.seed, "block_size": self.block_size, "songs": len(self.openings),
+                "sample_tokens": SAMPLE_TOKENS, "ctranslate2": ct2_available()}
+
+
+def measure(source: str | Path, bench: Bench, name: str) -> dict[str, Any]:
+    """Measure one model: its scores on the validation songs, its continuations of their first
+    lines and the songs it writes; return figures that JSON keeps (the base model's are cached)."""
+    bench.progress.emit("evaluate", model=name)
+    val = bench.corpus.val
+    backend = TransformersBackend.load(locate(source), model_id=str(source))
+    score = score_songs(backend.model, backend.tokenizer, backend.info.spec, val,
+                        bench.block_size)
+    raw = _continuations(backend, val, bench.seed)
+    metrics: dict[str, Any] = {"loss": round(score.loss, 4),
+                               "perplexity": round(score.perplexity, 2),
+                               "token_accuracy": round(score.token_accuracy, 4),
+                               **generation_metrics(raw, val, bench.index)}
+    train = [s["lyrics"] for s in bench.corpus.train]
+    written, writer, fallback = songs_on(backend, source, bench.cache, bench.openings, train,
+                                         bench.artist, bench.seed, bench.progress, name)
+    song = song_metrics(written, bench.index)
+    metrics.update({"song_backend": writer, "song_fallback": fallback,
+                    **{k: v for k, v in song.items() if k != "style"}})
+    return {"metrics": metrics, "val_tokens": score.tokens, "song_metrics": song,
+            "continuations": [clean_output(t) for t in raw], "songs": written}
+
+
+def base_measure(base_model: str, bench: Bench) -> dict[str, Any]:
+    """Measure the base model, or reuse its figures from an evaluation of the same corpus."""
+    folder = base_figures.local_folder(base_model)
+    if folder is None:  # a hub model not in the local cache yet: nothing to key figures on
+        return measure(base_model, bench, "base")
+    key = base_figures.key_of(folder, bench.corpus, bench.settings())
+    kept, warning = base_figures.load(bench.cache, key)
+    if warning:
+        bench.progress.say(warning)
+    if kept is not None:
+        bench.progress.emit("evaluate", model="base", cached=True)
+        return kept
+    figures = measure(base_model, bench, "base")
+    base_figures.save(bench.cache, key, figures)
+    return figures
+
+
 def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, progress: Progress,
              seed: int = 0, songs: int = SONG_OPENINGS, cache: Path | None = None,
              ) -> dict[str, Any]:
@@ -157,33 +220,17 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
             return evaluate(run_dir, corpus, base_model, block_size, progress, seed, songs,
                             Path(scratch))
     train = [s["lyrics"] for s in corpus.train]
-    index = CopyIndex(train)
     artist = artist_style(corpus.manifest, train + [s["lyrics"] for s in corpus.val])
-    openings = song_openings(corpus.val, songs)
-    metrics: dict[str, Any] = {"val_songs": len(corpus.val), "song_openings": len(openings)}
-    samples: dict[str, list[str]] = {}
-    written_by: dict[str, dict[str, Any]] = {}
-    for prefix, source in (("base_", base_model), ("", run_dir)):
-        name = "base" if prefix else "fine-tuned"
-        progress.emit("evaluate", model=name)
-        backend = TransformersBackend.load(locate(source), model_id=str(source))
-        score = score_songs(backend.model, backend.tokenizer, backend.info.spec, corpus.val,
-                            block_size)
-        raw = _continuations(backend, corpus.val, seed)
-        metrics.update({f"{prefix}loss": round(score.loss, 4),
-                        f"{prefix}perplexity": round(score.perplexity, 2),
-                        f"{prefix}token_accuracy": round(score.token_accuracy, 4)})
-        metrics.update({f"{prefix}{k}": v
-                        for k, v in generation_metrics(raw, corpus.val, index).items()})
-        metrics["val_tokens"] = score.tokens
-        samples[prefix or "tuned"] = [clean_output(t) for t in raw]
-        written, writer, fallback = songs_on(backend, source, cache, openings, train, artist,
-                                             seed, progress, name)
-        metrics.update({f"{prefix}song_backend": writer, f"{prefix}song_fallback": fallback})
-        written_by[prefix] = song_metrics(written, index)
-        metrics.update({f"{prefix}{k}": v for k, v in written_by[prefix].items() if k != "style"})
-        samples[f"{prefix}song"] = written
-        del backend
+    bench = Bench(corpus, block_size, song_openings(corpus.val, songs), CopyIndex(train), artist,
+                  seed, progress, cache)
+    base = base_measure(base_model, bench)
+    tuned = measure(run_dir, bench, "fine-tuned")
+    metrics: dict[str, Any] = {"val_songs": len(corpus.val), "song_openings": len(bench.openings),
+                               **{f"base_{k}": v for k, v in base["metrics"].items()},
+                               **tuned["metrics"], "val_tokens": tuned["val_tokens"]}
+    samples = {"base_": base["continuations"], "tuned": tuned["continuations"],
+               "base_song": base["songs"], "song": tuned["songs"]}
+    written_by = {"base_": base["song_metrics"], "": tuned["song_metrics"]}
     metrics["style"] = style_table(artist, written_by["base_"], written_by[""],
                                    corpus.manifest.get("form") and tuple(corpus.manifest["form"]))
     metrics["style_targets"] = targets(metrics["style"], written_by[""])

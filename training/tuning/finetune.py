@@ -45,6 +45,7 @@ from training.data.dataset import (
 )
 from training.errors import TrainingError
 from training.evaluation.scoring import score_windows
+from training.precision import cpu_bf16
 from training.progress import Progress
 from training.tuning import distributed, lora
 from training.tuning.options import TrainOptions
@@ -130,7 +131,8 @@ def load_base(options: TrainOptions, cuda: bool) -> tuple[Any, Any]:
 
     A full fine-tune keeps fp32 weights (AdamW's small updates vanish in bf16) and computes in
     bf16 (fp16 on older cards) on CUDA through autocast. LoRA freezes the base, so on CUDA it
-    is loaded in half precision: half the memory. CPU is always fp32 (half is slow there).
+    is loaded in half precision: half the memory. CPU weights are fp32 (a CPU with native bf16
+    computes in it through autocast: training/precision.py).
     """
     dtype = _half() if cuda and options.lora else torch.float32
     try:
@@ -210,7 +212,8 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         dataloader_pin_memory=cuda,
         ddp_find_unused_parameters=False,  # every weight that trains is used in every step
         use_cpu=not cuda,
-        bf16=cuda and _half() == torch.bfloat16,
+        bf16=(cuda and _half() == torch.bfloat16) or (not cuda and options.cpu_bf16
+                                                       and cpu_bf16()),
         fp16=cuda and _half() == torch.float16,
     )
     trainer = LyricsTrainer(

@@ -46,6 +46,8 @@ class TrainOptions:
     lora: bool = option(False, "train LoRA adapters, not every weight; merged at the end")
     lora_rank: int = option(16, "rank of each LoRA adapter")  # plenty for one artist's style
     lora_alpha: int = option(32, "LoRA scale: updates are multiplied by alpha / rank")  # 2x rank
+    cpu_bf16: bool = option(True, "compute in bf16 on a CPU that multiplies it natively "
+                            "(AVX512-BF16, AMX)")  # ~2x faster steps; the weights stay fp32
     eval_songs: int = option(8, "validation openings evaluation writes whole songs from")  # 8
     # songs on CTranslate2 take ~30 s a model on 2 cores (135M); all 19 of a real corpus, ~70 s
     # Preference tuning on votes (KTO, training/feedback/kto.py), with LoRA adapters of the rank
