@@ -6,7 +6,13 @@ Per candidate line (verses and songs are written line by line):
 - `rhyme`: 1.0 strict rhyme with the partner line's end word, 0.5 near, 0.0 none (and 0.0 for a
   line the scheme does not ask to rhyme);
 - `drift`: 1.0 for a line longer than 1.5 x the artist's p90 words per line (prose), else 0.0;
-- `copied`: the longest run of words copied from a training song / COPY_WORDS.
+- `copied`: the longest run of words copied from a training song / COPY_WORDS;
+- `reference`: the mean token log-probability of the line under the reference model (the model
+  the served one was tuned from), after the song's last lines; 0.0 when it is not scored.
+  Weighted below zero, it ranks a line by how much more the tuned model likes it than the
+  untuned one does (contrastive decoding, DExperts): what the tuning taught, not what any web
+  text says. It is scored only when its weight is not zero and a reference is served
+  (model/serving/reference.py).
 
 The default weights are the hand-set ones the composer has always ranked by. A run's
 `ranking.json` (fitted from listeners' votes) replaces them for that run.
@@ -26,7 +32,8 @@ from model.writing.novelty import COPY_WORDS, words_of
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("likelihood", "width", "rhyme", "drift", "copied")
+FEATURES = ("likelihood", "width", "rhyme", "drift", "copied", "reference")
+ADDED = ("reference",)  # features newer than votes already recorded: a missing one counts 0
 DRIFT_FACTOR = 1.5  # "far past": longer than 1.5 x the artist's p90 words per line
 WEIGHTS_FILE = "ranking.json"
 
@@ -40,6 +47,7 @@ class Weights:
     rhyme: float = 1.0  # a strict rhyme with the partner line (or a share of rhyming lines)
     drift: float = -3.0  # per share of lines drifting into prose
     copied: float = 0.0  # copies are refused by the novelty guard, not traded off
+    reference: float = 0.0  # minus alpha of contrastive ranking; 0: no reference is scored
     bias: float = 0.0
 
 
@@ -81,7 +89,8 @@ def line_features(line: str, mean_logprob: float | None, artist: Style, rhyme: f
     """Return the features of one candidate line."""
     words = len(words_of(line))
     return {"likelihood": mean_logprob or 0.0, "width": width(words, artist), "rhyme": rhyme,
-            "drift": float(is_drift(words, artist)), "copied": copied_words / COPY_WORDS}
+            "drift": float(is_drift(words, artist)), "copied": copied_words / COPY_WORDS,
+            "reference": 0.0}
 
 
 def load_weights(run_folder: Path | None) -> Weights:
