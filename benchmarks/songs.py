@@ -16,7 +16,7 @@ almost never rhyme, so every line that must is re-ended.
     python benchmarks/songs.py [--model DIR] [--corpus DIR] [--backend ctranslate2|transformers]
                                [--songs 8] [--form song|verse] [--verses 5] [--candidates K]
                                [--max-batch 24] [--temperature T] [--reference BASE]
-                               [--contrast ALPHA] [--show] [--save FILE] [--skip-speed]
+                               [--contrast ALPHA] [--prose W] [--show] [--save FILE] [--skip-speed]
 
 `--corpus` is a folder written by `python -m training corpus`; without it, the example artist's
 songs (the last 4 as validation). `--model` is a run folder or any save_pretrained folder.
@@ -170,6 +170,8 @@ def main(args: argparse.Namespace) -> None:
         weights = load_weights(args.model)
         if args.contrast is not None:
             weights = replace(weights, reference=-args.contrast)
+        if args.prose is not None:
+            weights = replace(weights, prose=args.prose)
         served = Served(loaded.backend, CopyIndex(train), artist, common_form(train),
                         rhyme_book(train), weights)
         name = args.model.name if args.model else "GPT-2 124M (random weights)"
@@ -177,7 +179,7 @@ def main(args: argparse.Namespace) -> None:
         print(f"# {name} on {args.backend}, {os.cpu_count()} cores, load {load:.1f}, "
               f"k={args.candidates}, max batch {args.max_batch}, {len(train)} training songs, "
               f"temperature {args.temperature or 'default'}, reference weight "
-              f"{weights.reference:g}")
+              f"{weights.reference:g}, prose weight {weights.prose:g}")
         # A corpus with fewer validation songs than --songs: its openings again, new songs.
         sample = [openings[i % len(openings)] for i in range(args.songs)]
         # The figures are for songs at the full k, as one listener at a time gets them.
@@ -230,6 +232,7 @@ if __name__ == "__main__":
                         "(its base model's folder), served beside it for contrastive ranking")
     parser.add_argument("--contrast", type=float, help="alpha of contrastive ranking: the "
                         "reference weight is -alpha (default: the run's ranking weights)")
+    parser.add_argument("--prose", type=float, help="the prose weight (default: the run's)")
     parser.add_argument("--show", action="store_true", help="print the first song")
     parser.add_argument("--save", type=Path, help="write every verse or song to this file")
     parser.add_argument("--skip-speed", action="store_true", help="figures only, no timings")

@@ -12,7 +12,9 @@ Per candidate line (verses and songs are written line by line):
   Weighted below zero, it ranks a line by how much more the tuned model likes it than the
   untuned one does (contrastive decoding, DExperts): what the tuning taught, not what any web
   text says. It is scored only when its weight is not zero and a reference is served
-  (model/serving/reference.py).
+  (model/serving/reference.py);
+- `prose`: the share of the line's words that are prose words (style.PROSE_WORDS: "the", "of",
+  "their"...) less the artist's own share of them; 0.0 when the artist's is unknown.
 
 The default weights are the hand-set ones the composer has always ranked by. A run's
 `ranking.json` (fitted from listeners' votes) replaces them for that run.
@@ -27,13 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from model.lyrics.style import Style
+from model.lyrics.style import Style, prose_share
 from model.writing.novelty import COPY_WORDS, words_of
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("likelihood", "width", "rhyme", "drift", "copied", "reference")
-ADDED = ("reference",)  # features newer than votes already recorded: a missing one counts 0
+FEATURES = ("likelihood", "width", "rhyme", "drift", "copied", "reference", "prose")
+ADDED = ("reference", "prose")  # features newer than votes already recorded: a missing one counts 0
 DRIFT_FACTOR = 1.5  # "far past": longer than 1.5 x the artist's p90 words per line
 WEIGHTS_FILE = "ranking.json"
 
@@ -47,8 +49,10 @@ class Weights:
     rhyme: float = 1.0  # a strict rhyme with the partner line (or a share of rhyming lines)
     drift: float = -3.0  # per share of lines drifting into prose
     copied: float = 0.0  # copies are refused by the novelty guard, not traded off
-    reference: float = 0.0  # minus alpha of contrastive ranking; 0: no reference is scored
     bias: float = 0.0
+    # After bias, which weights saved in order before them end with.
+    reference: float = 0.0  # minus alpha of contrastive ranking; 0: no reference is scored
+    prose: float = 0.0  # per unit share of prose words past the artist's
 
 
 DEFAULT = Weights()
@@ -84,13 +88,18 @@ def is_drift(words: int, artist: Style) -> bool:
     return words > DRIFT_FACTOR * artist.words_per_line_p90
 
 
+def prose(line: str, artist: Style) -> float:
+    """Return how far a line's share of prose words passes the artist's (0 when unknown)."""
+    return 0.0 if artist.prose_rate is None else prose_share(line) - artist.prose_rate
+
+
 def line_features(line: str, mean_logprob: float | None, artist: Style, rhyme: float,
                   copied_words: int) -> dict[str, float]:
     """Return the features of one candidate line."""
     words = len(words_of(line))
     return {"likelihood": mean_logprob or 0.0, "width": width(words, artist), "rhyme": rhyme,
             "drift": float(is_drift(words, artist)), "copied": copied_words / COPY_WORDS,
-            "reference": 0.0}
+            "reference": 0.0, "prose": prose(line, artist)}
 
 
 def load_weights(run_folder: Path | None) -> Weights:
@@ -101,7 +110,9 @@ def load_weights(run_folder: Path | None) -> Weights:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         given = data["weights"]
-        values = {f.name: float(given[f.name]) for f in fields(Weights) if f.name in FEATURES}
+        values = {f.name: float(given[f.name] if f.name not in ADDED else
+                                given.get(f.name, f.default))
+                  for f in fields(Weights) if f.name in FEATURES}
         values["bias"] = float(data.get("bias", 0.0))
         if not all(math.isfinite(v) for v in values.values()):
             raise ValueError("a weight is not a finite number")
