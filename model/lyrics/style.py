@@ -175,12 +175,6 @@ class Style:
     shapes: tuple[str, ...] | None = None
     prose_rate: float | None = None  # share of words in PROSE_WORDS; None in older figures
 
-
-def prose_share(line: str) -> float:
-    """Return the share of a line's words that are prose words (PROSE_WORDS); 0 for none."""
-    found = words(line)
-    return sum(w in PROSE_WORDS for w in found) / len(found) if found else 0.0
-
     def to_json(self) -> dict[str, Any]:
         """Return the figures rounded for a manifest or metrics.json."""
         return {k: round(v, 4) if isinstance(v, float) else list(v) if isinstance(v, tuple)
@@ -193,6 +187,12 @@ def prose_share(line: str) -> float:
         if values.get("shapes") is not None:
             values["shapes"] = tuple(values["shapes"])
         return cls(**values)
+
+
+def prose_share(line: str) -> float:
+    """Return the share of a line's words that are prose words (PROSE_WORDS); 0 for none."""
+    found = words(line)
+    return sum(w in PROSE_WORDS for w in found) / len(found) if found else 0.0
 
 
 def figures(texts: Iterable[str]) -> Style:
@@ -216,8 +216,9 @@ def figures(texts: Iterable[str]) -> Style:
                          else 0.0),
         characters=characters,
         shapes=shapes,
-        prose_rate=(sum(w in PROSE_WORDS for lines in per_song for line in lines
-                        for w in words(line)) / sum(widths)) if sum(widths) else 0.0,
+        # Rounded as saved (to_json), so that figures read back are the ones measured.
+        prose_rate=round(sum(w in PROSE_WORDS for lines in per_song for line in lines
+                             for w in words(line)) / sum(widths), 4) if sum(widths) else 0.0,
     )
 
 
