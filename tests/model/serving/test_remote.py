@@ -2,10 +2,12 @@
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
 from model.errors import BadRequest, Offline
+from model.lyrics.style import GENERIC
 from model.serving import backends
 from model.serving.protocol import GenRequest, Served
 from model.serving.remote import OpenAIBackend
@@ -113,7 +115,9 @@ def test_with_every_server_down_requests_are_refused_at_once_until_one_returns(s
 
     async def main():
         backend = remote(fake)
-        worker = Worker(lambda: Served(backend, None), batch_window_ms=1)
+        # No habits: the fake's lines hold digits ("line 0"), a shape a lyric almost never has.
+        served = Served(backend, None, replace(GENERIC, characters=None, shapes=None))
+        worker = Worker(lambda: served, batch_window_ms=1)
         worker.start()
         await worker.ready()
         composer = Composer(worker)
