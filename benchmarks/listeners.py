@@ -48,6 +48,8 @@ def song_features(text: str, mean_logprob: float | None, artist: Style,
         "rhyme": statistics.fmean(map(float, rhyme)),
         "drift": statistics.fmean(w > 1.5 * artist.words_per_line_p90 for w in widths),
         "copied": (index.longest(text, after=keep).words if index else 0) / COPY_WORDS,
+        "reference": 0.0,  # no reference model is served here
+        "prose": 0.0,
     }
 
 

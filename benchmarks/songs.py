@@ -15,7 +15,8 @@ almost never rhyme, so every line that must is re-ended.
 
     python benchmarks/songs.py [--model DIR] [--corpus DIR] [--backend ctranslate2|transformers]
                                [--songs 8] [--form song|verse] [--verses 5] [--candidates K]
-                               [--max-batch 24] [--show] [--skip-speed]
+                               [--max-batch 24] [--temperature T] [--reference BASE]
+                               [--contrast ALPHA] [--prose W] [--show] [--save FILE] [--skip-speed]
 
 `--corpus` is a folder written by `python -m training corpus`; without it, the example artist's
 songs (the last 4 as validation). `--model` is a run folder or any save_pretrained folder.
@@ -30,6 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -74,16 +76,18 @@ def opening(lyrics: str) -> str:
 
 
 async def write(served: Served, openings: list[str], candidates: int, max_batch: int,
-                form: str = "song", n: int = 1) -> tuple[list[list[str]], float]:
+                form: str = "song", n: int = 1, temperature: float | None = None,
+                ) -> tuple[list[list[str]], float]:
     """Write `n` songs or verses per opening, all at once; return them and the wall time."""
     worker = Worker(lambda: served, max_batch=max_batch, batch_window_ms=5,
-                    queue_size=len(openings) + 8)
+                    queue_size=len(openings) * n + 8)
     worker.start()
     try:
         await worker.ready()
         composer = Composer(worker, candidates=candidates)
         started = time.perf_counter()
-        results = await asyncio.gather(*(composer.write(Request(line, form=form, n=n))
+        results = await asyncio.gather(*(composer.write(Request(line, form=form, n=n,
+                                                                temperature=temperature))
                                          for line in openings))
         return [[r.text for r in each] for each in results], time.perf_counter() - started
     finally:
@@ -140,33 +144,49 @@ def can_tell(val: list[str], songs: list[str]) -> None:
               + "; the artist's: " + ", ".join(f"`{g}`" for g in ours.real_giveaways))
 
 
+def servable(backend: str, folder: Path, tmp: Path, name: str) -> Path:
+    """Return `folder`, or for CTranslate2 a converted copy of it when it has no conversion."""
+    if backend != "ctranslate2" or (folder / "ct2" / "model.bin").is_file():
+        return folder
+    from training.release.convert import convert_folder
+
+    copy = tmp / name
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("ct2", "checkpoints"))
+    convert_folder(copy)
+    return copy
+
+
 def main(args: argparse.Namespace) -> None:
     train, val, artist = corpus_songs(args.corpus)
     openings = [opening(s) for s in val]
     with tempfile.TemporaryDirectory() as tmp:
-        folder = args.model or build_song_gpt2_124m(Path(tmp) / "gpt2-124m")
-        if args.backend == "ctranslate2" and not (folder / "ct2" / "model.bin").is_file():
-            from training.release.convert import convert_folder
-
-            copy = Path(tmp) / "converted"
-            shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("ct2", "checkpoints"))
-            convert_folder(copy)
-            folder = copy
-        loaded = backends.load(args.backend, folder, "bench")
+        folder = servable(args.backend,
+                          args.model or build_song_gpt2_124m(Path(tmp) / "gpt2-124m"),
+                          Path(tmp), "converted")
+        reference = args.reference and servable(args.backend, args.reference, Path(tmp),
+                                                "reference")
+        loaded = backends.load(args.backend, folder, "bench", reference=reference or None)
         form = common_form(train) or DEFAULT_FORM
+        weights = load_weights(args.model)
+        if args.contrast is not None:
+            weights = replace(weights, reference=-args.contrast)
+        if args.prose is not None:
+            weights = replace(weights, prose=args.prose)
         served = Served(loaded.backend, CopyIndex(train), artist, common_form(train),
-                        rhyme_book(train), load_weights(args.model))
+                        rhyme_book(train), weights)
         name = args.model.name if args.model else "GPT-2 124M (random weights)"
         load = os.getloadavg()[0]
         print(f"# {name} on {args.backend}, {os.cpu_count()} cores, load {load:.1f}, "
-              f"k={args.candidates}, max batch {args.max_batch}, {len(train)} training songs")
+              f"k={args.candidates}, max batch {args.max_batch}, {len(train)} training songs, "
+              f"temperature {args.temperature or 'default'}, reference weight "
+              f"{weights.reference:g}, prose weight {weights.prose:g}")
         # A corpus with fewer validation songs than --songs: its openings again, new songs.
         sample = [openings[i % len(openings)] for i in range(args.songs)]
         # The figures are for songs at the full k, as one listener at a time gets them.
         each = args.verses if args.form == "verse" else 1
         written, elapsed = asyncio.run(write(served, sample, args.candidates,
                                              len(sample) * each * args.candidates, args.form,
-                                             each))
+                                             each, args.temperature))
         songs = [text for texts in written for text in texts]
         print(f"# {len(songs)} {args.form}s from {len(set(sample))} validation openings in "
               f"{elapsed:.1f}s")
@@ -175,6 +195,8 @@ def main(args: argparse.Namespace) -> None:
         can_tell(val, ["\n\n".join(texts) for texts in written])
         if args.show:
             print("\n" + "\n\n".join(songs[:3 if args.form == "verse" else 1]) + "\n")
+        if args.save:  # every one written, to read them all
+            args.save.write_text("\n\n=====\n\n".join(songs) + "\n", encoding="utf-8")
         if args.skip_speed:
             return
         singles = [asyncio.run(write(served, [line], args.candidates, args.max_batch,
@@ -204,6 +226,14 @@ if __name__ == "__main__":
     parser.add_argument("--candidates", type=int, default=CANDIDATES, help="k per line")
     parser.add_argument("--max-batch", type=int, default=Settings.model_fields["max_batch"].default,
                         help="rows a batch (the bot's MAX_BATCH; its default)")
+    parser.add_argument("--temperature", type=float, help="sampling temperature of line steps "
+                        "(default: the model's)")
+    parser.add_argument("--reference", type=Path, help="the model --model was tuned from "
+                        "(its base model's folder), served beside it for contrastive ranking")
+    parser.add_argument("--contrast", type=float, help="alpha of contrastive ranking: the "
+                        "reference weight is -alpha (default: the run's ranking weights)")
+    parser.add_argument("--prose", type=float, help="the prose weight (default: the run's)")
     parser.add_argument("--show", action="store_true", help="print the first song")
+    parser.add_argument("--save", type=Path, help="write every verse or song to this file")
     parser.add_argument("--skip-speed", action="store_true", help="figures only, no timings")
     main(parser.parse_args())

@@ -14,7 +14,7 @@ import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from model.lyrics.songform import common_form
 from model.lyrics.style import figures
 from model.serving.ct2 import has_conversion
 from model.serving.protocol import Backend, Served
+from model.serving.reference import WithReference
 from model.writing.novelty import CopyIndex
 from model.writing.ranking import load_weights
 
@@ -171,7 +172,7 @@ def locate(source: str | Path) -> str | Path:
 
 
 def load(name: str, source: str | Path, model_id: str,
-         options: Iterable[object] = ()) -> Served:
+         options: Iterable[object] = (), reference: str | Path | None = None) -> Served:
     """Load `source` (a model folder, or a hub id for transformers) with backend `name`.
 
     `options` may hold the options of several backends (`auto` picks one when it sees the
@@ -184,4 +185,12 @@ def load(name: str, source: str | Path, model_id: str,
     folder = Path(source) if Path(source).is_dir() else None
     kind = TABLE[resolve(name, folder)]
     chosen = next((o for o in options if isinstance(o, kind.options)), None) or kind.options()
-    return with_lyrics(kind.load(source, model_id, chosen), folder)
+    backend = kind.load(source, model_id, chosen)
+    if reference is not None and kind.remote:  # a model name on the same servers: the base
+        # model a LoRA adapter adapts, its tokenizer the tuned one's less the album tokens
+        backend = WithReference(backend, kind.load(source, f"{model_id} reference",
+                                                   replace(chosen, model=str(reference))))
+    elif reference is not None:
+        backend = WithReference(backend, kind.load(locate(reference), f"{model_id} reference",
+                                                   chosen))
+    return with_lyrics(backend, folder)

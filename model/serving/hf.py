@@ -39,6 +39,7 @@ from model.serving.protocol import (
     in_groups,
     prompt_ids,
     refuse_blank,
+    refuse_reference,
     regroup,
     scored_completion,
     scoring_rows,
@@ -132,6 +133,7 @@ class TransformersBackend(Backend):
     def check(self, request: GenRequest) -> None:
         """Refuse a blank prompt, or one that leaves no room in the model's context."""
         refuse_blank(request)
+        refuse_reference(request)
         prompt_ids(self.codec, self.info, request)
 
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:

@@ -74,6 +74,9 @@ class GenRequest:
     # Score these continuations of the prompt instead of sampling: one Completion per text (in
     # order; k must equal their number), its tokens' log-probabilities, finish "scored".
     score: tuple[str, ...] = ()
+    # Score `score` under the reference model instead: the weights the served model was tuned
+    # from (contrastive ranking, model/writing/ranking.py). A backend serving none refuses it.
+    reference: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,12 @@ def refuse_blank(request: GenRequest) -> None:
     """Raise BadRequest for a prompt with nothing but whitespace in it."""
     if not request.prompt.strip():
         raise BadRequest("the prompt is empty: there is nothing to continue")
+
+
+def refuse_reference(request: GenRequest) -> None:
+    """Raise BadRequest for a reference request: this backend serves no reference model."""
+    if request.reference:
+        raise BadRequest("no reference model is served beside this one")
 
 
 def prompt_ids(codec: Any, info: ModelInfo, request: GenRequest) -> list[int]:

@@ -38,6 +38,7 @@ from model.serving.protocol import (
     context_of,
     prompt_ids,
     refuse_blank,
+    refuse_reference,
     scored_completion,
 )
 from model.serving.tokens import TokenSpec, load_folder_tokenizer
@@ -151,6 +152,7 @@ class OpenAIBackend(Backend):
         """Refuse a blank prompt; leave the length to the server, which knows its own context
         and says so (HTTP 400)."""
         refuse_blank(request)
+        refuse_reference(request)
 
     def generate(self, batch: list[GenRequest]) -> list[list[Completion]]:
         """Send each request to the next server that is up, all at once; wait for them all."""

@@ -33,7 +33,7 @@ import logging
 import math
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from model.errors import BadRequest
@@ -278,6 +278,8 @@ class Writing:
             if any(o.usable and o.finished for o in options):
                 break  # else none usable, or every line ran into its budget: ask again
         weights = weights_of(served)
+        if weights.reference:
+            options = await self._contrast(song, served, context, options)
         chosen = best(options, weights)
         if chosen is not None and partner and chosen.features["rhyme"] < 1.0:
             strict = best(options, weights, rhyme=1.0)
@@ -295,6 +297,34 @@ class Writing:
             return None
         song.tally.copies.append(chosen.copied)
         return chosen.text
+
+    async def _contrast(self, song: _Song, served: Served, context: list[str],
+                        options: list[Candidate]) -> list[Candidate]:
+        """Score the usable candidates under the reference model, after the song's last lines:
+        their `reference` feature. They stay unscored when no reference is served."""
+        usable = [i for i, option in enumerate(options) if option.usable]
+        if not usable:
+            return options
+        # A few lines of context: the reference is asked how likely the line is as text, not
+        # as this song (the tuned model's likelihood already reads the whole song).
+        prompt = "".join(f"{line}\n" for line in context[-SCORE_LINES:])
+        texts = tuple(f"{options[i].text}\n" for i in usable)
+        try:
+            ticket = self._composer.worker.submit_nowait(GenRequest(
+                prompt, k=len(texts), score=texts, reference=True, fit=True), self._timeout,
+                force=True)
+            self._tickets[song.slot] = ticket  # so that cancel() reaches it
+            generated = await ticket
+        except BadRequest as e:  # no reference served: rank without it
+            log.info("no contrast: %s", e)
+            return options
+        song.tally.add(generated)
+        scored = list(options)
+        for i, completion in zip(usable, generated.completions, strict=True):
+            if completion.mean_logprob is not None:
+                features = {**scored[i].features, "reference": completion.mean_logprob}
+                scored[i] = replace(scored[i], features=features)
+        return scored
 
     async def _reend(self, song: _Song, served: Served, label: str, lines: list[str],
                      partner: str, line: Candidate, earlier: set[str],

@@ -37,8 +37,9 @@ class Seen:
 
 class FakeInference:
     def __init__(self, model: str = "swiftai", api_key: str | None = None,
-                 context: int | None = None) -> None:
+                 context: int | None = None, also: tuple[str, ...] = ()) -> None:
         self.model = model
+        self.also = also  # other model names served beside it (a LoRA adapter's base model)
         self.context = context  # listed as the model's max_model_len, as vLLM lists it
         self.api_key = api_key
         self.faults: list[Fault] = []  # taken one per completion request, in order
@@ -90,10 +91,11 @@ class FakeInference:
         self.requests.append(Seen("GET", request.path, {}, dict(request.headers)))
         if not self._authorized(request):
             return web.json_response({"error": {"message": "bad key"}}, status=401)
-        card = {"id": self.model, "object": "model"}
+        cards = [{"id": name, "object": "model"} for name in (self.model, *self.also)]
         if self.context:
-            card["max_model_len"] = self.context
-        return web.json_response({"object": "list", "data": [card]})
+            for card in cards:
+                card["max_model_len"] = self.context
+        return web.json_response({"object": "list", "data": cards})
 
     async def _complete(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -105,14 +107,14 @@ class FakeInference:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
             return web.json_response({"error": {"message": f"fault {fault.status}"}},
                                      status=fault.status, headers=headers)
-        if body.get("model") != self.model:
+        if body.get("model") not in (self.model, *self.also):
             return web.json_response({"error": {"message": "unknown model"}}, status=404)
         if (body.get("n") or 1) > 1 and body.get("temperature") == 0:
             return web.json_response({"error": {"message": "n must be 1 when using greedy "
                                                 f"sampling, got {body['n']}."}}, status=400)
         if body.get("echo"):
             return web.json_response({"id": "cmpl-1", "object": "text_completion",
-                                      "model": self.model, "choices": _echoed(body["prompt"])})
+                                      "model": body["model"], "choices": _echoed(body["prompt"])})
         song = len(self.completions())  # each request gets lines of its own
         text = "\nline {i} of song {song}\nand a second line {i}"
         one_line = "\n" in (body.get("stop") or [])  # vLLM cuts before the stop
@@ -122,7 +124,7 @@ class FakeInference:
                     "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-1.0, -2.0 - i]}}
                    for i in range(body.get("n") or 1)]
         return web.json_response({"id": "cmpl-1", "object": "text_completion",
-                                  "model": self.model, "choices": choices})
+                                  "model": body["model"], "choices": choices})
 
     def close(self) -> None:
         self.stop()

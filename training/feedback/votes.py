@@ -30,7 +30,7 @@ from typing import Any
 
 from model.registry.files import write_bytes_atomic
 from model.writing.composer import FORMS
-from model.writing.ranking import FEATURES, Option, RankStep
+from model.writing.ranking import ADDED, FEATURES, Option, RankStep
 from swiftai.settings import Settings, slugify
 from training.errors import TrainingError
 
@@ -108,10 +108,10 @@ def _text(value: Any, what: str, empty: bool = False) -> str:
 def _features(value: Any, what: str) -> dict[str, float]:
     if not isinstance(value, Mapping):
         raise ValueError(f"{what} is not an object")
-    missing = [f for f in FEATURES if f not in value]
+    missing = [f for f in FEATURES if f not in value and f not in ADDED]
     if missing:
         raise ValueError(f"{what} lacks {', '.join(missing)}")
-    return {f: _number(value[f], f"{what}.{f}") for f in FEATURES}
+    return {f: _number(value.get(f, 0.0), f"{what}.{f}") for f in FEATURES}
 
 
 def _option(value: Any, what: str) -> Option:

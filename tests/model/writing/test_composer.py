@@ -17,6 +17,7 @@ from model.serving.worker import Worker
 from model.writing.composer import Composer, Request
 from model.writing.novelty import CopyIndex
 from model.writing.prompts import prompt_text
+from model.writing.ranking import Weights
 from tests.model.fake_openai import FakeInference, word_logprob
 
 
@@ -156,6 +157,41 @@ def test_a_candidate_line_the_artist_would_never_write_is_passed_over_for_anothe
     (step,) = result.steps
     assert [o.text for o in step.options] == ["step 1: line 0", "line 1 of song 1"]
     assert step.kept == 1
+
+
+def contrasted(fake, folder, weights):
+    """Serve the fake's artist model with its base model (same servers) as the reference."""
+    def load():
+        options = [backends.OpenAIOptions(urls=(fake.url,), model="artist-lora")]
+        backend = backends.load("openai", folder, "m", options, reference="base").backend
+        return Served(backend, None, FAKE_ARTIST, None, RhymeBook({"none": 1.0}, {}), weights)
+    return load
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_contrastive_ranking_keeps_the_line_the_tuned_model_likes_more_than_its_reference(
+        tiny_albums, alpha):
+    # Candidate 0 is the tuned model's likelier (-1.5 a token against -2.0); its short words
+    # are what the reference likes too (the fake scores longer words less likely).
+    fake = FakeInference(model="artist-lora", also=("base",)).start()
+    fake.line = lambda i, song: ["we go on", "lanterns tremble"][i]
+    try:
+        result = run(write(contrasted(fake, tiny_albums, Weights(reference=-alpha)),
+                           Request("We lit lanterns", lines=2), candidates=2))
+        asked = [(r.body["model"], r.body.get("echo", False)) for r in fake.completions()]
+    finally:
+        fake.close()
+    (step,) = result.steps
+    if not alpha:  # the default: no reference is asked, the likelier line is kept
+        assert asked == [("artist-lora", False)]
+        assert result.text == "We lit lanterns\nwe go on"
+        assert [o.features["reference"] for o in step.options] == [0.0, 0.0]
+        return
+    assert asked == [("artist-lora", False), ("base", True)]
+    assert result.text == "We lit lanterns\nlanterns tremble"
+    # The fake's tokens join a line's first word to the newline before it, in the prompt.
+    assert [o.features["reference"] for o in step.options] == [
+        word_logprob("go"), word_logprob("tremble")]
 
 
 def test_a_line_step_whose_every_candidate_is_unlike_the_artist_is_asked_again(tiny_albums):

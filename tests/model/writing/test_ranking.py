@@ -4,6 +4,8 @@ import json
 import logging
 from dataclasses import replace
 
+import pytest
+
 from model.lyrics.songform import line_budget, song_lengths
 from model.lyrics.style import GENERIC
 from model.serving.protocol import Completion
@@ -105,3 +107,22 @@ def test_a_song_grows_toward_the_artists_length_within_one_message():
     assert song_lengths(form, long, 1900) == [8, 8, 8, 8, 4, 8]  # 44: what a message holds
     short = replace(long, lines_per_song=20.0)
     assert song_lengths(form, short, 1900) == [4, 4, 4, 4, 2, 4]
+
+
+def test_the_artists_share_of_prose_words_is_measured_from_their_lyrics():
+    from model.lyrics.style import figures
+
+    assert figures(["the sun of mine\nand you", "[Chorus]\nhold on"]).prose_rate == 2 / 8
+
+
+def test_a_line_of_prose_words_loses_to_the_artists_kind_when_prose_is_weighed():
+    artist = replace(ARTIST, prose_rate=0.1)
+    options = (candidates(lines("the weight of their names on the page", logprob=-2.0), artist,
+                          None, set(), None, [])
+               + candidates(lines("your name on my lips all night", logprob=-2.5), artist,
+                            None, set(), None, []))
+    assert [o.features["prose"] for o in options] == pytest.approx([0.5 - 0.1, 0.0 - 0.1])
+    assert best(options, DEFAULT).text == "the weight of their names on the page"
+    assert best(options, Weights(prose=-2.0)).text == "your name on my lips all night"
+    unknown = candidates(lines("the weight of their names"), GENERIC, None, set(), None, [])
+    assert unknown[0].features["prose"] == 0.0  # figures saved before prose was measured

@@ -167,3 +167,17 @@ def test_feedback_fit_stores_the_weights_in_the_published_run_and_its_report(vot
     assert cli(home, "feedback", "--file", str(voted.path), "--artist", "Juniper Vale",
                "--fit", FEEDBACK_MIN_VOTES="20").returncode == 0
     assert (run.path / "report.md").read_text().count("## Ranking from votes") == 1
+
+
+def test_votes_recorded_before_the_reference_feature_read_it_as_zero(voted, tmp_path):
+    rows = [json.loads(line) for line in voted.path.read_text().splitlines()]
+    for row in rows:
+        for step in row["steps"]:
+            for option in step["options"]:
+                option["features"].pop("reference", None)
+    older = tmp_path / "older.jsonl"
+    older.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    read = read_votes(older)
+    assert read.skipped == [] and len(read.rows) == len(rows)
+    assert {o.features["reference"] for v in read.rows for s in v.steps for o in s.options} \
+        == {0.0}
