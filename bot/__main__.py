@@ -232,10 +232,12 @@ async def forget_user(settings: Settings, user_id: str) -> int:
 
 
 def print_invite(settings: Settings) -> int:
-    """Print the link that adds the bot to a server."""
-    from bot.chat.invite import invite_url
+    """Print the links that add the bot to a server and install the app to an account."""
+    from bot.chat.invite import PORTAL, invite_url, user_install_url
 
-    print(invite_url(settings))
+    print(f"add to a server:     {invite_url(settings)}")
+    print(f"add to your account: {user_install_url(settings)}")
+    print(f"(both need: {PORTAL})")
     return 0
 
 
@@ -247,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(the default)")
     sync = sub.add_parser("sync", help="push slash command definitions to Discord now")
     sync.add_argument("--guild", type=int, help="sync to one server only (instant, for testing)")
-    sub.add_parser("invite", help="print the link that adds the bot to a server")
+    sub.add_parser("invite", help="print the links that add the bot to a server and the "
+                   "app to a user's account")
     sub.add_parser("migrate", help="apply pending database migrations")
     export = sub.add_parser("export", help="write generations with votes as JSON lines")
     export.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")

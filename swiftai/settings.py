@@ -12,6 +12,7 @@ backends, an artist's folder name) import them when they run.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     # ---- The web page ----
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, ge=0)
+    # proxies whose X-Forwarded-For / Forwarded say who the client is (uvicorn's setting):
+    # addresses or networks, or * for any; empty: the header is ignored
+    forwarded_allow_ips: Listed = ()
 
     @classmethod
     def load(cls) -> Settings:
@@ -259,6 +263,19 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"has {bad[0]!r}, not an http(s) URL ending in /v1")
         return urls
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        items = tuple(i.strip() for i in value.split(",") if i.strip())
+        for item in (i for i in items if i != "*"):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"has {item!r}, not an IP address, a network or *") from None
+        return items
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod

@@ -1,4 +1,8 @@
-"""The invite link: the bot and its slash commands, with exactly the permissions it uses."""
+"""The install links: to a server (the bot and its commands, with exactly the permissions it
+uses), and to a user's account (the commands alone, usable in any server, DM or group DM).
+
+Both work only once the Developer Portal allows them: Installation → Installation Contexts,
+Guild Install and User Install ticked (a user install needs no bot and no permissions)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ from swiftai.settings import ConfigError, Settings
 PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True,
                                   send_messages_in_threads=True)
 SCOPES = ("bot", "applications.commands")
+USER_SCOPES = ("applications.commands",)  # a user's install: commands, no bot in any server
+AUTHORIZE = "https://discord.com/oauth2/authorize"
+PORTAL = ("Developer Portal → your application → Installation → Installation Contexts: tick "
+          "Guild Install and User Install")
 
 
 def client_id(settings: Settings) -> int:
@@ -39,4 +47,11 @@ def client_id(settings: Settings) -> int:
 
 def invite_url(settings: Settings) -> str:
     """Return the URL that adds the bot to a server."""
-    return discord.utils.oauth_url(client_id(settings), permissions=PERMISSIONS, scopes=SCOPES)
+    return discord.utils.oauth_url(client_id(settings), permissions=PERMISSIONS,
+                                   scopes=SCOPES) + "&integration_type=0"
+
+
+def user_install_url(settings: Settings) -> str:
+    """Return the URL that installs the app to the account of whoever opens it."""
+    return (f"{AUTHORIZE}?client_id={client_id(settings)}&integration_type=1&scope="
+            + "+".join(USER_SCOPES))

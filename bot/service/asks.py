@@ -42,6 +42,8 @@ class Who:
     user_name: str | None = None
     guild_id: str | None = None
     channel_id: str | None = None
+    explicit_ok: bool = False  # the room allows explicit lyrics (an age-restricted channel of a
+    # server whose admins allow them); slurs are refused everywhere
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import NotReady
 from bot.service.asks import Ask, Refused, Who, read_ask
 from bot.service.cooldowns import Cooldowns
+from bot.service.words import EXPLICIT, SLUR, words
 from bot.storage.store import Store, StoreUnavailable
 from model.errors import Busy, GenerationError, Stopped
 from model.writing.composer import Request, Result, Writing
@@ -37,6 +38,11 @@ class Written:
 
 
 SHUTTING_DOWN = "SwiftAI is shutting down; please try again in a minute"
+REFUSED_PROMPT = {  # the one-line answer to a prompt the room's word list refuses
+    SLUR: "SwiftAI does not write from slurs or hate terms; please rephrase the prompt",
+    EXPLICIT: "explicit words are only for age-restricted channels of servers that allow "
+              "them (/settings); please rephrase the prompt",
+}
 LOADING = "the model is still loading; please try again in a minute"
 
 
@@ -51,6 +57,7 @@ class RequestService:
         self.cooldowns = cooldowns
         self.refusals = Cooldowns(cooldowns.seconds)  # per user, like requests
         self.prompt_max_chars = prompt_max_chars
+        self.words = words()  # built now, not on the first request
         self.request_timeout = request_timeout
         # True once the model is loading (App.start): refuse until it is loaded. While False,
         # requests wait in the queue for a worker that has not started (tests hold them so).
@@ -93,6 +100,10 @@ class RequestService:
         try:
             ask, copies = read_ask(who, fields, self.prompt_max_chars, names,
                                    tuple(self.deployments))
+            refuse = self.words.refusal(who.explicit_ok)
+            found = refuse(ask.prompt)
+            if found is not None:  # the log keeps why, never the words
+                raise Refused(REFUSED_PROMPT[found], replace(ask, prompt=f"({found} prompt)"))
             composer = self.deployments[ask.artist or ""].composer
             if ask.album and ask.album not in composer.albums:
                 known = ", ".join(composer.albums) or "none: this model has no album styles"
@@ -106,7 +117,7 @@ class RequestService:
             raise NotReady(LOADING)
         self.cooldowns.check(who.user_id)  # a cooldown refusal is not logged: nothing was asked
         request = Request(ask.prompt, album=ask.album, temperature=ask.temperature,
-                          lines=ask.lines, form=ask.form, n=copies)
+                          lines=ask.lines, form=ask.form, n=copies, refuse=refuse)
         try:
             writing = composer.start(request, timeout=self.request_timeout)
         except Busy as e:  # nothing was queued: all or nothing
@@ -136,10 +147,10 @@ class RequestService:
                 ask, "ok", output=result.text, model_id=result.model_id,
                 run_id=deployment.run_id_of(result.model_id),
                 copied_words=result.copied_words, queue_ms=result.queue_ms,
-                generate_ms=result.generate_ms, steps=result.steps)
-            log.info("generation %d: %s, %d chars, queue %.0f ms, generate %.0f ms, batch %d",
-                     generation_id, ask.who.source, len(result.text), result.queue_ms,
-                     result.generate_ms, result.batch_size)
+                generate_ms=result.generate_ms, steps=result.steps, filtered=result.filtered)
+            log.info("generation %d: %s, %d chars, queue %.0f ms, generate %.0f ms, batch %d, "
+                     "%d lines filtered", generation_id, ask.who.source, len(result.text),
+                     result.queue_ms, result.generate_ms, result.batch_size, result.filtered)
             written.append(Written(generation_id, ask, result))
         return written
 

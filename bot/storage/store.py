@@ -48,6 +48,7 @@ class Generation:
     generate_ms: float | None
     status: str
     error: str | None
+    filtered: int | None  # candidate lines the room's word list refused (None: logged before)
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,21 @@ class Store:
                ON CONFLICT (guild_id) DO UPDATE SET artist = excluded.artist,
                    set_by = excluded.set_by, set_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
             (guild_id, artist, set_by))
+
+    async def explicit_allowed(self, guild_id: str) -> bool:
+        """Say whether a server's admins allow explicit lyrics in its age-restricted channels."""
+        async with self.db.execute("SELECT explicit FROM guild_settings WHERE guild_id = ?",
+                                   (guild_id,)) as cursor:
+            row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    async def allow_explicit(self, guild_id: str, allowed: bool, set_by: str) -> None:
+        """Allow (or no longer allow) explicit lyrics in a server's age-restricted channels."""
+        await self._write(
+            """INSERT INTO guild_settings (guild_id, explicit, set_by) VALUES (?, ?, ?)
+               ON CONFLICT (guild_id) DO UPDATE SET explicit = excluded.explicit,
+                   set_by = excluded.set_by, set_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+            (guild_id, int(allowed), set_by))
 
     async def start_retrain(self, user_id: str, refresh: bool, artist: str | None = None) -> int:
         """Log the start of a retrain; return its id."""

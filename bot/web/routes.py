@@ -29,6 +29,7 @@ from bot.service.cooldowns import Cooldowns
 from bot.service.requests import Written
 from bot.storage.store import StoreUnavailable
 from bot.web.page import get_icon, get_page, secure
+from bot.web.proxies import TrustedProxies
 from model.errors import BadRequest, Busy, DeadlineExceeded, GenerationError, Offline, Stopped
 from model.writing.events import Event, LineEvent
 
@@ -273,7 +274,11 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def make_web_app(app: App) -> web.Application:
     """Build the aiohttp application over a running App."""
-    web_app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
+    # The proxy middleware inside `errors`: a bad X-Forwarded-For from a trusted proxy is a 400
+    # in JSON like any other; every handler after it reads the client's own address.
+    proxies = TrustedProxies(app.settings.forwarded_allow_ips)
+    web_app = web.Application(middlewares=[errors, proxies.middleware],
+                              client_max_size=MAX_BODY)
     web_app[APP_KEY] = app
     web_app[VOTE_COOLDOWNS] = Cooldowns(app.settings.vote_cooldown_seconds)
     web_app.on_response_prepare.append(secure)

@@ -8,8 +8,10 @@ worker between its steps. A line step is fed the whole song so far, append-only
 (model/writing/songprompt.py), so an engine that keeps prompt prefixes reads only the new line.
 
 The candidates are ranked by the run's weights (model/writing/ranking.py); one that copies a
-training song (the novelty guard), loops or repeats a line already sung is never kept, and when
-none is usable, or every one ran into its budget, the line is asked again (twice at most).
+training song (the novelty guard), loops, repeats a line already sung or is refused by the
+request's own filter (`Request.refuse`: the caller's word list for the room it writes for) is
+never kept, and when none is usable, or every one ran into its budget, the line is asked again
+(twice at most).
 
 `form="verse"` (the default) writes one stanza: `Request.lines` lines, the user's own included,
 else the artist's usual stanza. `form="song"` writes a whole song in the artist's form and stanza
@@ -52,7 +54,15 @@ from model.lyrics.style import GENERIC, Style, end_word, lyric_lines, quality
 from model.serving.protocol import GenRequest, Served
 from model.serving.worker import Ticket, Worker
 from model.writing.events import Event, LineEvent, SectionEvent
-from model.writing.lines import Candidate, best, candidate, candidates, likeliest, stem
+from model.writing.lines import (
+    Candidate,
+    Refuse,
+    best,
+    candidate,
+    candidates,
+    likeliest,
+    stem,
+)
 from model.writing.novelty import words_of
 from model.writing.prompts import album_head, user_prompt
 from model.writing.ranking import DEFAULT, RankStep, Weights
@@ -78,6 +88,7 @@ class Request:
     form: str = "verse"  # "verse": one stanza; "song": labelled sections
     greedy: bool = False  # argmax decoding: repeatable output (tests, comparisons)
     n: int = 1  # how many verses or songs, written side by side
+    refuse: Refuse | None = None  # a line it refuses is never kept (the room's word filter)
 
 
 def weights_of(served: Served | None) -> Weights:
@@ -268,15 +279,19 @@ class Writing:
         that rhyme, strictly if any does, else re-ended on the likeliest rhyming word."""
         context = [line for _, done in song.sections for line in done][-3:] + lines
         options: list[Candidate] = []
+        redrawn = False
         for _ in range(NOVELTY_RETRIES + 1):
+            if options and any(o.refused for o in options):
+                redrawn = True  # asked again, and the filter had refused a line
             generated = await self._step(song, label, lines)
             self._show_opening(song, label)
             song.tally.add(generated)
             served = generated.served
             options += candidates(generated.completions, style_of(served), partner, earlier,
-                                  served.copy_index, context)
+                                  served.copy_index, context, self._request.refuse)
             if any(o.usable and o.finished for o in options):
                 break  # else none usable, or every line ran into its budget: ask again
+        song.tally.redrawn += redrawn
         weights = weights_of(served)
         if weights.reference:
             options = await self._contrast(song, served, context, options)
@@ -291,6 +306,7 @@ class Writing:
                     strict = best([ending], weights, rhyme=1.0)
             # Rhyme is chosen, not hoped for: a strict rhyme, else the best near one.
             chosen = strict or best(options, weights, rhyme=0.5) or chosen
+        song.tally.filtered += sum(1 for o in options if o.refused)
         song.tally.steps.append(RankStep(label, len(lines), tuple(o.option() for o in options),
                                          options.index(chosen) if chosen else -1))
         if chosen is None:
@@ -354,7 +370,7 @@ class Writing:
         if top is None:
             return None
         return candidate(top.text.strip(), top.mean_logprob, True, style_of(served), partner,
-                         earlier, served.copy_index, context)
+                         earlier, served.copy_index, context, self._request.refuse)
 
 
 class Composer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from model.lyrics.habits import unlike
@@ -22,6 +22,9 @@ from model.writing.ranking import Option, Weights, line_features, score
 
 _WORD = re.compile(r"[A-Za-z']*[A-Za-z]")
 COPY_CONTEXT = 3  # earlier lines a copied run may start in
+# Why a line may not be kept where it goes ("explicit", "slur"), or None when it may: a request's
+# filter, given by its caller (the bot knows the room; the writing rules do not).
+Refuse = Callable[[str], str | None]
 
 
 def line_of(text: str) -> str:
@@ -38,14 +41,18 @@ class Candidate:
     copied: int  # words in its longest run copied from a training song
     fresh: bool  # not a line the song already has
     unlike: str | None = None  # what in it the artist almost never writes (model/lyrics/habits.py)
+    refused: str | None = None  # why the request's filter refused it (never the word itself)
 
     @property
     def usable(self) -> bool:
         return (bool(self.text) and self.fresh and self.copied < COPY_WORDS
-                and self.unlike is None and not is_degenerate(self.text))
+                and self.unlike is None and self.refused is None
+                and not is_degenerate(self.text))
 
     def option(self) -> Option:
-        return Option(self.text, self.features)
+        """Return it as ranked, for the log: a refused line's text is not kept, only why."""
+        return Option(self.text if self.refused is None else f"({self.refused} line filtered)",
+                      self.features)
 
 
 def rhyme_with(line: str, partner: str | None) -> float:
@@ -55,9 +62,10 @@ def rhyme_with(line: str, partner: str | None) -> float:
 
 def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
               partner: str | None, earlier: set[str], index: CopyIndex | None,
-              context: list[str]) -> Candidate:
+              context: list[str], refuse: Refuse | None = None) -> Candidate:
     """Measure one candidate line; a line cut by its budget ends on a cut word: no rhyme; a
-    character or shape the artist almost never writes makes it unusable."""
+    character or shape the artist almost never writes, or a word `refuse` refuses, makes it
+    unusable."""
     copied = 0
     if index is not None and text:
         before = "\n".join(context[-COPY_CONTEXT:])
@@ -65,15 +73,16 @@ def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
     rhyme = rhyme_with(text, partner) if finished else 0.0
     return Candidate(text, line_features(text, logprob, artist, rhyme, copied), finished, copied,
                      " ".join(words_of(text)) not in earlier,
-                     unlike(text, artist.characters, artist.shapes))
+                     unlike(text, artist.characters, artist.shapes),
+                     refuse(text) if refuse is not None and text else None)
 
 
 def candidates(completions: Iterable[Completion], artist: Style, partner: str | None,
                earlier: set[str], index: CopyIndex | None, context: list[str],
-               ) -> list[Candidate]:
+               refuse: Refuse | None = None) -> list[Candidate]:
     """Measure a line step's completions as candidate lines."""
     return [candidate(line_of(c.text), c.mean_logprob, c.finish != "length", artist, partner,
-                      earlier, index, context) for c in completions]
+                      earlier, index, context, refuse) for c in completions]
 
 
 def best(options: list[Candidate], weights: Weights, rhyme: float = 0.0) -> Candidate | None:

@@ -19,6 +19,8 @@ class Result:
     batch_size: int  # rows in its last batch
     attempts: int  # worker requests it took (retries and lines)
     steps: tuple[RankStep, ...] = ()  # every ranking that chose it: options, features, kept
+    filtered: int = 0  # candidate lines the request's filter refused
+    redrawn: int = 0  # line steps drawn again because the filter had refused a candidate
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Tally:
     attempts: int = 0
     steps: list[RankStep] = field(default_factory=list)
     copies: list[int] = field(default_factory=lambda: [0])
+    filtered: int = 0
+    redrawn: int = 0
 
     def add(self, generated: Generated) -> None:
         self.served = generated.served
@@ -44,4 +48,5 @@ class Tally:
         assert self.served is not None
         return Result(text, copied, self.served.info.model_id, self.queue_ms or 0.0,
                       round(self.generate_ms, 1), self.batch_size, self.attempts,
-                      tuple(self.steps) if steps is None else steps)
+                      tuple(self.steps) if steps is None else steps, self.filtered,
+                      self.redrawn)

@@ -23,6 +23,14 @@ APP_ID = 1000
 GUILD_ID = 2000  # on shard 0 of 2: a guild's shard is (id >> 22) % shards
 OTHER_GUILD_ID = (1 << 22) | 2000  # on shard 1 of 2
 CHANNEL_ID = 3000
+NSFW_CHANNEL_ID = 4000  # each guild's age-restricted channel: 4000 + its id
+STRANGER_GUILD_ID = 5000  # a server that has not added the app: only its users installed it
+DM_ID, GROUP_DM_ID = 6000, 6001
+USE_EXTERNAL_APPS = 1 << 50
+# Where an interaction comes from: a server that added the app (its `context` 0, the guild
+# install its authorizing owner), or, from a user's own install (owner "1"), a server without
+# the app, a DM with the bot (context 1), a group DM (context 2): the last two have no member.
+PLACES = ("guild", "stranger", "dm", "group")
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
 NOW = "2026-11-27T12:00:00.000000+00:00"
@@ -117,14 +125,25 @@ class FakeDiscord:
         return [c for c in self.calls if c.token == token]
 
     async def command(self, name: str, options: dict[str, Any] | None = None, user_id: int = 1,
-                      permissions: int = 0, guild_id: int = GUILD_ID) -> str:
-        """Deliver a slash command as user `user_id` in a guild (on the guild's shard); return
-        the interaction token."""
+                      permissions: int = 0, guild_id: int = GUILD_ID, place: str = "guild",
+                      nsfw: bool = False) -> str:
+        """Deliver a slash command as user `user_id` in a guild (on the guild's shard), or in
+        another of PLACES; return the interaction token."""
         types = {bool: 5, int: 4, float: 10, str: 3}
         data = {"id": str(next(self._ids)), "name": name, "type": 1,
                 "options": [{"name": k, "type": types[type(v)], "value": v}
                             for k, v in (options or {}).items()]}
-        return await self._interact(2, data, user_id, permissions, guild_id=guild_id)
+        return await self._interact(2, data, user_id, permissions, guild_id=guild_id,
+                                    place=place, nsfw=nsfw)
+
+    async def message_command(self, name: str, content: str, user_id: int = 1,
+                              place: str = "guild", permissions: int = 0) -> str:
+        """Deliver a message menu command (Apps → `name`) on a message holding `content`."""
+        target = self._message({"content": content})
+        target["author"] = user(7, "poster")
+        data = {"id": str(next(self._ids)), "name": name, "type": 3,
+                "target_id": target["id"], "resolved": {"messages": {target["id"]: target}}}
+        return await self._interact(2, data, user_id, permissions, place=place)
 
     async def autocomplete(self, name: str, options: dict[str, str], focused: str,
                            user_id: int = 1) -> str:
@@ -134,29 +153,49 @@ class FakeDiscord:
                             for k, v in options.items()]}
         return await self._interact(4, data, user_id, 0)
 
-    async def click(self, custom_id: str, message: dict[str, Any], user_id: int = 1) -> str:
+    async def click(self, custom_id: str, message: dict[str, Any], user_id: int = 1,
+                    place: str = "guild") -> str:
         """Deliver a button click on `message`; return the interaction token."""
         return await self._interact(3, {"custom_id": custom_id, "component_type": 2}, user_id,
-                                    0, message=message)
+                                    0, message=message, place=place)
 
     async def _interact(self, kind: int, data: dict[str, Any], user_id: int, permissions: int,
-                        message: dict[str, Any] | None = None, guild_id: int = GUILD_ID) -> str:
+                        message: dict[str, Any] | None = None, guild_id: int = GUILD_ID,
+                        place: str = "guild", nsfw: bool = False) -> str:
         await asyncio.wait_for(self.connected.wait(), 30)
-        shard = shard_of(guild_id, self._count)
+        guild_id = STRANGER_GUILD_ID if place == "stranger" else guild_id
+        # Interactions outside the app's servers come on shard 0, as Discord sends DMs.
+        shard = shard_of(guild_id, self._count) if place == "guild" else 0
         await asyncio.wait_for(self._ready(shard).wait(), 30)
         interaction_id = next(self._ids)
         token = f"token-{interaction_id}"
         payload: dict[str, Any] = {
             "id": str(interaction_id), "application_id": str(APP_ID), "type": kind,
-            "token": token, "version": 1, "guild_id": str(guild_id),
-            "channel_id": str(CHANNEL_ID + guild_id), "data": data, "locale": "en-US",
-            "guild_locale": "en-US", "attachment_size_limit": 8_388_608, "entitlements": [],
-            "authorizing_integration_owners": {}, "context": 0,
-            "app_permissions": str(1 << 11 | 1 << 14), "channel": self._channel(guild_id),
-            "member": {"user": user(user_id), "roles": [], "flags": 0, "joined_at": NOW,
-                       "deaf": False, "mute": False, "permissions": str(permissions),
-                       "nick": None, "avatar": None, "premium_since": None, "pending": False},
-        }
+            "token": token, "version": 1, "data": data, "locale": "en-US",
+            "attachment_size_limit": 8_388_608, "entitlements": [],
+            "app_permissions": str(1 << 11 | 1 << 14)}
+        if place in ("guild", "stranger"):
+            channel = self._channel(guild_id, nsfw)
+            owners = {"0": str(guild_id)} if place == "guild" else {"1": str(user_id)}
+            payload.update({
+                "guild_id": str(guild_id), "guild_locale": "en-US", "context": 0,
+                "channel_id": channel["id"], "channel": channel,
+                "authorizing_integration_owners": owners,
+                "member": {"user": user(user_id), "roles": [], "flags": 0, "joined_at": NOW,
+                           "deaf": False, "mute": False, "permissions": str(permissions),
+                           "nick": None, "avatar": None, "premium_since": None,
+                           "pending": False}})
+        else:
+            assert place in PLACES, place
+            group = place == "group"
+            channel = {"id": str(GROUP_DM_ID if group else DM_ID), "type": 3 if group else 1,
+                       "flags": 0, "last_message_id": None,
+                       "recipients": [user(user_id)] + ([user(8, "friend")] if group else [])}
+            if group:
+                channel.update({"name": None, "icon": None, "owner_id": str(user_id)})
+            payload.update({"context": 2 if group else 1, "channel_id": channel["id"],
+                            "channel": channel, "user": user(user_id),
+                            "authorizing_integration_owners": {"1": str(user_id)}})
         if message is not None:
             payload["message"] = message
         await self._dispatch("INTERACTION_CREATE", payload, shard)
@@ -201,9 +240,10 @@ class FakeDiscord:
                 self.connected.set()
         return ws
 
-    def _channel(self, guild_id: int = GUILD_ID) -> dict[str, Any]:
-        return {"id": str(CHANNEL_ID + guild_id), "type": 0, "guild_id": str(guild_id),
-                "name": "general", "position": 0, "permission_overwrites": [], "nsfw": False,
+    def _channel(self, guild_id: int = GUILD_ID, nsfw: bool = False) -> dict[str, Any]:
+        return {"id": str((NSFW_CHANNEL_ID if nsfw else CHANNEL_ID) + guild_id), "type": 0,
+                "guild_id": str(guild_id), "name": "after-dark" if nsfw else "general",
+                "position": int(nsfw), "permission_overwrites": [], "nsfw": nsfw,
                 "parent_id": None}
 
     def _guild(self, guild_id: int = GUILD_ID) -> dict[str, Any]:
@@ -211,7 +251,8 @@ class FakeDiscord:
                     "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
         return {"id": str(guild_id), "name": f"Server {guild_id}", "icon": None, "owner_id": "1",
                 "roles": [everyone], "emojis": [], "stickers": [], "features": [],
-                "member_count": 2, "members": [], "channels": [self._channel(guild_id)],
+                "member_count": 2, "members": [],
+                "channels": [self._channel(guild_id), self._channel(guild_id, nsfw=True)],
                 "threads": [],
                 "presences": [], "voice_states": [], "stage_instances": [],
                 "guild_scheduled_events": [], "large": False, "unavailable": False,
@@ -260,7 +301,9 @@ class FakeDiscord:
                           "owner": user(1, "owner"), "verify_key": "00",
                           "interactions_endpoint_url": None, "flags": 0})
         if method == "PUT" and re.fullmatch(r"/applications/\d+(/guilds/\d+)?/commands", path):
-            return _json([{**c, "id": str(next(self._ids)), "application_id": str(APP_ID),
+            # A message menu has no description; Discord answers it as "".
+            return _json([{"description": "", **c, "id": str(next(self._ids)),
+                           "application_id": str(APP_ID),
                            "version": "1", "default_member_permissions":
                            c.get("default_member_permissions")} for c in body])
         if method == "POST" and path.startswith("/interactions/"):

@@ -1,6 +1,7 @@
-"""Admin commands: /retrain (refresh corpus, fine-tune, publish, hot-swap), /reload, and
-/artist (a server's default artist). Each artist retrains and reloads on its own: one retrain
-per artist at a time, and the others keep serving."""
+"""Admin commands, in servers only (never from a user's own install): /retrain (refresh corpus,
+fine-tune, publish, hot-swap), /reload, /artist (a server's default artist) and /settings
+(explicit lyrics in the server's age-restricted channels). Each artist retrains and reloads on
+its own: one retrain per artist at a time, and the others keep serving."""
 
 from __future__ import annotations
 
@@ -36,9 +37,12 @@ def is_admin(interaction: discord.Interaction) -> bool:
 
 
 def admin_only() -> Callable[[T], T]:
-    """Hide the command from non-admins in Discord's UI, and refuse them server-side."""
+    """Hide the command from non-admins in Discord's UI, and refuse them server-side; offer it
+    only in servers that added the app (a user's own install has no admin commands)."""
     def decorator(func: T) -> T:
         func = app_commands.default_permissions(manage_guild=True)(func)
+        func = app_commands.guild_install()(func)
+        func = app_commands.guild_only()(func)
         return app_commands.check(is_admin)(func)
     return decorator
 
@@ -103,7 +107,6 @@ class AdminCog(commands.Cog):
 
     @app_commands.command(name="artist", description="This server's default artist for /lyrics")
     @app_commands.describe(default="the artist /lyrics writes as when none is picked")
-    @app_commands.guild_only()
     @admin_only()
     async def artist(self, interaction: discord.Interaction,
                      default: app_commands.Range[str, 1, 100] | None = None) -> None:
@@ -117,6 +120,20 @@ class AdminCog(commands.Cog):
         deployment = app.deployment(default)  # UnknownArtist names the served ones
         await app.store.set_guild_artist(guild, deployment.artist, str(interaction.user.id))
         await reply(interaction, f"✅ /lyrics now writes as {deployment.artist} on this server")
+
+    @app_commands.command(name="settings", description="What SwiftAI may write on this server")
+    @app_commands.describe(explicit="allow explicit lyrics in this server's age-restricted "
+                                    "channels (slurs are never written)")
+    @admin_only()
+    async def settings(self, interaction: discord.Interaction,
+                       explicit: bool | None = None) -> None:
+        store, guild = self.bot.app.store, str(interaction.guild_id)
+        if explicit is not None:
+            await store.allow_explicit(guild, explicit, str(interaction.user.id))
+        allowed = await store.explicit_allowed(guild)
+        await reply(interaction, "explicit lyrics: " + (
+            "allowed in this server's age-restricted channels, nowhere else" if allowed
+            else "off (change with /settings explicit:True)"))
 
     @retrain.autocomplete("artist")
     @reload.autocomplete("artist")
@@ -136,5 +153,6 @@ class AdminCog(commands.Cog):
 
 
 async def setup(bot: SwiftBot) -> None:
-    """Register /retrain, /reload and /artist (discord.py calls this from load_extension)."""
+    """Register /retrain, /reload, /artist and /settings (discord.py calls this from
+    load_extension)."""
     await bot.add_cog(AdminCog(bot))

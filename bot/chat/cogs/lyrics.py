@@ -1,4 +1,6 @@
-"""/lyrics, /history, and the Again / 👍 / 👎 buttons under each song.
+"""/lyrics, /history, the message menu "Write a song from this", and the Again / 👍 / 👎 buttons
+under each song. /lyrics, /history and the menu work wherever the app is: in a server that added
+it, and, installed to a user's account, in any server, DM or group DM.
 
 Glue only: defer, ask the request service, follow up. Buttons are DynamicItems whose custom_id
 carries the generation id, so they keep working after a restart.
@@ -7,7 +9,7 @@ carries the generation id, so they keep working after a restart.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -15,7 +17,9 @@ from discord.ext import commands
 
 from bot.chat.artists import artist_choices, artist_for
 from bot.chat.draft import Draft
+from bot.chat.quoting import prompt_from
 from bot.chat.replies import NO_PINGS, reply, report_error
+from bot.chat.rooms import PRIVATE_NOTE, answers_privately, explicit_ok
 from bot.errors import UserError
 from bot.service.asks import ALBUM_MAX_CHARS, HISTORY, LINES, TEMPERATURE, Who
 from bot.service.requests import RequestService, Written
@@ -25,17 +29,32 @@ from model.writing.composer import FORMS
 if TYPE_CHECKING:
     from bot.chat.client import SwiftBot
 
+T = TypeVar("T")
+
 POSITION_EVERY = 2.0  # seconds between queue position updates
 EDIT_EVERY = 1.0  # seconds between edits of one message: Discord's pace for a growing reply
 WRITING = "✍️ writing…"  # the footer of a song still being written
+FROM_MESSAGE = "Write a song from this"  # the message menu's name (Apps → ...)
+# Everywhere a user-installed app can be used; the admin commands stay in servers (admin.py).
+ANYWHERE = (app_commands.allowed_installs(guilds=True, users=True),
+            app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True))
 
 
-def who_asks(interaction: discord.Interaction) -> Who:
+def anywhere(command: T) -> T:
+    """Let a command be used in servers that added the app, and by users who installed it, in
+    any server, DM or group DM."""
+    for decorate in ANYWHERE:
+        command = decorate(command)
+    return command
+
+
+def who_asks(interaction: discord.Interaction, explicit: bool = False) -> Who:
     """Say who is asking, and where, for the request service and the log."""
     return Who(source="discord", user_id=str(interaction.user.id),
                user_name=interaction.user.name,
                guild_id=str(interaction.guild_id) if interaction.guild_id else None,
-               channel_id=str(interaction.channel_id) if interaction.channel_id else None)
+               channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+               explicit_ok=explicit)
 
 
 def title_of(prompt: str) -> str:
@@ -74,17 +93,19 @@ async def write_lyrics(bot: SwiftBot, interaction: discord.Interaction,
     service = bot.app.requests
     fields = {**fields, "artist": await artist_for(bot.app, interaction.guild_id,
                                                    fields.get("artist"))}  # type: ignore[arg-type]
+    who = who_asks(interaction, await explicit_ok(bot.app, interaction))
     async with service.serving():
-        await _write(service, interaction, fields)
+        await _write(service, interaction, who, fields)
 
 
-async def _write(service: RequestService, interaction: discord.Interaction,
+async def _write(service: RequestService, interaction: discord.Interaction, who: Who,
                  fields: dict[str, object]) -> None:
     """Defer, then edit the reply as the song grows: the queue position while it waits, the
     lines as they are written (at most one edit a second: each edit shows the latest text, so
     edits never queue up behind a fast song), and last the song with its buttons."""
-    ask, writing = await service.accept(who_asks(interaction), fields)
-    await interaction.response.defer(thinking=True)
+    ask, writing = await service.accept(who, fields)
+    private = answers_privately(interaction)  # Discord would make it private anyway: say so
+    await interaction.response.defer(thinking=True, ephemeral=private)
     task = asyncio.ensure_future(service.finish(ask, writing))
     draft, grown = Draft(ask.form), asyncio.Event()
 
@@ -128,8 +149,8 @@ async def _write(service: RequestService, interaction: discord.Interaction,
         following.cancel()
     await asyncio.sleep(max(0.0, edited + EDIT_EVERY - loop.time()))
     await interaction.edit_original_response(
-        content=None, embed=song_embed(written), view=song_view(written.generation_id, Votes(0, 0)),
-        allowed_mentions=NO_PINGS)
+        content=PRIVATE_NOTE if private else None, embed=song_embed(written),
+        view=song_view(written.generation_id, Votes(0, 0)), allowed_mentions=NO_PINGS)
 
 
 class AgainButton(discord.ui.DynamicItem[discord.ui.Button], template=r"swiftai:again:(?P<id>\d+)"):
@@ -191,6 +212,7 @@ class LyricsCog(commands.Cog):
     def __init__(self, bot: SwiftBot) -> None:
         self.bot = bot
 
+    @anywhere
     @app_commands.command(name="lyrics", description="Write a song from its first line")
     @app_commands.describe(prompt="the first line of the song",
                            artist="whose style (default: this server's artist)",
@@ -229,6 +251,7 @@ class LyricsCog(commands.Cog):
         matches = [a for a in albums if current.casefold() in a.casefold()]
         return [app_commands.Choice(name=a[:100], value=a[:100]) for a in matches[:25]]
 
+    @anywhere
     @app_commands.command(name="history", description="Your recent songs (only you see this)")
     @app_commands.describe(count="how many (default 5)")
     async def history(self, interaction: discord.Interaction,
@@ -248,7 +271,27 @@ class LyricsCog(commands.Cog):
                                                 allowed_mentions=NO_PINGS)
 
 
+@anywhere
+@app_commands.context_menu(name=FROM_MESSAGE)
+async def song_from_message(interaction: discord.Interaction, message: discord.Message) -> None:
+    """Write a song from a message's words (its mentions, markup and links left out)."""
+    bot: SwiftBot = interaction.client  # type: ignore[assignment]
+    prompt = prompt_from(message.content, bot.app.settings.prompt_max_chars)
+    if not prompt:
+        await reply(interaction, "that message has no words to write a song from")
+        return
+    await write_lyrics(bot, interaction, {"prompt": prompt})
+
+
 async def setup(bot: SwiftBot) -> None:
-    """Register /lyrics, /history and the buttons (discord.py calls this from load_extension)."""
+    """Register /lyrics, /history, the message menu and the buttons (discord.py calls this
+    from load_extension)."""
     await bot.add_cog(LyricsCog(bot))
+    # A cog cannot hold a context menu (discord.py's rule): the tree holds it.
+    bot.tree.add_command(song_from_message)
     bot.add_dynamic_items(AgainButton, VoteButton)  # buttons keep working after restarts
+
+
+async def teardown(bot: SwiftBot) -> None:
+    """Take the message menu away with the extension."""
+    bot.tree.remove_command(FROM_MESSAGE, type=discord.AppCommandType.message)

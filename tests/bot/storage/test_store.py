@@ -14,8 +14,11 @@ async def columns(db, table):
 async def test_migrations_build_an_empty_database(tmp_path):
     store = await Store.open(tmp_path / "new.db")
     async with store.db.execute("PRAGMA user_version") as cursor:
-        assert (await cursor.fetchone())[0] == migration_files()[-1][0] == 5
-    assert {"copied_words", "artist", "run_id"} <= set(await columns(store.db, "generations"))
+        assert (await cursor.fetchone())[0] == migration_files()[-1][0] == 6
+    assert {"copied_words", "artist", "run_id", "filtered"} <= set(
+        await columns(store.db, "generations"))
+    assert await columns(store.db, "guild_settings") == ["guild_id", "explicit", "set_by",
+                                                         "set_at"]
     assert await columns(store.db, "guild_artists") == ["guild_id", "artist", "set_by", "set_at"]
     assert await columns(store.db, "votes") == ["generation_id", "user_id", "value", "voted_at"]
     assert {"perplexity_after", "artist"} <= set(await columns(store.db, "retrains"))
@@ -48,7 +51,7 @@ async def test_rows_from_before_artists_get_the_artist_whose_run_wrote_them(tmp_
                              " VALUES ('web', 'u', 'p', 'ok', ?)", (model_id,))
         await db.commit()
     store = await Store.open(path)
-    assert store.migrated == (4, 5)  # 0004 gave rows artists; 0005 added the candidate log
+    assert store.migrated == (4, 5, 6)  # 0004 gave rows artists; 0005 added the candidate log
     assert await store.attribute_old_rows({"run-a": "A", "run-b": "B"}, "A") == 3
     rows = [await store.generation(i) for i in (1, 2, 3)]
     assert [(r.artist, r.run_id) for r in rows] == [("A", "run-a"), ("B", "run-b"), ("A", None)]
@@ -70,6 +73,19 @@ async def test_a_servers_default_artist_is_stored_and_replaced(tmp_path):
     await store.close()
     reopened = await Store.open(tmp_path / "db.sqlite")
     assert await reopened.guild_artist("g1") == "Marlow Keys" and reopened.migrated == ()
+    await reopened.close()
+
+
+async def test_explicit_lyrics_are_off_until_a_servers_admin_allows_them(tmp_path):
+    store = await Store.open(tmp_path / "db.sqlite")
+    assert await store.explicit_allowed("g1") is False
+    await store.allow_explicit("g1", True, "42")
+    await store.allow_explicit("g2", True, "42")
+    await store.allow_explicit("g2", False, "43")
+    await store.close()
+    reopened = await Store.open(tmp_path / "db.sqlite")
+    assert (await reopened.explicit_allowed("g1"), await reopened.explicit_allowed("g2")) == \
+        (True, False)
     await reopened.close()
 
 
