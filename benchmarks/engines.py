@@ -186,15 +186,11 @@ def open_engine(name: str, args: argparse.Namespace) -> Engine:
     return Engine(name, backend, group, base + "/metrics", notes)
 
 
-async def songs(engine: Engine, count: int, k: int, args: argparse.Namespace) -> dict:
-    """Write `count` songs at once through a real worker; return the crowd's figures."""
+async def songs(worker: Worker, engine: Engine, count: int, k: int,
+                args: argparse.Namespace) -> dict:
+    """Write `count` songs at once through the worker; return the crowd's figures."""
     lines = lyric_lines()
     head = args.head + "\n" if args.head else ""
-    served = Served(engine.backend, None)
-    worker = Worker(lambda: served, max_batch=max(24, count * k), batch_window_ms=5,
-                    queue_size=count + 8)
-    worker.start()
-    await worker.ready()
     fed: list[int] = []
     codec = getattr(engine.backend, "codec", None)
 
@@ -211,15 +207,12 @@ async def songs(engine: Engine, count: int, k: int, args: argparse.Namespace) ->
             text += lines[(index * 7 + step + 1) % len(lines)] + "\n"
         return first, time.perf_counter() - start
 
-    try:
-        before_cpu, before_computed = cpu_seconds(engine.group), computed_tokens(engine)
-        start = time.perf_counter()
-        timings = await asyncio.gather(*(song(i) for i in range(count)))
-        wall = time.perf_counter() - start
-        cpu = cpu_seconds(engine.group) - before_cpu
-        after = computed_tokens(engine)
-    finally:
-        await worker.close()
+    before_cpu, before_computed = cpu_seconds(engine.group), computed_tokens(engine)
+    start = time.perf_counter()
+    timings = await asyncio.gather(*(song(i) for i in range(count)))
+    wall = time.perf_counter() - start
+    cpu = cpu_seconds(engine.group) - before_cpu
+    after = computed_tokens(engine)
     steps = count * args.steps
     return {"wall": wall, "each": sum(t for _, t in timings) / count,
             "first": max(f for f, _ in timings), "lines_s": steps / wall, "cpu": cpu,
@@ -227,28 +220,35 @@ async def songs(engine: Engine, count: int, k: int, args: argparse.Namespace) ->
             "computed": (after - before_computed) / steps if after is not None else None}
 
 
-async def overhead(engine: Engine, repeats: int = 3) -> float:
+async def overhead(worker: Worker, engine: Engine, repeats: int = 3) -> float:
     """Return one line request through the worker over the bare backend call (best of each)."""
     request = GenRequest("We lit paper lanterns\n", k=ALONE_K, max_new_tokens=16,
                          min_new_tokens=16)
-    bare = []
+    bare, through = [], []
     for _ in range(repeats):
         start = time.perf_counter()
         engine.backend.generate([request])
         bare.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        await worker.submit_nowait(request, 600)
+        through.append(time.perf_counter() - start)
+    return min(through) / min(bare)
+
+
+async def measure(engine: Engine, args: argparse.Namespace) -> tuple[dict, dict, float]:
+    """Return one song's figures, the crowd's and single_overhead, through one worker (the
+    bot's batch window); closing it closes the backend."""
     served = Served(engine.backend, None)
-    worker = Worker(lambda: served, batch_window_ms=15)
+    worker = Worker(lambda: served, max_batch=max(24, args.songs * CROWD_K),
+                    queue_size=args.songs + 8)
     worker.start()
     await worker.ready()
-    through = []
     try:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            await worker.submit_nowait(request, 600)
-            through.append(time.perf_counter() - start)
+        alone = await songs(worker, engine, 1, ALONE_K, args)
+        crowd = await songs(worker, engine, args.songs, CROWD_K, args)
+        return alone, crowd, await overhead(worker, engine)
     finally:
         await worker.close()
-    return min(through) / min(bare)
 
 
 def model_flops(folder: Path, context: float) -> tuple[float, int]:
@@ -318,11 +318,11 @@ def main(args: argparse.Namespace) -> None:
             print(f"| {name} | cannot run here: {str(e).splitlines()[0]} |")
             continue
         try:
-            alone = asyncio.run(songs(engine, 1, ALONE_K, args))
-            crowd = asyncio.run(songs(engine, args.songs, CROWD_K, args))
-            ratio = asyncio.run(overhead(engine))
+            alone, crowd, ratio = asyncio.run(measure(engine, args))
+        except Exception as e:  # an engine that fails midway: say so, go on with the next
+            print(f"| {name} | failed: {str(e).splitlines()[0]} |", flush=True)
+            continue
         finally:
-            engine.backend.close()
             if engine.group is not None:
                 stop_server(engine.group)
         crowd_prompt = crowd["fed"] or crowd_prompt
