@@ -13,13 +13,16 @@ about as likely as a lyric's, so that its lines end on their own as a trained mo
 words are noise, so only its timings mean anything, and with them the cost of rhyme: its lines
 almost never rhyme, so every line that must is re-ended.
 
-    python benchmarks/songs.py [--model DIR] [--corpus DIR] [--backend ctranslate2|transformers]
+    python benchmarks/songs.py [--model DIR] [--corpus DIR]
+                               [--backend ctranslate2|openvino|transformers]
                                [--songs 8] [--form song|verse] [--verses 5] [--candidates K]
                                [--max-batch 24] [--temperature T] [--reference BASE]
                                [--contrast ALPHA] [--prose W] [--show] [--save FILE] [--skip-speed]
 
 `--corpus` is a folder written by `python -m training corpus`; without it, the example artist's
-songs (the last 4 as validation). `--model` is a run folder or any save_pretrained folder.
+songs (the last 4 as validation). `--model` is a run folder or any save_pretrained folder;
+`--backend openvino` needs its `openvino/` IR (`python -m training convert` with
+OPENVINO_EXPORTER): compare the figures with those on ctranslate2 before switching engines.
 """
 
 from __future__ import annotations
@@ -215,7 +218,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="a run folder or save_pretrained folder")
     parser.add_argument("--corpus", type=Path, help="a corpus folder (`training corpus`)")
-    parser.add_argument("--backend", choices=("ctranslate2", "transformers"),
+    parser.add_argument("--backend", choices=("ctranslate2", "openvino", "transformers"),
                         default="ctranslate2")
     parser.add_argument("--songs", type=int, default=8, help="validation openings to write from")
     parser.add_argument("--form", choices=("song", "verse"), default="song",

@@ -59,10 +59,15 @@ class Settings(BaseSettings):
     # (benchmarks/feedback.py --votes-curve); below it the default ranking is kept.
     feedback_min_votes: int = Field(200, ge=1)
     # ---- Serving ----
-    # SERVING_BACKEND: auto, transformers, ctranslate2 or openai (model.serving.backends.CHOICES)
+    # SERVING_BACKEND: auto, transformers, ctranslate2, openvino or openai
+    # (model.serving.backends.CHOICES)
     serving_backend: str = "auto"
     ct2_compute_type: str | None = None  # None: auto
     ct2_threads: int | None = Field(None, ge=1)  # None: cores - 1
+    ov_threads: int | None = Field(None, ge=1)  # None: OpenVINO's choice (all cores)
+    # optimum-cli of a venv with optimum-intel (.ci/openvino builds .venv-ov): publish and
+    # convert write an OpenVINO IR too; None: they write none
+    openvino_exporter: str | None = None
     inference_urls: Listed = Field((), validation_alias="INFERENCE_URL")  # openai backend
     inference_api_key: str | None = Field(None, repr=False)
     inference_model: str | None = None  # None: the first a server lists

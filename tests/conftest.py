@@ -142,6 +142,31 @@ def vllm(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def ov_converted(tmp_path_factory: pytest.TempPathFactory, tiny_family, tiny_albums):
+    """Copies of tiny models with float32 OpenVINO IRs, exported by the real optimum-cli
+    (OPENVINO_EXPORTER; -m openvino): the GPT-2 one has album tokens."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.tiny_model import FAMILIES
+    from training.release.convert import convert_openvino
+
+    exporter = os.environ.get("OPENVINO_EXPORTER")
+    if not exporter:
+        pytest.skip("no OpenVINO exporter to convert with: set OPENVINO_EXPORTER to the "
+                    "optimum-cli of a venv with optimum-intel (.ci/openvino builds .venv-ov)")
+    folders = {}
+    for family in FAMILIES:
+        folders[family] = tmp_path_factory.mktemp(f"ov-{family}") / "model"
+        shutil.copytree(tiny_albums if family == "gpt2" else tiny_family(family),
+                        folders[family])
+    with ThreadPoolExecutor(len(folders)) as pool:  # each export is a process of its own
+        list(pool.map(lambda f: convert_openvino(f, exporter, weights="fp32"),
+                      folders.values()))
+    return folders
+
+
 # The slowest checks (each several seconds of real processes, training runs or whole songs on
 # 2 CPU cores) run after the README's test command, in `.ci/run` (`python -m pytest -m slow`),
 # so that command stays under 5 minutes. A prefix names every test it starts (parameters too).

@@ -134,7 +134,7 @@ def run(job: Job, settings: Settings, progress: Progress) -> dict[str, Any] | No
 
     progress.stage("publish")
     try:
-        publish_run(registry, manifest["run"], job.force, progress)
+        publish_run(registry, manifest["run"], job.force, progress, settings.openvino_exporter)
     except RegistryError as e:
         raise TrainingError(f"trained run {manifest['run']} was not published: {e}") from e
     return manifest
@@ -220,11 +220,12 @@ def votes_for_run(job: Job, settings: Settings, artist: str, progress: Progress)
     return plan
 
 
-def publish_run(registry: Registry, run_id: str, force: bool, progress: Progress) -> Published:
+def publish_run(registry: Registry, run_id: str, force: bool, progress: Progress,
+                exporter: str | None = None) -> Published:
     """Serve a run (see release/publish.py) and say how it compared; return what happened."""
     from training.release.publish import publish
 
-    result = publish(registry, run_id, force=force)
+    result = publish(registry, run_id, force=force, exporter=exporter)
     before = (f"{result.previous_perplexity:.2f} ({result.against}) -> "
               if result.previous_perplexity is not None else "")
     progress.say(f"published {result.run.id}: validation perplexity {before}"

@@ -64,6 +64,7 @@ def serving_options(settings: Settings, artist: str) -> list[object]:
     model = settings.inference_models.get(slug(artist), settings.inference_model)
     return [backends.CTranslate2Options(compute_type=settings.ct2_compute_type,
                                         threads=settings.ct2_threads),
+            backends.OpenVINOOptions(threads=settings.ov_threads),
             backends.OpenAIOptions(urls=settings.inference_urls,
                                    api_key=settings.inference_api_key, model=model,
                                    timeout=settings.inference_timeout)]

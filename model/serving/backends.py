@@ -42,6 +42,14 @@ class CTranslate2Options:
 
 
 @dataclass(frozen=True)
+class OpenVINOOptions:
+    threads: int | None = None  # OV_THREADS: CPU threads; None: OpenVINO's choice (all cores)
+    seed: int | None = None  # seed the sampling, for repeatable output
+    precision: str | None = None  # "f32": compute and cache in float32 (exact comparisons);
+    # None: OpenVINO's CPU defaults (bf16 where the CPU has it, a u8 KV cache)
+
+
+@dataclass(frozen=True)
 class OpenAIOptions:
     urls: tuple[str, ...] = ()  # INFERENCE_URL: OpenAI-compatible servers, each ending in /v1
     api_key: str | None = None  # INFERENCE_API_KEY
@@ -71,6 +79,13 @@ def _ctranslate2(source: str | Path, model_id: str, options: CTranslate2Options)
                                    threads=options.threads)
 
 
+def _openvino(source: str | Path, model_id: str, options: OpenVINOOptions) -> Backend:
+    from model.serving.openvino import OpenVINOBackend
+
+    return OpenVINOBackend.load(Path(source), model_id, threads=options.threads,
+                                seed=options.seed, precision=options.precision)
+
+
 def _openai(source: str | Path, model_id: str, options: OpenAIOptions) -> Backend:
     from model.serving.remote import OpenAIBackend
 
@@ -92,6 +107,7 @@ class Kind:
 TABLE: dict[str, Kind] = {
     "transformers": Kind(_transformers, TransformersOptions),
     "ctranslate2": Kind(_ctranslate2, CTranslate2Options),
+    "openvino": Kind(_openvino, OpenVINOOptions),
     "openai": Kind(_openai, OpenAIOptions, remote=True),
 }
 CHOICES = ("auto", *TABLE)

@@ -100,7 +100,8 @@ def cmd_prune(args: argparse.Namespace, settings: Settings, progress: Progress) 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Serve a run: load-check it, compare it with the current model, switch atomically."""
-    publish_run(_registry(settings, args), args.run, args.force, progress)
+    publish_run(_registry(settings, args), args.run, args.force, progress,
+                exporter=settings.openvino_exporter)
     return 0
 
 
@@ -114,8 +115,14 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings, progress: Progres
 
 
 def cmd_convert(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    """Write a CTranslate2 conversion of a run (default: the current one) or of the base model."""
-    from training.release.convert import convert_base, convert_folder, ct2_available
+    """Write a CTranslate2 conversion of a run (default: the current one) or of the base model;
+    a run's OpenVINO IR too with OPENVINO_EXPORTER."""
+    from training.release.convert import (
+        convert_base,
+        convert_folder,
+        convert_openvino,
+        ct2_available,
+    )
 
     if not ct2_available():
         raise TrainingError("the ctranslate2 package is not installed: pip install ctranslate2")
@@ -130,6 +137,9 @@ def cmd_convert(args: argparse.Namespace, settings: Settings, progress: Progress
     registry.check(run)
     convert_folder(run.path)
     progress.say(f"converted run {run.id} for CTranslate2")
+    if settings.openvino_exporter:
+        convert_openvino(run.path, settings.openvino_exporter)
+        progress.say(f"converted run {run.id} for OpenVINO")
     return 0
 
 

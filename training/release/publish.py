@@ -25,7 +25,7 @@ from training.evaluation.scoring import Score, score_songs
 from training.feedback.likelihood import pair_share
 from training.feedback.preference import PERPLEXITY_SLACK, gate, held_out
 from training.feedback.votes import Vote
-from training.release.convert import convert_folder, ct2_available
+from training.release.convert import convert_folder, convert_openvino, ct2_available
 
 
 @dataclass(frozen=True)
@@ -117,24 +117,35 @@ def _score_base(name: str, songs: list[dict[str, Any]], block_size: int) -> Scor
     return score_songs(backend.model, backend.tokenizer, backend.info.spec, songs, block_size)
 
 
-def _convert(run: Run) -> str:
+def _convert(run: Run, exporter: str | None) -> str:
+    """Write the run's conversions; say in one line each what was written, or why not."""
     if not ct2_available():
-        return "no CTranslate2 conversion (the ctranslate2 package is not installed)"
+        said = "no CTranslate2 conversion (the ctranslate2 package is not installed)"
+    else:
+        try:
+            convert_folder(run.path)
+            said = "converted for CTranslate2"
+        except TrainingError as e:  # transformers still serves it; say why auto will not use CT2
+            said = f"no CTranslate2 conversion: {e}"
+    if exporter is None:  # OpenVINO not asked for (OPENVINO_EXPORTER unset)
+        return said
     try:
-        convert_folder(run.path)
-    except TrainingError as e:  # transformers still serves it; say why auto will not use CT2
-        return f"no CTranslate2 conversion: {e}"
-    return "converted for CTranslate2"
+        convert_openvino(run.path, exporter)
+    except TrainingError as e:  # the other backends still serve it
+        return f"{said}; no OpenVINO conversion: {e}"
+    return f"{said}; converted for OpenVINO"
 
 
-def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
+def publish(registry: Registry, run_id: str, force: bool = False,
+            exporter: str | None = None) -> Published:
     """Make `run_id` the served model, unless it is broken or worse than what it replaces.
 
     It replaces the current model, or (the first publish) the base model the run started from,
     which the bot serves until then. Both are scored on the new run's validation songs, so the
     comparison is fair even when the corpus changed; per word when their tokenizers differ.
     A run that is not evaluated (its evaluation failed) is refused. `force` skips the
-    comparison and the evaluation, never the load check.
+    comparison and the evaluation, never the load check. `exporter` (OPENVINO_EXPORTER) also
+    writes an OpenVINO IR.
     """
     run = registry.run(run_id)
     registry.check(run)
@@ -173,7 +184,7 @@ def publish(registry: Registry, run_id: str, force: bool = False) -> Published:
             refusal = gate(run.id, current.id, (new_share, old_share))
             if refusal and not force:
                 raise RegistryError(refusal)
-    converted = _convert(run)
+    converted = _convert(run, exporter)
     write_json_atomic(registry.history_path, [*registry.history(), run.id])
     point_current(registry, run)
     return Published(run, current, perplexity, previous_perplexity, per, converted, against)

@@ -181,13 +181,15 @@ def test_line_steps_of_different_k_in_one_batch_each_get_their_own_k(converted, 
                for lines in answers for c in lines)
 
 
-@pytest.mark.parametrize("name", ["transformers", "ctranslate2", "openai"])
-def test_a_blank_prompt_fails_alone_with_one_line_on_each_backend(converted, name):
+@pytest.mark.parametrize("name", ["transformers", "ctranslate2", "openai",
+                                  pytest.param("openvino", marks=pytest.mark.openvino)])
+def test_a_blank_prompt_fails_alone_with_one_line_on_each_backend(request, converted, name):
     # CTranslate2 fails a whole batch on an empty prompt, and a model fed nothing writes
     # whatever a web page starts with: every backend refuses one in `check`, per request.
     fake = FakeInference().start() if name == "openai" else None
     options = [backends.OpenAIOptions(urls=(fake.url,))] if fake else []
-    served = backends.load(name, converted["gpt2"], "m", options)
+    folder = (request.getfixturevalue("ov_converted") if name == "openvino" else converted)["gpt2"]
+    served = backends.load(name, folder, "m", options)
 
     async def main():
         worker = Worker(lambda: served, batch_window_ms=50)

@@ -37,6 +37,19 @@ def test_publish_writes_the_ctranslate2_conversion_before_the_link_moves(registr
     assert has_conversion(registry.current().path)
 
 
+def test_an_openvino_export_that_fails_still_publishes_and_says_why_in_one_line(registry,
+                                                                              tmp_path):
+    # A real program in optimum-cli's place that fails the way it does on an odd architecture.
+    exporter = tmp_path / "optimum-cli"
+    exporter.write_text("#!/bin/sh\necho 'ValueError: Unsupported model type nope' >&2\nexit 1\n")
+    exporter.chmod(0o755)
+    result = publish(registry, "good", exporter=str(exporter))
+    assert result.converted == ("converted for CTranslate2; no OpenVINO conversion: OpenVINO "
+                                "cannot convert good: ValueError: Unsupported model type nope")
+    assert registry.current().id == "good"
+    assert not (registry.current().path / "openvino").exists()
+
+
 def test_a_worse_run_is_refused_unless_forced(registry):
     publish(registry, "good")
     with pytest.raises(RegistryError, match="worse than the current model good"):
