@@ -11,7 +11,7 @@ import pytest
 
 from bot.storage.retention import compact_once, cutoff
 from bot.storage.store import COMPACT_BATCH, Store, StoreUnavailable
-from model.writing.ranking import Option, RankStep
+from model.writing.ranking import FEATURES, Option, RankStep
 from swiftai.settings import Settings
 from tests.bot.conftest import call, open_app
 
@@ -162,7 +162,7 @@ async def test_a_song_written_through_the_web_logs_the_candidates_its_ranking_we
     kept = [r for r in logged if r[7]]
     assert [r[3] for r in kept] == [1, 2, 3]  # the line after the listener's, and on
     assert [r[5] for r in kept] == shown["text"].split("\n")[1:]  # the lines shown
-    assert set(json.loads(kept[0][6])) == {"likelihood", "width", "rhyme", "drift", "copied"}
+    assert set(json.loads(kept[0][6])) == set(FEATURES)
 
 
 
