@@ -69,10 +69,11 @@ async def test_sync_pushes_commands_to_one_guild_on_demand(hermetic_env, tiny_ba
     finally:
         await fake.close()
     assert result.returncode == 0, result.stderr
-    assert "synced 6 commands to guild 5" in result.stdout
+    assert "synced 8 commands to guild 5" in result.stdout
     guild_sync = [c for c in fake.calls if c.method == "PUT" and "/guilds/5/commands" in c.path]
     assert {c["name"] for c in guild_sync[0].body} == {"lyrics", "history", "status", "retrain",
-                                                      "reload", "artist"}
+                                                      "reload", "artist", "settings",
+                                                      "Write a song from this"}
     retrain = next(c for c in guild_sync[0].body if c["name"] == "retrain")
     assert int(retrain["default_member_permissions"]) == 1 << 5  # Manage Server
     artist = next(c for c in guild_sync[0].body if c["name"] == "artist")
