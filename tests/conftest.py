@@ -200,6 +200,17 @@ SLOW = (
     "tests/training/test_pipeline.py::test_run_goes_from_genius_to_a_published_model",
     "tests/training/feedback/test_preference.py::",
     "tests/training/tuning/test_processes.py::test_two_processes_make_one_run_with_the_files_of_one_process",
+    # Real training subprocesses and whole retrains (5-15 s each): kept out of the README's
+    # 5-minute suite.
+    "tests/bot/test_retrain_unevaluated.py::test_a_retrain_whose_evaluation_fails_says_why_in_one_line",
+    "tests/bot/chat/test_retrain_genius_down.py::test_retrain_with_genius_gone_says_so_and_keeps_the_model",
+    "tests/bot/chat/test_admin.py::test_a_failed_retrain_shows_the_error_and_keeps_the_old_model",
+    "tests/bot/service/test_artists.py::test_one_artist_retrains_at_a_time_and_the_others_keep_serving",
+    "tests/training/data/test_genius_outage.py::test_run_stops_at_fetch_with_the_error_the_bot_shows",
+    "tests/training/evaluation/test_song_fallback.py::test_a_model_ctranslate2_cannot_convert_is_evaluated_on_transformers",
+    "tests/bot/chat/test_shards.py::test_shard_ids_split_the_shards_between_two_bots",
+    "tests/bot/test_structure.py::test_an_error_other_than_a_failed_run_still_frees_the_slot_and_fails_the_row",
+    "tests/bot/test_structure.py::test_a_failed_run_is_logged_with_its_error",
 )
 
 
