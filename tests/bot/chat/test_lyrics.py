@@ -208,7 +208,8 @@ async def test_buttons_keep_working_after_a_restart(start_bot):
     syncs = [c for c in h.fake.calls if c.method == "PUT" and c.path.endswith("/commands")]
     assert len(syncs) == 1  # unchanged definitions are not synced again on restart
     assert {c["name"] for c in syncs[0].body} == {"lyrics", "history", "status", "retrain",
-                                                 "reload", "artist"}
+                                                 "reload", "artist", "settings",
+                                                 "Write a song from this"}
 
 
 async def test_history_is_private_and_lists_only_your_songs(start_bot):
