@@ -97,8 +97,17 @@ def test_a_verse_is_written_line_by_line_after_the_verse_so_far(tiny_albums):
         ("Verse", 1, 0), ("Verse", 2, 0), ("Verse", 3, 0)]
 
 
+def unlearnt(folder):
+    """Load the tiny model with no line habits: it writes any character, and a test of line
+    counts must not hang on which of its lines a lyric would hold."""
+    def load():
+        served = backends.load("transformers", folder, "tiny")
+        return replace(served, style=replace(GENERIC, characters=None, shapes=None))
+    return load
+
+
 def test_a_verse_has_the_lines_asked_for(tiny_base):
-    result = run(write(plain(tiny_base), Request("one line", lines=3)))
+    result = run(write(unlearnt(tiny_base), Request("one line", lines=3)))
     assert result.text.startswith("one line\n") and len(result.text.split("\n")) == 3
     assert run(write(plain(tiny_base), Request("one line\nand two", lines=1))).text == "one line"
 
