@@ -53,6 +53,18 @@ def _register_padded_gpt2() -> None:
     loaders._MODEL_LOADERS["GPT2Config"] = PaddedGPT2Loader()
 
 
+def _put_in_place(staged: Path, target: Path) -> Path:
+    """Replace `target` with the finished folder `staged`: the old one is set aside first and
+    deleted last, so a crash leaves either the old conversion or the new one."""
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    staged.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
 def convert_folder(folder: Path, quantization: str = STORED_AS) -> Path:
     """Convert the save_pretrained model in `folder` into `folder/ct2`, atomically."""
     from ctranslate2.converters import TransformersConverter
@@ -65,14 +77,7 @@ def convert_folder(folder: Path, quantization: str = STORED_AS) -> Path:
     except Exception as e:  # the converter raises ValueError/NotImplementedError/KeyError...
         shutil.rmtree(staged, ignore_errors=True)
         raise TrainingError(f"CTranslate2 cannot convert {folder.name}: {e}") from e
-    target = folder / CONVERSION
-    old = folder / f".{CONVERSION}.old"
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    staged.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
+    return _put_in_place(staged, folder / CONVERSION)
 
 
 def convert_openvino(folder: Path, exporter: str, weights: str = "int8",
@@ -105,14 +110,7 @@ def convert_openvino(folder: Path, exporter: str, weights: str = "int8",
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    target = folder / openvino.CONVERSION
-    old = folder / f".{openvino.CONVERSION}.old"
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    staged.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
+    return _put_in_place(staged, folder / openvino.CONVERSION)
 
 
 def convert_base(base_model: str, cache: Path) -> Path:
