@@ -210,6 +210,15 @@ def cli_env(genius, home):
             "GENIUS_ACCESS_TOKEN": "test-token", "GENIUS_BASE_URL": genius.base_url}
 
 
+def take_ctrl_c() -> None:
+    """Let the child hear Ctrl-C as a terminal user's fetch does.
+
+    A shell without job control starts background commands with SIGINT ignored, and Python keeps
+    an inherited "ignore": under `.ci/run &` the fetch would never hear the test's SIGINT.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupted_fetch_keeps_what_it_fetched_and_resumes(genius, fake_songs, tmp_path):
     home = tmp_path / "home"
     stuck = lyrics_path(fake_songs[3])
@@ -217,7 +226,7 @@ def test_interrupted_fetch_keeps_what_it_fetched_and_resumes(genius, fake_songs,
     proc = subprocess.Popen(
         [sys.executable, "-m", "training", "fetch", "--artist", ARTIST, "--timeout", "60",
          "--quiet"], env=cli_env(genius, home), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        text=True, preexec_fn=take_ctrl_c)
     deadline = time.monotonic() + 60
     while genius.count(stuck) == 0:
         assert proc.poll() is None, proc.communicate()
