@@ -92,7 +92,10 @@ class VllmServer:
                    "--model", str(self.folder), "--served-model-name", MODEL,
                    "--generation-config", "auto", "--host", "127.0.0.1", "--port", str(self.port),
                    "--dtype", "float32", "--max-model-len", str(CONTEXT), "--enforce-eager",
-                   "--kv-cache-memory-bytes", KV_CACHE]
+                   "--kv-cache-memory-bytes", KV_CACHE,
+                   # A song's steps are append-only: each reads only its new line. On CPU the
+                   # default block (128 tokens) is longer than most prompts, so nothing is cached.
+                   "--enable-prefix-caching", "--block-size", "32"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             env=env, start_new_session=True)

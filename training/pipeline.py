@@ -121,7 +121,8 @@ def run(job: Job, settings: Settings, progress: Progress) -> dict[str, Any] | No
             write_manifest(run_dir, training=summary, metrics=None)  # trained: kept from now on
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the best model is saved
 
-            manifest = evaluate_trained(run_dir, tracker, progress, settings.cache_dir)
+            manifest = evaluate_trained(run_dir, tracker, progress, settings.cache_dir,
+                                        exporter=settings.openvino_exporter)
     except EvaluationFailed as e:  # the run is kept: say how to finish it
         raise TrainingError(f"{e}; finish it with `{_command('evaluate', e.run_id, job.artist)}`"
                             f", then `{_command('publish', e.run_id, job.artist)}`") from e

@@ -55,8 +55,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progres
                 if run.status.state in ("failed", "abandoned") else "")
         raise TrainingError(f"run {run.id} is not trained yet ({run.status.describe()}), so "
                             f"there is nothing to evaluate{hint}")
-    metrics = evaluate_run(run.path, progress, cache=settings.cache_dir,
-                           songs=args.eval_songs)["metrics"]
+    metrics = evaluate_run(run.path, progress, cache=settings.cache_dir, songs=args.eval_songs,
+                           exporter=settings.openvino_exporter)["metrics"]
     for key, value in metrics.items():
         progress.say(f"{key}: {value}")
     return 0

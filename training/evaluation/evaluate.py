@@ -5,11 +5,12 @@ Generation metrics continue each validation song's opening line: BLEU against th
 continuation, distinct-1/2, the share of outputs that copy 8+ words of a training song, and the
 share stuck in a loop. Song mode writes a whole song from the first `songs` openings (8 by
 default) and holds its style figures beside the artist's (training/evaluation/style_check.py),
-on the backend users get: CTranslate2 when it is installed (the run and the base model are converted
-first; the base model's conversion is cached), else transformers. When CTranslate2 cannot
-convert, load or run a model, that model's songs are written on transformers instead, and the
-reason goes to the progress output, metrics.json (`song_backend`, `song_fallback`, `base_` ones
-for the base model) and report.md. Writes metrics.json, report.md and report.png into the run
+on the backend users get: OpenVINO when OPENVINO_EXPORTER is set, else CTranslate2 when it is
+installed (the run and the base model are converted first; the base model's conversion is
+cached), else transformers. When the fast engine cannot convert, load or run a model, that
+model's songs are written on the next one (transformers at the last), and the reason goes
+to the progress output, metrics.json (`song_backend`, `song_fallback`, `base_` ones for the
+base model) and report.md. Writes metrics.json, report.md and report.png into the run
 folder.
 
 A classifier tries to tell those songs' stanzas from the artist's (training/evaluation/tells.py).
@@ -33,7 +34,7 @@ import torch
 
 from model.lyrics.songtext import clean_output, is_degenerate
 from model.registry.files import write_bytes_atomic, write_json_atomic
-from model.serving.backends import locate
+from model.serving.backends import locate, openvino_installed
 from model.serving.hf import TransformersBackend
 from model.serving.protocol import Backend, GenRequest, Served
 from model.writing.novelty import COPY_WORDS, CopyIndex, words_of
@@ -54,11 +55,18 @@ from training.evaluation.tells import can_tell
 from training.evaluation.tells import report_lines as can_tell_report
 from training.feedback.preference import report_lines as feedback_report
 from training.progress import Progress
-from training.release.convert import convert_base, convert_folder, ct2_available
+from training.release.convert import (
+    convert_base,
+    convert_base_openvino,
+    convert_folder,
+    convert_openvino,
+    ct2_available,
+)
 
 SAMPLE_TOKENS = 64  # per continuation: about four lines
 REFERENCE_LINES = 4  # real lines that follow the opening line, to compare against
 BATCH = 8
+ENGINES = {"ctranslate2": "CTranslate2", "openvino": "OpenVINO"}  # as people write them
 SONG_OPENINGS = 8  # whole songs per model: enough to see the form, ~30 s on 2 cores (135M)
 
 
@@ -108,11 +116,27 @@ def song_openings(val: list[dict[str, Any]], limit: int) -> list[tuple[str, str 
     return [(opening_and_rest(s["lyrics"])[0], s.get("album")) for s in val[:max(1, limit)]]
 
 
-def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path
-                 ) -> tuple[Backend, str | None]:
-    """Return the backend to write songs on: CTranslate2 when installed (converting the model
-    first, once), else the transformers backend already loaded, with why it is not CTranslate2
-    (None when it is, or when CTranslate2 is not installed)."""
+def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path,
+                 exporter: str | None = None) -> tuple[Backend, str | None]:
+    """Return the backend to write songs on, the one users will get: OpenVINO when an exporter
+    is set (exporting the model first, once), else CTranslate2 when installed (converting it
+    first, once), else the transformers backend already loaded; with why it is not the fast
+    one (None when it is, or when neither can be had)."""
+    if exporter and openvino_installed():
+        from model.serving.openvino import OpenVINOBackend, has_ir
+
+        try:
+            if isinstance(source, Path):
+                if not has_ir(source):
+                    convert_openvino(source, exporter)
+                folder = source
+            else:
+                folder = convert_base_openvino(source, cache, exporter)
+            return OpenVINOBackend.load(folder, model_id=loaded.info.model_id), None
+        except Exception as e:  # an export or a load that failed: CTranslate2 may still do
+            why = f"OpenVINO cannot serve it: {one_line(e)}"
+            writer, fallback = song_backend(loaded, source, cache)
+            return writer, why if fallback is None else f"{why}; {fallback}"
     if not ct2_available():
         return loaded, None
     from model.serving.ct2 import CTranslate2Backend, has_conversion
@@ -132,25 +156,29 @@ def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path
         return loaded, f"CTranslate2 cannot load the conversion in {folder}: {one_line(e)}"
 
 
-def songs_on(loaded: TransformersBackend, source: str | Path, cache: Path,
-             openings: list[tuple[str, str | None]], train: list[str], artist: Any,
-             seed: int, progress: Progress, name: str) -> tuple[list[str], str, str | None]:
-    """Write the evaluation's songs on CTranslate2, falling back to transformers when it cannot
-    convert, load or run the model; return the songs, the backend that wrote them and why it
-    fell back (None when it did not)."""
-    writer, fallback = song_backend(loaded, source, cache)
+def songs_on(loaded: TransformersBackend, source: str | Path, bench: Bench,
+             name: str) -> tuple[list[str], str, str | None]:
+    """Write the evaluation's songs on the engine users get, falling back to transformers when
+    it cannot convert, load or run the model; return the songs, the backend that wrote them and
+    why it fell back (None when it did not)."""
+    train = [s["lyrics"] for s in bench.corpus.train]
+    args = (bench.openings, train, bench.artist, bench.seed)
+    writer, fallback = song_backend(loaded, source, bench.cache, bench.exporter)
     if writer is not loaded:
-        progress.emit("evaluate", model=name, form="song", backend=writer.info.backend)
+        if fallback:
+            bench.progress.say(f"{name} model's songs on {writer.info.backend}: {fallback}")
+        bench.progress.emit("evaluate", model=name, form="song", backend=writer.info.backend,
+                            fallback=fallback)
         try:
-            return write_songs(writer, openings, train, artist, seed), writer.info.backend, None
+            return write_songs(writer, *args), writer.info.backend, fallback
         except Exception as e:  # the engine users get failed: still measure the model
-            fallback = f"CTranslate2 failed writing songs: {one_line(e)}"
-        writer = loaded  # lets the CTranslate2 model go before transformers writes
+            fallback = f"{ENGINES[writer.info.backend]} failed writing songs: {one_line(e)}"
+        writer = loaded  # lets the fast engine's model go before transformers writes
     if fallback:
-        progress.say(f"{name} model's songs on transformers: {fallback}")
-    progress.emit("evaluate", model=name, form="song", backend=loaded.info.backend,
-                  fallback=fallback)
-    return write_songs(loaded, openings, train, artist, seed), loaded.info.backend, fallback
+        bench.progress.say(f"{name} model's songs on transformers: {fallback}")
+    bench.progress.emit("evaluate", model=name, form="song", backend=loaded.info.backend,
+                        fallback=fallback)
+    return write_songs(loaded, *args), loaded.info.backend, fallback
 
 
 @dataclass(frozen=True)
@@ -164,11 +192,13 @@ class Bench:
     seed: int
     progress: Progress
     cache: Path
+    exporter: str | None = None  # OPENVINO_EXPORTER: songs are written on OpenVINO
 
     def settings(self) -> dict[str, Any]:
         """Return the settings the figures depend on, beside the model and the corpus."""
         return {"seed": self.seed, "block_size": self.block_size, "songs": len(self.openings),
-                "sample_tokens": SAMPLE_TOKENS, "ctranslate2": ct2_available()}
+                "sample_tokens": SAMPLE_TOKENS, "ctranslate2": ct2_available(),
+                "openvino": bool(self.exporter and openvino_installed())}
 
 
 def measure(source: str | Path, bench: Bench, name: str) -> dict[str, Any]:
@@ -184,9 +214,7 @@ def measure(source: str | Path, bench: Bench, name: str) -> dict[str, Any]:
                                "perplexity": round(score.perplexity, 2),
                                "token_accuracy": round(score.token_accuracy, 4),
                                **generation_metrics(raw, val, bench.index)}
-    train = [s["lyrics"] for s in bench.corpus.train]
-    written, writer, fallback = songs_on(backend, source, bench.cache, bench.openings, train,
-                                         bench.artist, bench.seed, bench.progress, name)
+    written, writer, fallback = songs_on(backend, source, bench, name)
     song = song_metrics(written, bench.index)
     metrics.update({"song_backend": writer, "song_fallback": fallback,
                     **{k: v for k, v in song.items() if k != "style"}})
@@ -213,16 +241,19 @@ def base_measure(base_model: str, bench: Bench) -> dict[str, Any]:
 
 def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, progress: Progress,
              seed: int = 0, songs: int = SONG_OPENINGS, cache: Path | None = None,
-             ) -> dict[str, Any]:
-    """Evaluate the run in `run_dir` and its base model; write the reports; return metrics."""
+             exporter: str | None = None) -> dict[str, Any]:
+    """Evaluate the run in `run_dir` and its base model; write the reports; return metrics.
+
+    With `exporter` (OPENVINO_EXPORTER) the songs are written on OpenVINO, as they will be
+    served, and the run keeps its IR for publish."""
     if cache is None:  # no cache to keep the base model's conversion in: a scratch one
         with tempfile.TemporaryDirectory(prefix="swiftai-eval-") as scratch:
             return evaluate(run_dir, corpus, base_model, block_size, progress, seed, songs,
-                            Path(scratch))
+                            Path(scratch), exporter)
     train = [s["lyrics"] for s in corpus.train]
     artist = artist_style(corpus.manifest, train + [s["lyrics"] for s in corpus.val])
     bench = Bench(corpus, block_size, song_openings(corpus.val, songs), CopyIndex(train), artist,
-                  seed, progress, cache)
+                  seed, progress, cache, exporter)
     base = base_measure(base_model, bench)
     tuned = measure(run_dir, bench, "fine-tuned")
     metrics: dict[str, Any] = {"val_songs": len(corpus.val), "song_openings": len(bench.openings),

@@ -81,9 +81,10 @@ def convert_folder(folder: Path, quantization: str = STORED_AS) -> Path:
 
 
 def convert_openvino(folder: Path, exporter: str, weights: str = "int8",
-                     timeout: float = 3600) -> Path:
-    """Export the save_pretrained model in `folder` to an OpenVINO IR in `folder/openvino`,
-    atomically, with the `optimum-cli` program `exporter`.
+                     timeout: float = 3600, source: str | Path | None = None) -> Path:
+    """Export the save_pretrained model in `folder` (or in `source`, for a base model whose
+    cache folder holds only its tokenizer and settings) to an OpenVINO IR in
+    `folder/openvino`, atomically, with the `optimum-cli` program `exporter`.
 
     `weights` int8 (NNCF's weight compression: a quarter of the bytes to read per token, scores
     within 0.06 nats a token of float32 on SmolLM2) or fp32 (exact comparisons).
@@ -95,7 +96,7 @@ def convert_openvino(folder: Path, exporter: str, weights: str = "int8",
     staged = folder / f".{openvino.CONVERSION}.{secrets.token_hex(4)}"
     try:
         done = subprocess.run(
-            [program, "export", "openvino", "--model", str(folder), "--task",
+            [program, "export", "openvino", "--model", str(source or folder), "--task",
              "text-generation-with-past", "--weight-format", weights, str(staged)],
             capture_output=True, text=True, timeout=timeout, check=False,
             env={**os.environ, "HF_HUB_OFFLINE": "1"})  # a run folder: nothing to download
@@ -151,4 +152,13 @@ def convert_base(base_model: str, cache: Path) -> Path:
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    return folder
+
+
+def convert_base_openvino(base_model: str, cache: Path, exporter: str) -> Path:
+    """Export the base model once into its cache folder (beside its CTranslate2 conversion,
+    which brings the tokenizer and settings); return the folder."""
+    folder = convert_base(base_model, cache)
+    if not openvino.has_ir(folder):
+        convert_openvino(folder, exporter, source=locate(base_model))  # a folder or hub id
     return folder

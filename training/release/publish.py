@@ -19,6 +19,8 @@ from typing import Any
 from model.errors import RegistryError
 from model.registry.files import write_json_atomic
 from model.registry.runs import Registry, Run
+from model.serving.ct2 import has_conversion
+from model.serving.openvino import has_ir
 from swiftai.logs import one_line
 from training.errors import TrainingError
 from training.evaluation.scoring import Score, score_songs
@@ -118,19 +120,24 @@ def _score_base(name: str, songs: list[dict[str, Any]], block_size: int) -> Scor
 
 
 def _convert(run: Run, exporter: str | None) -> str:
-    """Write the run's conversions; say in one line each what was written, or why not."""
+    """Write the run's conversions; say in one line each what was written, or why not.
+
+    One its evaluation already wrote is kept: a trained run's weights never change, and a
+    conversion is only ever put in place whole."""
     if not ct2_available():
         said = "no CTranslate2 conversion (the ctranslate2 package is not installed)"
     else:
         try:
-            convert_folder(run.path)
+            if not has_conversion(run.path):
+                convert_folder(run.path)
             said = "converted for CTranslate2"
         except TrainingError as e:  # transformers still serves it; say why auto will not use CT2
             said = f"no CTranslate2 conversion: {e}"
     if exporter is None:  # OpenVINO not asked for (OPENVINO_EXPORTER unset)
         return said
     try:
-        convert_openvino(run.path, exporter)
+        if not has_ir(run.path):
+            convert_openvino(run.path, exporter)
     except TrainingError as e:  # the other backends still serve it
         return f"{said}; no OpenVINO conversion: {e}"
     return f"{said}; converted for OpenVINO"

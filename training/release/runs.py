@@ -107,21 +107,21 @@ def save_sampling_defaults(run_dir: Path) -> None:
 
 
 def evaluate_run(run_dir: Path, progress: Progress, cache: Path | None = None,
-                 songs: int | None = None) -> dict[str, Any]:
+                 songs: int | None = None, exporter: str | None = None) -> dict[str, Any]:
     """Evaluate a trained run (again), holding its lock, and write its metrics into the
     manifest; return the manifest. Raise EvaluationFailed when the evaluation fails.
 
     `cache` keeps the base model's CTranslate2 conversion between evaluations; `songs` overrides
-    the run's --eval-songs."""
+    the run's --eval-songs; `exporter` (OPENVINO_EXPORTER) writes the songs on OpenVINO."""
     if not (run_dir / "manifest.json").is_file():
         raise TrainingError(f"run {run_dir.name} has no trained model to evaluate (no "
                             "manifest.json)")
     with Tracker(run_dir) as tracker:
-        return evaluate_trained(run_dir, tracker, progress, cache, songs)
+        return evaluate_trained(run_dir, tracker, progress, cache, songs, exporter)
 
 
 def evaluate_trained(run_dir: Path, tracker: Tracker, progress: Progress, cache: Path | None,
-                     songs: int | None = None) -> dict[str, Any]:
+                     songs: int | None = None, exporter: str | None = None) -> dict[str, Any]:
     """Evaluate a trained run whose lock `tracker` holds and write its metrics into the manifest;
     on any failure, keep the run and raise EvaluationFailed saying why in one line."""
     tracker.stage("evaluate")
@@ -132,7 +132,7 @@ def evaluate_trained(run_dir: Path, tracker: Tracker, progress: Progress, cache:
         corpus = load_corpus(run_dir / "data")
         progress.stage("evaluate", run=run_dir.name)
         metrics = evaluate(run_dir, corpus, options.base_model, options.block_size, progress,
-                           songs=songs or options.eval_songs, cache=cache)
+                           songs=songs or options.eval_songs, cache=cache, exporter=exporter)
     except Exception as e:  # whatever broke, the trained weights stay; the reason is recorded
         write_bytes_atomic(log, traceback.format_exc().encode())
         reason = one_line(e)

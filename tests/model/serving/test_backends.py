@@ -106,6 +106,16 @@ def test_auto_uses_ctranslate2_only_where_a_conversion_is(converted, tiny_family
         backends.resolve("vllm", None)
 
 
+def test_auto_prefers_an_openvino_ir_to_a_conversion_once_it_is_whole(converted, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(converted["llama"], folder)
+    (folder / "openvino").mkdir()
+    (folder / "openvino" / "openvino_model.xml").write_text("<net/>")
+    assert backends.resolve("auto", folder) == "ctranslate2"  # an export cut short: no weights
+    (folder / "openvino" / "openvino_model.bin").write_bytes(b"\0")
+    assert backends.resolve("auto", folder) == "openvino"  # (tests marked openvino load one)
+
+
 def test_a_missing_model_folder_fails_fast_with_advice(tmp_path):
     with pytest.raises(Exception, match="not a model folder"):
         backends.load("transformers", tmp_path / "nope", "m")

@@ -46,6 +46,13 @@ def test_openvino_writes_what_transformers_writes_greedily(ov_converted, family)
 
 
 @pytest.mark.openvino
+def test_auto_serves_on_openvino_where_the_folder_has_an_ir(ov_converted):
+    served = backends.load("auto", ov_converted["llama"], "m")
+    assert served.info.backend == "openvino"
+    assert served.backend.generate([GenRequest("hi", k=2, max_new_tokens=4)])[0][1].tokens <= 4
+
+
+@pytest.mark.openvino
 @pytest.mark.parametrize("family", FAMILIES)
 def test_openvino_scores_given_continuations_as_transformers_does(ov_converted, family):
     texts = (" and the rain came down\n", " gravel gravel gravel\n", " oh")

@@ -93,3 +93,25 @@ def test_a_model_ctranslate2_cannot_convert_is_evaluated_on_transformers(hermeti
     assert f"base model's songs on transformers: {m['base_song_fallback']}" in result.stdout
     report = (run.path / "report.md").read_text()
     assert f"on transformers for the base model ({m['base_song_fallback']})" in report
+
+
+def test_an_openvino_export_that_fails_is_evaluated_on_ctranslate2_and_says_why(trained,
+                                                                               tmp_path):
+    # A real program in optimum-cli's place that fails the way it does on an odd architecture.
+    exporter = tmp_path / "optimum-cli"
+    exporter.write_text("#!/bin/sh\necho 'ValueError: Unsupported model type nope' >&2\nexit 1\n")
+    exporter.chmod(0o755)
+    run = tmp_path / "run"
+    shutil.copytree(trained("good").run.path, run)
+    out = io.StringIO()
+    metrics = evaluate_run(run, Progress(json_lines=True, stream=out), cache=tmp_path / "cache",
+                           songs=2, exporter=str(exporter))["metrics"]
+    assert metrics["song_backend"] == "ctranslate2"
+    assert metrics["song_fallback"] == ("OpenVINO cannot serve it: OpenVINO cannot convert run: "
+                                        "ValueError: Unsupported model type nope")
+    assert metrics["base_song_backend"] == "ctranslate2"
+    assert metrics["base_song_fallback"].startswith("OpenVINO cannot serve it: OpenVINO cannot "
+                                                    "convert ")
+    assert not (run / "openvino").exists()  # nothing half-written is left for publish to find
+    assert f"on ctranslate2 for the fine-tuned one ({metrics['song_fallback']})" in (
+        run / "report.md").read_text()
