@@ -53,6 +53,17 @@ def test_every_slash_command_is_documented():
     assert [n for n in names if f"`/{n}" not in page] == []
 
 
+def test_every_message_command_is_documented():
+    import bot.chat.cogs.lyrics  # noqa: F401  (its menu names are constants, imported here)
+
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "bot").rglob("*.py"))
+    constants = re.findall(r"app_commands\.context_menu\(\s*name=([A-Z_]+)\)", source)
+    assert constants  # "Write a song from this"
+    page = (DOCS / "bot.md").read_text(encoding="utf-8")
+    names = [getattr(bot.chat.cogs.lyrics, c) for c in constants]
+    assert [n for n in names if f"**{n}**" not in page] == []
+
+
 def test_readme_fits_in_15_kb():
     assert (ROOT / "README.md").stat().st_size <= README_LIMIT
 

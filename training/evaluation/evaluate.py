@@ -1,7 +1,8 @@
 """Measure a run honestly on its validation songs, next to the base model it started from.
 
 Language metrics (loss, perplexity, token accuracy) score the same lyric tokens for both models.
-Generation metrics continue each validation song's opening line: BLEU against the real
+Generation metrics continue each validation song's opening line (on the engine that writes the
+songs, below): BLEU against the real
 continuation, distinct-1/2, the share of outputs that copy 8+ words of a training song, and the
 share stuck in a loop. Song mode writes a whole song from the first `songs` openings (8 by
 default) and holds its style figures beside the artist's (training/evaluation/style_check.py),
@@ -76,9 +77,8 @@ def opening_and_rest(lyrics: str) -> tuple[str, str]:
     return lines[0], "\n".join(lines[1:1 + REFERENCE_LINES])
 
 
-def _continuations(backend: TransformersBackend, songs: list[dict[str, Any]],
-                   seed: int) -> list[str]:
-    torch.manual_seed(seed)
+def _continuations(backend: Backend, songs: list[dict[str, Any]], seed: int) -> list[str]:
+    torch.manual_seed(seed)  # transformers' draws; the fast engines seed their own
     served = Served(backend, None)
     texts: list[str] = []
     for start in range(0, len(songs), BATCH):
@@ -156,13 +156,18 @@ def song_backend(loaded: TransformersBackend, source: str | Path, cache: Path,
         return loaded, f"CTranslate2 cannot load the conversion in {folder}: {one_line(e)}"
 
 
-def songs_on(loaded: TransformersBackend, source: str | Path, bench: Bench,
-             name: str) -> tuple[list[str], str, str | None]:
-    """Write the evaluation's songs on the engine users get, falling back to transformers when
-    it cannot convert, load or run the model; return the songs, the backend that wrote them and
-    why it fell back (None when it did not)."""
+def _write(writer: Backend, bench: Bench) -> tuple[list[str], list[str]]:
+    """Continue the validation songs' first lines, then write whole songs, on `writer`."""
+    raw = _continuations(writer, bench.corpus.val, bench.seed)
     train = [s["lyrics"] for s in bench.corpus.train]
-    args = (bench.openings, train, bench.artist, bench.seed)
+    return raw, write_songs(writer, bench.openings, train, bench.artist, bench.seed)
+
+
+def written_on(loaded: TransformersBackend, source: str | Path, bench: Bench,
+               name: str) -> tuple[list[str], list[str], str, str | None]:
+    """Write the evaluation's continuations and songs on the engine users get, falling back to
+    transformers when it cannot convert, load or run the model; return the continuations, the
+    songs, the backend that wrote them and why it fell back (None when it did not)."""
     writer, fallback = song_backend(loaded, source, bench.cache, bench.exporter)
     if writer is not loaded:
         if fallback:
@@ -170,7 +175,7 @@ def songs_on(loaded: TransformersBackend, source: str | Path, bench: Bench,
         bench.progress.emit("evaluate", model=name, form="song", backend=writer.info.backend,
                             fallback=fallback)
         try:
-            return write_songs(writer, *args), writer.info.backend, fallback
+            return (*_write(writer, bench), writer.info.backend, fallback)
         except Exception as e:  # the engine users get failed: still measure the model
             fallback = f"{ENGINES[writer.info.backend]} failed writing songs: {one_line(e)}"
         writer = loaded  # lets the fast engine's model go before transformers writes
@@ -178,7 +183,7 @@ def songs_on(loaded: TransformersBackend, source: str | Path, bench: Bench,
         bench.progress.say(f"{name} model's songs on transformers: {fallback}")
     bench.progress.emit("evaluate", model=name, form="song", backend=loaded.info.backend,
                         fallback=fallback)
-    return write_songs(loaded, *args), loaded.info.backend, fallback
+    return (*_write(loaded, bench), loaded.info.backend, fallback)
 
 
 @dataclass(frozen=True)
@@ -209,12 +214,11 @@ def measure(source: str | Path, bench: Bench, name: str) -> dict[str, Any]:
     backend = TransformersBackend.load(locate(source), model_id=str(source))
     score = score_songs(backend.model, backend.tokenizer, backend.info.spec, val,
                         bench.block_size)
-    raw = _continuations(backend, val, bench.seed)
+    raw, written, writer, fallback = written_on(backend, source, bench, name)
     metrics: dict[str, Any] = {"loss": round(score.loss, 4),
                                "perplexity": round(score.perplexity, 2),
                                "token_accuracy": round(score.token_accuracy, 4),
                                **generation_metrics(raw, val, bench.index)}
-    written, writer, fallback = songs_on(backend, source, bench, name)
     song = song_metrics(written, bench.index)
     metrics.update({"song_backend": writer, "song_fallback": fallback,
                     **{k: v for k, v in song.items() if k != "style"}})
