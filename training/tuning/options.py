@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FULL_LEARNING_RATE = 5e-5  # the usual GPT-2 fine-tune rate; 1e-4 learns faster, forgets more
-LORA_LEARNING_RATE = 2e-4  # adapters start at zero and are small: they need a larger step
+# Adapters start at zero and are small: they need a larger step. 12 steps on Taylor Swift
+# (SmolLM2-135M): validation perplexity 10.62 -> 9.49 at 2e-4, 8.36 at 1e-3, 7.98 at 2e-3.
+LORA_LEARNING_RATE = 1e-3
 
 
 def option(default: Any, help: str) -> Any:
