@@ -14,13 +14,14 @@ ours, so it runs as a program from its own venv (OPENVINO_EXPORTER names it), ne
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import subprocess
 from pathlib import Path
 
-from model.registry.files import staging_dir
+from model.registry.files import staging_dir, write_json_atomic
 from model.serving import openvino
 from model.serving.backends import locate
 from model.serving.ct2 import CONVERSION, cached_base, has_conversion
@@ -117,13 +118,16 @@ def convert_openvino(folder: Path, exporter: str, weights: str = "int8",
 def convert_base(base_model: str, cache: Path) -> Path:
     """Convert the base model (a hub id or folder) once into the cache; return its folder.
 
-    The folder gets the tokenizer, config and our sampling defaults beside `ct2/`, so the
-    backend loads it like a run. Built under a hidden name and renamed into place.
+    The folder gets the tokenizer, config and end tokens beside `ct2/`, so the backend loads it
+    like a run. Built under a hidden name and renamed into place. No sampling settings are kept
+    in it: the backends fill in our defaults when they load it, so a change of them reaches a
+    base model converted before it.
     """
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     folder = cached_base(cache, base_model)
     if has_conversion(folder):
+        _forget_sampling(folder / "generation_config.json")
         return folder
     source = str(locate(base_model))  # offline: fail in seconds, or use the local cache
     staged = staging_dir(folder)
@@ -135,8 +139,7 @@ def convert_base(base_model: str, cache: Path) -> Path:
             raise TrainingError(f"cannot load base model {base_model!r}: {e}") from e
         tokenizer.save_pretrained(staged)
         config.save_pretrained(staged)
-        GenerationConfig(**Sampling().to_generation_config(),
-                         eos_token_id=config.eos_token_id).save_pretrained(staged)
+        GenerationConfig(eos_token_id=config.eos_token_id).save_pretrained(staged)
         from ctranslate2.converters import TransformersConverter
 
         _register_padded_gpt2()
@@ -153,6 +156,15 @@ def convert_base(base_model: str, cache: Path) -> Path:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return folder
+
+
+def _forget_sampling(path: Path) -> None:
+    """Drop the sampling settings that older versions wrote into a cached base model's
+    generation_config.json (they would outlive a change of our defaults)."""
+    saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    kept = {k: v for k, v in saved.items() if k not in Sampling.__dataclass_fields__}
+    if kept != saved:
+        write_json_atomic(path, kept)
 
 
 def convert_base_openvino(base_model: str, cache: Path, exporter: str) -> Path:
