@@ -22,6 +22,7 @@ from model.writing.ranking import Option, Weights, line_features, score
 
 _WORD = re.compile(r"[A-Za-z']*[A-Za-z]")
 COPY_CONTEXT = 3  # earlier lines a copied run may start in
+LOOP_CONTEXT = 4  # earlier lines a loop may start in: a phrase of up to 6 words, 5 times
 # Why a line may not be kept where it goes ("explicit", "slur"), or None when it may: a request's
 # filter, given by its caller (the bot knows the room; the writing rules do not).
 Refuse = Callable[[str], str | None]
@@ -42,11 +43,12 @@ class Candidate:
     fresh: bool  # not a line the song already has
     unlike: str | None = None  # what in it the artist almost never writes (model/lyrics/habits.py)
     refused: str | None = None  # why the request's filter refused it (never the word itself)
+    loops: bool = False  # it makes the lines before it a loop ("you got a point" five times)
 
     @property
     def usable(self) -> bool:
         return (bool(self.text) and self.fresh and self.copied < COPY_WORDS
-                and self.unlike is None and self.refused is None
+                and self.unlike is None and self.refused is None and not self.loops
                 and not is_degenerate(self.text))
 
     def option(self) -> Option:
@@ -71,10 +73,14 @@ def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
         before = "\n".join(context[-COPY_CONTEXT:])
         copied = index.longest(f"{before}\n{text}", after=len(before)).words
     rhyme = rhyme_with(text, partner) if finished else 0.0
+    # A phrase repeated across lines: each line is new, the song is stuck. Only a loop the line
+    # makes counts (a user's own opening may already be one).
+    tail = "\n".join(context[-LOOP_CONTEXT:])
+    loops = bool(text) and is_degenerate(f"{tail}\n{text}") and not is_degenerate(tail)
     return Candidate(text, line_features(text, logprob, artist, rhyme, copied), finished, copied,
                      " ".join(words_of(text)) not in earlier,
                      unlike(text, artist.characters, artist.shapes),
-                     refuse(text) if refuse is not None and text else None)
+                     refuse(text) if refuse is not None and text else None, loops)
 
 
 def candidates(completions: Iterable[Completion], artist: Style, partner: str | None,

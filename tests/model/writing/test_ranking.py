@@ -49,6 +49,19 @@ def test_prose_loses_to_a_line_of_the_artists_width_even_when_likelier():
     assert best(options, DEFAULT).text == "down by the water we talked"
 
 
+def test_a_line_that_makes_the_lines_before_it_a_loop_is_not_kept():
+    # Each line is new, yet "you got a point" comes five times running: the song is stuck.
+    before = ["you got a point you got a point", "you got a point"]
+    stuck, moving = candidates(lines("you got a point you got a point", "so tell me what you want"),
+                               ARTIST, None, set(), None, before)
+    assert stuck.loops and not stuck.usable and not moving.loops
+    assert best([stuck, moving], DEFAULT).text == "so tell me what you want"
+    # A user's own opening that is a loop already leaves the next lines free.
+    (after,) = candidates(lines("oh we ride"), ARTIST, None, set(), None,
+                          ["oh oh oh oh oh oh"])
+    assert not after.loops and after.usable
+
+
 def test_a_line_cut_by_its_budget_loses_to_one_that_ended():
     options = (candidates(lines("we held the light", finish="length"), ARTIST, "night", set(),
                           None, [])
