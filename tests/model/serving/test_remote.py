@@ -52,7 +52,8 @@ def test_requests_carry_the_prompt_sampling_and_end_of_song(servers, tiny_albums
     body = fake.completions()[0].body
     assert body["prompt"] == "<|album:Red|>\nRed lights" and body["n"] == 3
     assert body["max_tokens"] == 50 and body["temperature"] == 0.7 and body["top_p"] == 0.95
-    assert body["stop"] == ["<|endoftext|>"] and body["repetition_penalty"] == Sampling().repetition_penalty
+    assert body["stop"] == ["<|endoftext|>"]
+    assert body["repetition_penalty"] == Sampling().repetition_penalty
     assert body["model"] == "swiftai" and body["logprobs"] == 1
     assert fake.completions()[0].headers["Authorization"] == "Bearer sk-test"
     backend.close()
