@@ -4,7 +4,7 @@ and how to finish it), not a traceback; the current model keeps serving."""
 from tests.bot.conftest import ADMIN_ID
 
 # A learning rate this high turns the weights into NaN in a few steps: training ends, and
-# sampling from the model fails in evaluation ("probability tensor contains ... nan").
+# evaluation finds the validation loss is not a number.
 DIVERGING = "--max-steps 6 --block-size 64 --batch-size 4 --learning-rate 1e4 --backoff 0.01"
 
 
@@ -19,11 +19,12 @@ async def test_a_retrain_whose_evaluation_fails_says_why_in_one_line(start_bot,
     [run] = h.app.default.registry.runs()
     assert text.startswith("❌ Retrain of Juniper Vale failed; the current model keeps serving.")
     assert "Traceback" not in text
-    assert (f"run {run.id} is trained but not evaluated: RuntimeError: probability tensor "
-            "contains either `inf`, `nan` or element < 0 (traceback in ") in text
+    assert (f"run {run.id} is trained but not evaluated: the fine-tuned model's validation "
+            "loss is nan: its weights diverged; train again with a lower --learning-rate "
+            "(traceback in ") in text
     assert (f"finish it with `python -m training evaluate {run.id} --artist 'Juniper Vale'`, "
             f"then `python -m training publish {run.id} --artist 'Juniper Vale'`") in text
-    assert run.status.describe().startswith("not evaluated: RuntimeError: probability tensor")
+    assert run.status.describe().startswith("not evaluated: the fine-tuned model's validation")
     assert h.app.default.worker.stats().model_id == before
     async with h.app.store.db.execute("SELECT outcome, error FROM retrains") as cursor:
         [(outcome, error)] = await cursor.fetchall()

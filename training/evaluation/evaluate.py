@@ -214,6 +214,9 @@ def measure(source: str | Path, bench: Bench, name: str) -> dict[str, Any]:
     backend = TransformersBackend.load(locate(source), model_id=str(source))
     score = score_songs(backend.model, backend.tokenizer, backend.info.spec, val,
                         bench.block_size)
+    if not math.isfinite(score.loss):  # the fast engines would sample from it without a word
+        raise TrainingError(f"the {name} model's validation loss is {score.loss}: its weights "
+                            "diverged; train again with a lower --learning-rate")
     raw, written, writer, fallback = written_on(backend, source, bench, name)
     metrics: dict[str, Any] = {"loss": round(score.loss, 4),
                                "perplexity": round(score.perplexity, 2),
