@@ -192,8 +192,7 @@ class Settings(BaseSettings):
         """Without SWIFTAI_ARTIST, the CLI's default artist is the first one served."""
         if isinstance(values, dict) and not values.get("SWIFTAI_ARTIST") and \
                 isinstance(values.get("SWIFTAI_ARTISTS"), str):
-            first = next((a.strip() for a in values["SWIFTAI_ARTISTS"].split(",") if a.strip()),
-                         None)
+            first = next(iter(_items(values["SWIFTAI_ARTISTS"])), None)
             return {**values, "SWIFTAI_ARTIST": first} if first else values
         return values
 
@@ -202,7 +201,7 @@ class Settings(BaseSettings):
     def _artist_list(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        names = tuple(a.strip() for a in value.split(",") if a.strip())
+        names = _items(value)
         seen: dict[str, str] = {}
         for name in names:
             folder = _folder(name)  # a name with no letters is refused here
@@ -218,7 +217,7 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         names: dict[str, str] = {}
-        for part in (p.strip() for p in value.split(",") if p.strip()):
+        for part in _items(value):
             artist, equals, model = part.partition("=")
             if not equals or not artist.strip() or not model.strip():
                 raise ValueError(f"has {part!r}, not artist=model-name")
@@ -263,7 +262,7 @@ class Settings(BaseSettings):
     def _urls(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        urls = tuple(u.strip().rstrip("/") for u in value.split(",") if u.strip())
+        urls = tuple(u.rstrip("/") for u in _items(value))
         bad = [u for u in urls if not re.match(r"https?://[^/\s]+.*/v1$", u)]
         if bad:
             raise ValueError(f"has {bad[0]!r}, not an http(s) URL ending in /v1")
@@ -274,7 +273,7 @@ class Settings(BaseSettings):
     def _proxies(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        items = tuple(i.strip() for i in value.split(",") if i.strip())
+        items = _items(value)
         for item in (i for i in items if i != "*"):
             try:
                 ipaddress.ip_network(item, strict=False)
@@ -361,6 +360,11 @@ def _one_of(name: str, choices: tuple[str, ...]) -> str:
     if name not in choices:
         raise ValueError(f"is not one of {', '.join(choices)}")
     return name
+
+
+def _items(text: str) -> tuple[str, ...]:
+    """Split a comma-separated setting into its items, stripped, empty ones dropped."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _numbers(value: Any, what: str) -> Any:
