@@ -15,23 +15,27 @@ from tests.model.fake_openai import FakeInference
 from tests.model.writing.test_composer import _sections, remote, run, verse_of, write
 
 
-def test_events_come_line_by_line_then_the_section_and_a_repeated_chorus_whole(tiny_albums):
-    fake = FakeInference().start()
-
+def stream(served, request, candidates):
+    """Write `request` through a real worker and composer; return what it streamed (every
+    event) and its results."""
     async def main():
-        worker = Worker(remote(fake, tiny_albums, RhymeBook({"none": 1.0}, {})),
-                        batch_window_ms=1)
+        worker = Worker(served, batch_window_ms=1)
         worker.start()
         await worker.ready()
         try:
-            writing = Composer(worker, candidates=2).start(Request("First line", form="song"))
-            events = [event async for event in writing.events()]
-            return events, await writing
+            writing = Composer(worker, candidates=candidates).start(request)
+            return [event async for event in writing.events()], await writing
         finally:
             await worker.close()
 
+    return run(main())
+
+
+def test_events_come_line_by_line_then_the_section_and_a_repeated_chorus_whole(tiny_albums):
+    fake = FakeInference().start()
     try:
-        events, (result,) = run(main())
+        events, (result,) = stream(remote(fake, tiny_albums, RhymeBook({"none": 1.0}, {})),
+                                   Request("First line", form="song"), candidates=2)
     finally:
         fake.close()
     shown = [(type(e).__name__, e.section if isinstance(e, LineEvent) else e.label,
@@ -68,19 +72,8 @@ def test_every_line_step_is_recorded_with_its_options_and_the_one_kept(tiny_albu
 
 def test_a_verse_streams_its_lines_then_itself_as_one_section(tiny_albums):
     fake = FakeInference().start()
-
-    async def main():
-        worker = Worker(verse_of(fake, tiny_albums), batch_window_ms=1)
-        worker.start()
-        await worker.ready()
-        try:
-            writing = Composer(worker, candidates=3).start(Request("We lit"))
-            return [e async for e in writing.events()], await writing
-        finally:
-            await worker.close()
-
     try:
-        events, (result,) = run(main())
+        events, (result,) = stream(verse_of(fake, tiny_albums), Request("We lit"), candidates=3)
     finally:
         fake.close()
     lines = result.text.split("\n")
