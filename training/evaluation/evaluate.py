@@ -166,8 +166,9 @@ def _write(writer: Backend, bench: Bench) -> tuple[list[str], list[str]]:
 def written_on(loaded: TransformersBackend, source: str | Path, bench: Bench,
                name: str) -> tuple[list[str], list[str], str, str | None]:
     """Write the evaluation's continuations and songs on the engine users get, falling back to
-    transformers when it cannot convert, load or run the model; return the continuations, the
-    songs, the backend that wrote them and why it fell back (None when it did not)."""
+    the next one (song_backend) and at last to transformers when it cannot convert, load or run
+    the model; return the continuations, the songs, the backend that wrote them and why it fell
+    back (None when it did not)."""
     writer, fallback = song_backend(loaded, source, bench.cache, bench.exporter)
     if writer is not loaded:
         if fallback:
