@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     queue_size: int = Field(64, ge=1)  # more waiting get "busy"
     max_batch: int = Field(24, ge=1)  # rows generated together
     candidates: int = Field(3, ge=1)  # samples per step
-    batch_window_ms: float = Field(15.0, ge=0)  # wait for others to share a batch
+    batch_window_ms: float = Field(15.0, ge=0)  # least wait for the last batch's callers
     request_timeout: float = Field(120.0, ge=1)  # seconds in the queue
     prompt_max_chars: int = Field(200, ge=10)
     # ---- The Discord bot ----

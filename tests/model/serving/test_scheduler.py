@@ -91,8 +91,15 @@ def test_the_last_batchs_callers_are_waited_for_until_they_are_all_back():
     assert scheduler.pick(two_back, 12.001 + WINDOW).wait_until == until
     assert scheduler.pick(two_back, until).batch == list(two_back)  # the third never came back
     all_back = queue(1, 1, 1, start=12.001, first=6)
-    assert scheduler.pick(all_back, 12.001).wait_until == 12.001 + WINDOW  # the window only
-    assert scheduler.pick(all_back, 12.001 + WINDOW).batch == list(all_back)
+    assert scheduler.pick(all_back, 12.003).batch == list(all_back)  # no window once all are back
+
+
+def test_a_lone_request_after_a_lone_batch_goes_at_once():
+    # A verse's line steps: each comes back alone, and used to wait out the window every time.
+    scheduler = Scheduler(max_batch=16, batch_window=WINDOW)
+    scheduler.ran(served=1, arrivals=1, started=10.0, ended=10.1)
+    pick = scheduler.pick(queue(1, start=10.1, first=2), 10.1)
+    assert pick.wait_until is None and pick.taken == 1
 
 
 def test_without_a_batch_before_only_the_window_counts():
