@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from model.lyrics.habits import habits
+from model.lyrics.habits import ADDED_SHAPES, SHAPES, habits
 
 RHYME_WINDOW = 3  # a line rhymes when its end word rhymes with one of the 3 lines before it
 _WORD = re.compile(r"[a-z']+")
@@ -173,6 +173,7 @@ class Style:
     # (model/lyrics/habits.py); None in figures saved before they were measured: every line passes.
     characters: str | None = None
     shapes: tuple[str, ...] | None = None
+    checked: tuple[str, ...] | None = None  # the shapes looked for; None: all of SHAPES
     prose_rate: float | None = None  # share of words in PROSE_WORDS; None in older figures
 
     def to_json(self) -> dict[str, Any]:
@@ -186,6 +187,8 @@ class Style:
         values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         if values.get("shapes") is not None:
             values["shapes"] = tuple(values["shapes"])
+            values["checked"] = tuple(values.get("checked") or
+                                      (name for name in SHAPES if name not in ADDED_SHAPES))
         return cls(**values)
 
 
@@ -216,6 +219,7 @@ def figures(texts: Iterable[str]) -> Style:
                          else 0.0),
         characters=characters,
         shapes=shapes,
+        checked=tuple(SHAPES),
         # Rounded as saved (to_json), so that figures read back are the ones measured.
         prose_rate=round(sum(w in PROSE_WORDS for lines in per_song for line in lines
                              for w in words(line)) / sum(widths), 4) if sum(widths) else 0.0,

@@ -79,7 +79,7 @@ def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
     loops = bool(text) and is_degenerate(f"{tail}\n{text}") and not is_degenerate(tail)
     return Candidate(text, line_features(text, logprob, artist, rhyme, copied), finished, copied,
                      " ".join(words_of(text)) not in earlier,
-                     unlike(text, artist.characters, artist.shapes),
+                     unlike(text, artist.characters, artist.shapes, artist.checked),
                      refuse(text) if refuse is not None and text else None, loops)
 
 

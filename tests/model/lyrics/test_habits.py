@@ -21,6 +21,8 @@ def rules(lines):
     ("the café on the corner", "'é'"),
     ("it was late and I walked home.", "full stop at the end"),
     ("it was late. I walked home", "sentence break"),
+    ("it was late and I walked home,", "comma at the end"),
+    ("it was late, and I walked 'home,'", "comma at the end"),
     ("we had 60 of them", "digits"),
     ("L.A.R.D, L.A.R.D", "letter string"),
     ("- a cake with blue icing", "list item"),
@@ -53,6 +55,21 @@ def test_the_habits_travel_with_the_style_figures_and_old_figures_let_every_line
     saved_before = {k: v for k, v in style.to_json().items() if k not in ("characters", "shapes")}
     old = Style.from_json(saved_before)
     assert unlike("it ends. With 60: *", old.characters, old.shapes) is None
+
+
+def test_figures_saved_before_a_shape_was_looked_for_let_that_shape_through():
+    # The artist's figures list the shapes they use; ones saved before "comma at the end" was
+    # looked for say nothing of it, so they must not refuse it (the artist may end lines so).
+    saved = figures(["\n".join(PLAIN[:8])] * 3).to_json()
+    assert "comma at the end" not in saved["shapes"]
+    now = Style.from_json(saved)
+    assert unlike("we drove all night,", now.characters, now.shapes, now.checked) == \
+        "comma at the end"
+    del saved["checked"]
+    before = Style.from_json(saved)
+    assert unlike("we drove all night,", before.characters, before.shapes, before.checked) is None
+    assert unlike("we drove all night.", before.characters, before.shapes, before.checked) == \
+        "full stop at the end"
 
 
 def test_lyrics_in_general_write_no_full_stops_digits_or_colons():
