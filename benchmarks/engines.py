@@ -13,7 +13,7 @@ line, lines a second, the engine's CPU seconds (the load disturbs them less than
 prompt tokens fed and those the engine computed per step (vLLM and llama.cpp count them; OpenVINO
 does not), and `single_overhead` (one request through the worker / the bare backend call). Then
 the compute floor of the crowd's work from the model's FLOPs a token and this machine's measured
-fp32 and int8 matmul throughput, and the in-process engines' batch-1 decode by thread count
+fp32, bf16 and int8 matmul throughput, and the in-process engines' batch-1 decode by thread count
 against the memory floor (a recommendation: measure it on a quiet machine).
 
     python benchmarks/engines.py --model RUN_DIR [--engines ctranslate2,openvino,vllm,llama]
@@ -302,16 +302,19 @@ def model_flops(folder: Path, context: float) -> tuple[float, int]:
 
 
 def matmul_rates(threads: int) -> dict[str, float]:
-    """Measure fp32 and int8 matmul FLOP/s at a crowd's shape (48 rows) on `threads` threads."""
+    """Measure fp32, bf16 and int8 matmul FLOP/s at a crowd's shape (48 rows) on `threads`
+    threads. bf16 is what OpenVINO computes in on a CPU that has it (its int8 is the weights')."""
     import torch
 
     torch.set_num_threads(threads)
     rows, d = 48, 2048
     rates = {}
     a32, b32 = torch.randn(rows, d), torch.randn(d, d)
+    a16, b16 = a32.bfloat16(), b32.bfloat16()
     a8 = torch.randint(-100, 100, (rows, d), dtype=torch.int8)
     b8 = torch.randint(-100, 100, (d, d), dtype=torch.int8)
-    for name, run in (("fp32", lambda: a32 @ b32), ("int8", lambda: torch._int_mm(a8, b8))):
+    for name, run in (("fp32", lambda: a32 @ b32), ("bf16", lambda: a16 @ b16),
+                      ("int8", lambda: torch._int_mm(a8, b8))):
         run()
         best = float("inf")
         for _ in range(5):
@@ -382,7 +385,7 @@ def main(args: argparse.Namespace) -> None:
     print("| engine | 1 song s | first line s | crowd: each song s | x one | first line s max "
           "| lines/s | engine CPU s | prompt tokens fed/step | computed/step | single_overhead |")
     print("| --- " * 11 + "|")
-    crowd_prompt = None
+    crowd_prompt, walls = None, {}
     for name in args.engines.split(","):
         try:
             engine = open_engine(name, args)
@@ -398,6 +401,7 @@ def main(args: argparse.Namespace) -> None:
             if engine.group is not None:
                 stop_server(engine.group)
         crowd_prompt = crowd["fed"] or crowd_prompt
+        walls[name] = crowd["wall"]
         if name == "openvino":  # it counts no cache hits: estimate them from prefill time
             fresh = open_engine(name, args)  # the measured one closed with its worker
             try:
@@ -416,23 +420,27 @@ def main(args: argparse.Namespace) -> None:
               flush=True)
     print(f"# load after: {os.getloadavg()[0]:.1f}")
     if not args.skip_floor:
-        floor(args, crowd_prompt or 200.0)
+        floor(args, crowd_prompt or 200.0, walls)
     if not args.skip_threads:
         decode_floor(args)
 
 
-def floor(args: argparse.Namespace, mean_context: float) -> None:
-    """Print the compute floor of the crowd's work: new prompt tokens and samples."""
+def floor(args: argparse.Namespace, mean_context: float, walls: dict[str, float]) -> None:
+    """Print the compute floor of the crowd's work (new prompt tokens and samples) at each
+    precision, and each engine's crowd wall over it."""
     flops, weights = model_flops(args.model, mean_context)
     line_tokens = args.tokens  # each step appends about one line: a cache-perfect engine reads it
     tokens = args.songs * args.steps * (line_tokens + CROWD_K * args.tokens)
+    work = tokens * flops
     rates = matmul_rates(args.threads)
     print(f"# floor, {args.songs} songs: {tokens} tokens x {flops / 1e6:.0f} MFLOP "
-          f"({weights / 1e6:.0f} M weights, context {mean_context:.0f}) = "
-          f"{tokens * flops / 1e12:.2f} TFLOP; at {rates['int8'] / 1e9:.0f} GOP/s int8: "
-          f"{tokens * flops / rates['int8']:.1f} s; at {rates['fp32'] / 1e9:.0f} GFLOP/s fp32: "
-          f"{tokens * flops / rates['fp32']:.1f} s ({args.threads} thread(s); target: the "
-          f"crowd's wall within 1.5x)")
+          f"({weights / 1e6:.0f} M weights, context {mean_context:.0f}) = {work / 1e12:.2f} "
+          "TFLOP; " + "; ".join(f"at {rates[p] / 1e9:.0f} G/s {p}: {work / rates[p]:.1f} s"
+                                for p in ("int8", "bf16", "fp32")) +
+          f" ({args.threads} thread(s); target: the crowd's wall within 1.5x)")
+    for name, wall in walls.items():
+        print(f"#   {name}: the crowd's wall {wall:.1f} s = " + ", ".join(
+            f"{wall * rates[p] / work:.1f}x the {p} floor" for p in ("int8", "bf16", "fp32")))
 
 
 if __name__ == "__main__":
