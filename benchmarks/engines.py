@@ -10,11 +10,12 @@ backend, each server started here on loopback in a process group of its own and 
 
 Printed per engine: one song's time and first line; each song's wait with the crowd, its first
 line, lines a second, the engine's CPU seconds (the load disturbs them less than the walls), the
-prompt tokens fed and those the engine computed per step (vLLM and llama.cpp count them; OpenVINO
-does not), and `single_overhead` (one request through the worker / the bare backend call). Then
-the compute floor of the crowd's work from the model's FLOPs a token and this machine's measured
-fp32, bf16 and int8 matmul throughput, and the in-process engines' batch-1 decode by thread count
-against the memory floor (a recommendation: measure it on a quiet machine).
+prompt tokens fed and those the engine computed per step (vLLM and llama.cpp count them; for
+OpenVINO, which does not, a rough estimate from prefill time), and `single_overhead` (one
+request through the worker / the bare backend call). Then the compute floor of the crowd's
+work from the model's FLOPs a token and this machine's measured fp32, bf16 and int8 matmul
+throughput, and the in-process engines' batch-1 decode by thread count against the memory floor
+(a recommendation: measure it on a quiet machine).
 
     python benchmarks/engines.py --model RUN_DIR [--engines ctranslate2,openvino,vllm,llama]
         [--songs 16] [--steps 40] [--tokens 14] [--threads 1]
