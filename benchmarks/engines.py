@@ -441,7 +441,7 @@ def floor(args: argparse.Namespace, mean_context: float, walls: dict[str, float]
           f" ({args.threads} thread(s); target: the crowd's wall within 1.5x)")
     for name, wall in walls.items():
         print(f"#   {name}: the crowd's wall {wall:.1f} s = " + ", ".join(
-            f"{wall * rates[p] / work:.1f}x the {p} floor" for p in ("int8", "bf16", "fp32")))
+            f"{wall * rates[p] / work:.2f}x the {p} floor" for p in ("int8", "bf16", "fp32")))
 
 
 if __name__ == "__main__":
