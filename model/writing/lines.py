@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from model.lyrics.habits import unlike
+from model.lyrics.habits import junk, unlike
 from model.lyrics.songtext import clean_output, is_degenerate
 from model.lyrics.style import Style, end_word, quality
 from model.serving.protocol import Completion
@@ -66,8 +66,9 @@ def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
               partner: str | None, earlier: set[str], index: CopyIndex | None,
               context: list[str], refuse: Refuse | None = None) -> Candidate:
     """Measure one candidate line; a line cut by its budget ends on a cut word: no rhyme; a
-    character or shape the artist almost never writes, or a word `refuse` refuses, makes it
-    unusable."""
+    character or shape the artist almost never writes, a line that is no lyric in anyone's
+    song (a number list, code, markup: habits.junk, whatever the artist's habits allow; both
+    only where the habits are known), or a word `refuse` refuses, makes it unusable."""
     copied = 0
     if index is not None and text:
         before = "\n".join(context[-COPY_CONTEXT:])
@@ -79,7 +80,8 @@ def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
     loops = bool(text) and is_degenerate(f"{tail}\n{text}") and not is_degenerate(tail)
     return Candidate(text, line_features(text, logprob, artist, rhyme, copied), finished, copied,
                      " ".join(words_of(text)) not in earlier,
-                     unlike(text, artist.characters, artist.shapes, artist.checked),
+                     unlike(text, artist.characters, artist.shapes, artist.checked)
+                     or (junk(text) if artist.shapes is not None else None),
                      refuse(text) if refuse is not None and text else None, loops)
 
 

@@ -62,6 +62,16 @@ def test_a_line_that_makes_the_lines_before_it_a_loop_is_not_kept():
     assert not after.loops and after.usable
 
 
+def test_a_number_list_is_no_line_even_for_an_artist_who_writes_numbers():
+    # A rap catalogue writes digits ("36 chambers"), so its habits allow them; a tuned model
+    # still wrote "1904 983 7" as a verse's line.
+    rapper = replace(ARTIST, shapes=("digits",))
+    numbers, chambers = candidates(lines("1904 983 7", "36 chambers deep in the night"), rapper,
+                                   None, set(), None, [])
+    assert numbers.unlike == "number list" and not numbers.usable
+    assert chambers.usable
+
+
 def test_a_line_cut_by_its_budget_loses_to_one_that_ended():
     options = (candidates(lines("we held the light", finish="length"), ARTIST, "night", set(),
                           None, [])
