@@ -207,26 +207,32 @@ class Bench:
                 "openvino": bool(self.exporter and openvino_installed())}
 
 
-def measure(source: str | Path, bench: Bench, name: str) -> dict[str, Any]:
-    """Measure one model: its scores on the validation songs, its continuations of their first
-    lines and the songs it writes; return figures that JSON keeps (the base model's are cached)."""
+def measure(source: str | Path, bench: Bench, name: str,
+            scored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measure one model: its scores on the validation songs (`scored`: the trainer's, of these
+    very weights on the same windows), its continuations of their first lines and the songs it
+    writes; return figures that JSON keeps (the base model's are cached)."""
     bench.progress.emit("evaluate", model=name)
     val = bench.corpus.val
     backend = TransformersBackend.load(locate(source), model_id=str(source))
-    score = score_songs(backend.model, backend.tokenizer, backend.info.spec, val,
-                        bench.block_size)
-    if not math.isfinite(score.loss):  # the fast engines would sample from it without a word
-        raise TrainingError(f"the {name} model's validation loss is {score.loss}: its weights "
+    if scored is None:
+        score = score_songs(backend.model, backend.tokenizer, backend.info.spec, val,
+                            bench.block_size)
+        scored = {"loss": score.loss, "token_accuracy": score.token_accuracy,
+                  "tokens": score.tokens}
+    loss = scored["loss"]
+    if not math.isfinite(loss):  # the fast engines would sample from it without a word
+        raise TrainingError(f"the {name} model's validation loss is {loss}: its weights "
                             "diverged; train again with a lower --learning-rate")
     raw, written, writer, fallback = written_on(backend, source, bench, name)
-    metrics: dict[str, Any] = {"loss": round(score.loss, 4),
-                               "perplexity": round(score.perplexity, 2),
-                               "token_accuracy": round(score.token_accuracy, 4),
+    metrics: dict[str, Any] = {"loss": round(loss, 4),
+                               "perplexity": round(math.exp(min(loss, 50.0)), 2),
+                               "token_accuracy": round(scored["token_accuracy"], 4),
                                **generation_metrics(raw, val, bench.index)}
     song = song_metrics(written, bench.index)
     metrics.update({"song_backend": writer, "song_fallback": fallback,
                     **{k: v for k, v in song.items() if k != "style"}})
-    return {"metrics": metrics, "val_tokens": score.tokens, "song_metrics": song,
+    return {"metrics": metrics, "val_tokens": scored["tokens"], "song_metrics": song,
             "continuations": [clean_output(t) for t in raw], "songs": written}
 
 
@@ -249,21 +255,23 @@ def base_measure(base_model: str, bench: Bench) -> dict[str, Any]:
 
 def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, progress: Progress,
              seed: int = 0, songs: int = SONG_OPENINGS, cache: Path | None = None,
-             exporter: str | None = None) -> dict[str, Any]:
+             exporter: str | None = None, scored: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the run in `run_dir` and its base model; write the reports; return metrics.
 
     With `exporter` (OPENVINO_EXPORTER) the songs are written on OpenVINO, as they will be
-    served, and the run keeps its IR for publish."""
+    served, and the run keeps its IR for publish. `scored`: the trainer's validation score of
+    the run's weights (its last pass scored the same windows), reported instead of scoring
+    them again."""
     if cache is None:  # no cache to keep the base model's conversion in: a scratch one
         with tempfile.TemporaryDirectory(prefix="swiftai-eval-") as scratch:
             return evaluate(run_dir, corpus, base_model, block_size, progress, seed, songs,
-                            Path(scratch), exporter)
+                            Path(scratch), exporter, scored)
     train = [s["lyrics"] for s in corpus.train]
     artist = artist_style(corpus.manifest, train + [s["lyrics"] for s in corpus.val])
     bench = Bench(corpus, block_size, song_openings(corpus.val, songs), CopyIndex(train), artist,
                   seed, progress, cache, exporter)
     base = base_measure(base_model, bench)
-    tuned = measure(run_dir, bench, "fine-tuned")
+    tuned = measure(run_dir, bench, "fine-tuned", scored)
     metrics: dict[str, Any] = {"val_songs": len(corpus.val), "song_openings": len(bench.openings),
                                **{f"base_{k}": v for k, v in base["metrics"].items()},
                                **tuned["metrics"], "val_tokens": tuned["val_tokens"]}

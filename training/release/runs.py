@@ -132,7 +132,8 @@ def evaluate_trained(run_dir: Path, tracker: Tracker, progress: Progress, cache:
         corpus = load_corpus(run_dir / "data")
         progress.stage("evaluate", run=run_dir.name)
         metrics = evaluate(run_dir, corpus, options.base_model, options.block_size, progress,
-                           songs=songs or options.eval_songs, cache=cache, exporter=exporter)
+                           songs=songs or options.eval_songs, cache=cache, exporter=exporter,
+                           scored=(previous.get("training") or {}).get("val_score"))
     except Exception as e:  # whatever broke, the trained weights stay; the reason is recorded
         write_bytes_atomic(log, traceback.format_exc().encode())
         reason = one_line(e)

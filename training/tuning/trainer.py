@@ -13,6 +13,8 @@ milliseconds on a data-centre GPU: the checkpoints cost more than the training. 
 - A full resumable checkpoint, with those best weights inside, is written at the first
   evaluation after `checkpoint_minutes` (process 0's clock decides for every process).
 - Training stops after `patience` evaluations without a better validation loss.
+- The best evaluation's score (loss, next-token accuracy, tokens) is kept as `best_score`:
+  evaluation reports it for the kept weights instead of scoring the same windows again.
 
 Evaluation and checkpoints stay at fixed steps, so a resumed run ends where one that was never
 interrupted ends, whenever its checkpoints happened to be written.
@@ -85,6 +87,7 @@ class LyricsTrainer(Trainer):
         self.patience = patience
         self.checkpoint_seconds = checkpoint_minutes * 60
         self.best = BestWeights(self.model)
+        self.best_score: dict[str, float] | None = None  # of the kept weights; None: not known
         self.timing = {"evaluate": 0.0, "checkpoint": 0.0, "evaluations": 0, "checkpoints": 0}
         self._last_checkpoint = self._save_started = time.monotonic()
         self.add_callback(_Policy(self, eval_every))
@@ -93,12 +96,14 @@ class LyricsTrainer(Trainer):
         """Score the lyric tokens of the validation songs; keep the best weights; decide a
         checkpoint and early stopping. Every process gets the same answer."""
         started = time.monotonic()
-        loss, due = self._score()
+        loss, accuracy, tokens, due = self._score()
         metrics = {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0))}
         if self.state.best_metric is None or loss < self.state.best_metric:
             self.state.best_metric = loss
             self.state.best_global_step = self.state.global_step
             self.best.take()
+            self.best_score = {"loss": loss, "token_accuracy": accuracy, "tokens": tokens,
+                               "step": self.state.global_step}
         if due:
             self._save_started = time.monotonic()
             self.control.should_save = True  # the Trainer writes the checkpoint after this call
@@ -118,28 +123,31 @@ class LyricsTrainer(Trainer):
         return metrics
 
     @torch.no_grad()
-    def _score(self) -> tuple[float, bool]:
-        """Return the mean loss over scored tokens, and whether a checkpoint is due."""
+    def _score(self) -> tuple[float, float, int, bool]:
+        """Return the mean loss over scored tokens, the share the model's top guess got right,
+        the tokens scored, and whether a checkpoint is due."""
         model = self.model
         was_training = model.training
         model.eval()
         rank, world = self.args.process_index, self.args.world_size
-        totals = torch.zeros(3, dtype=torch.float64, device=self.args.device)
+        totals = torch.zeros(4, dtype=torch.float64, device=self.args.device)
         for batch in self.score_batches[rank::world]:
             batch = {k: v.to(self.args.device, non_blocking=True) for k, v in batch.items()}
             with self.accelerator.autocast():
-                mean = model(**batch).loss  # over the batch's scored tokens
-            scored = (batch["labels"][:, 1:] != -100).sum()
-            totals[0] += mean.double() * scored
-            totals[1] += scored
+                out = model(**batch)  # its loss: the mean over the batch's scored tokens
+            labels = batch["labels"][:, 1:]
+            mask = labels != -100
+            totals[0] += out.loss.double() * mask.sum()
+            totals[1] += mask.sum()
+            totals[3] += (out.logits[:, :-1].argmax(-1)[mask] == labels[mask]).sum()
         if rank == 0:
             now = time.monotonic()
             totals[2] = float(now - self._last_checkpoint >= self.checkpoint_seconds)
         if world > 1:
             torch.distributed.all_reduce(totals)
         model.train(was_training)
-        loss_sum, tokens, due = totals.tolist()
-        return loss_sum / max(tokens, 1.0), due > 0
+        loss_sum, tokens, due, right = totals.tolist()
+        return loss_sum / max(tokens, 1.0), right / max(tokens, 1.0), int(tokens), due > 0
 
     def checkpoint_written(self) -> None:
         """Restart the checkpoint clock (called once the Trainer has written one)."""
