@@ -85,6 +85,8 @@ def test_lyrics_in_general_write_no_full_stops_digits_or_colons():
     ("- sugar roses", "list item"), ("x = y + 1", "code"), ("print(line)", "code"),
     ("see https://example.org", "url"), ("3, 4, 5 and 6", "number list"),
     ("60% of the time", "number list"),
+    ("oh what do I do with this grief? (Bridge) (Chorus)", "markup"),
+    ("I think I am lost (verse 2)", "markup"), ("we crossed (the bridge) at dawn", None),
     ("don't you (don't you) know it?", None), ("It's 2 A.M. and I'm awake", None),
     ("Bridge over the water, baby", None),
 ])
