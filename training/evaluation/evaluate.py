@@ -43,7 +43,7 @@ from model.writing.prompts import prompt_text
 from training.data.dataset import Corpus
 from training.errors import TrainingError, one_line
 from training.evaluation import base_figures
-from training.evaluation.scoring import score_songs
+from training.evaluation.scoring import score_songs, windows_key
 from training.evaluation.style_check import (
     artist_style,
     report_rows,
@@ -215,7 +215,9 @@ def measure(source: str | Path, bench: Bench, name: str,
     bench.progress.emit("evaluate", model=name)
     val = bench.corpus.val
     backend = TransformersBackend.load(locate(source), model_id=str(source))
-    if scored is None:
+    windows = windows_key(val, min(bench.block_size, backend.info.context))  # as training cut
+    if scored is None or scored.get("windows") != windows:
+        # None, or kept for other songs (a run's validation songs edited since training)
         score = score_songs(backend.model, backend.tokenizer, backend.info.spec, val,
                             bench.block_size)
         scored = {"loss": score.loss, "token_accuracy": score.token_accuracy,

@@ -10,6 +10,8 @@ a forward pass, in bf16 where the hardware multiplies it natively (training/prec
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,13 @@ class Score:
     token_accuracy: float  # share of tokens the model's top guess got right
     tokens: int
     word_perplexity: float  # exp(total nats / lyric words): comparable across tokenizers
+
+
+def windows_key(songs: list[dict[str, Any]], block_size: int) -> str:
+    """Return the sha256 of what `score_windows` cuts: the songs as given and the block size. A
+    score kept with this key (the trainer's) stands for a fresh one only while it matches."""
+    text = json.dumps([songs, block_size], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def score_windows(tokenizer: Any, spec: TokenSpec, songs: list[dict[str, Any]],

@@ -44,7 +44,7 @@ from training.data.dataset import (
     tokenize_songs,
 )
 from training.errors import TrainingError
-from training.evaluation.scoring import score_windows
+from training.evaluation.scoring import score_windows, windows_key
 from training.precision import cpu_bf16
 from training.progress import Progress
 from training.tuning import distributed, lora
@@ -255,7 +255,8 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         "best_step": trainer.state.best_global_step,
         # The kept weights' validation score, which evaluation reports rather than scoring the
         # same windows again (~25 s for 135M on 2 cores); None after a resume.
-        "val_score": trainer.best_score,
+        "val_score": trainer.best_score and {**trainer.best_score,
+                                             "windows": windows_key(corpus.val, block_size)},
         "eval_every": eval_every,
         "train_blocks": len(train_blocks),
         "val_windows": sum(len(b["input_ids"]) for b in scoring),
