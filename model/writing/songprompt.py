@@ -51,10 +51,13 @@ class SongPrompt:
         first kept one, then section `label` so far; at most `limit` tokens (estimated) where
         dropping whole earlier sections can get it there."""
         text = head + song_text(sections[self.dropped:], label, lines, headers)
-        if estimate(text) <= limit or self.dropped >= len(sections):
+        # A section's first line keeps the section before it, however long (the backend's `fit`
+        # cuts it): dropped too, the line would be asked after a bare header.
+        keep = len(sections) - (0 if lines else 1)
+        if estimate(text) <= limit or self.dropped >= keep:
             return text
         stanza = max(estimate(for_model([section], headers)) for section in sections)
-        while self.dropped < len(sections) and estimate(text) > limit - stanza:
+        while self.dropped < keep and estimate(text) > limit - stanza:
             self.dropped += 1
             text = head + song_text(sections[self.dropped:], label, lines, headers)
         return text

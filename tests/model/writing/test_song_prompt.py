@@ -83,6 +83,15 @@ def test_a_section_longer_than_the_context_is_left_to_the_backends_fit():
     assert prompt.dropped == 1 and text == HEAD + song_text([], "Chorus", ["x y z"] * 40, True)
 
 
+def test_a_sections_first_line_keeps_the_section_before_however_long():
+    # A tiny model's context held less than one long verse: every section was dropped, and the
+    # chorus's first line was asked after "<|album:Red|>\n[Chorus]" alone.
+    prompt = SongPrompt()
+    verse = [("Verse 1", ["we lit paper lanterns on the long pier"] * 8)]
+    text = prompt.text(HEAD, verse, "Chorus", [], True, limit=20)
+    assert prompt.dropped == 0 and text == HEAD + song_text(verse, "Chorus", [], True)
+
+
 class Recording(Backend):
     """A real backend that writes down every request the worker checks (it checks each one
     before generating it), then lets the real one check and generate it."""
