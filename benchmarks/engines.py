@@ -329,24 +329,14 @@ def matmul_rates(threads: int) -> dict[str, float]:
 
 def decode_ms(name: str, folder: Path, threads: int) -> float:
     """Return `name`'s batch-1 decode in ms a token on `threads` threads, the prompt's work and
-    the call's fixed cost taken out (a 72-token call less an 8-token one, best of 3 each)."""
+    the call's fixed cost taken out (generation.seconds_per_token)."""
+    from benchmarks.generation import seconds_per_token
+
     option = {"ctranslate2": backends.CTranslate2Options,
               "openvino": backends.OpenVINOOptions}[name](threads=threads)
     backend = backends.load(name, folder, "bench", [option]).backend
-
-    def timed(tokens: int) -> float:
-        request = GenRequest("We lit paper lanterns\n", max_new_tokens=tokens,
-                             min_new_tokens=tokens)
-        backend.generate([request])  # warm up
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            backend.generate([request])
-            best = min(best, time.perf_counter() - start)
-        return best
-
     try:
-        return (timed(72) - timed(8)) * 1000 / 64
+        return seconds_per_token(backend) * 1000
     finally:
         backend.close()
 

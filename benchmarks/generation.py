@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.models import build_gpt2_124m, fixture_lyrics  # noqa: E402
 from model.serving import backends  # noqa: E402
-from model.serving.protocol import GenRequest, Sampling, context_of  # noqa: E402
+from model.serving.protocol import Backend, GenRequest, Sampling, context_of  # noqa: E402
 from model.serving.worker import Worker  # noqa: E402
 
 NEW_TOKENS = 64
@@ -147,21 +147,27 @@ def read_bandwidth(threads: int) -> float:
     return best
 
 
-def decode_per_token(folder: Path) -> float:
-    """Seconds per generated token at batch 1 on CTranslate2 in fp32, prompt work excluded."""
-    backend = backends.load("ctranslate2", folder, "bench",
-                            [backends.CTranslate2Options(compute_type="float32")]).backend
-    backend.generate([fixed(PROMPTS[0], 8)])  # warm up
+def seconds_per_token(backend: Backend, tokens: int = NEW_TOKENS) -> float:
+    """Seconds per generated token at batch 1, the prompt's work and the call's fixed cost taken
+    out: a call of `tokens` + 8 new tokens less one of 8, best of 3 each, after a warm-up."""
+    backend.generate([fixed(PROMPTS[0], 8)])
 
-    def timed(tokens: int) -> float:
+    def timed(count: int) -> float:
         runs = []
         for _ in range(3):
             started = time.perf_counter()
-            backend.generate([fixed(PROMPTS[0], tokens)])
+            backend.generate([fixed(PROMPTS[0], count)])
             runs.append(time.perf_counter() - started)
         return min(runs)
 
-    return (timed(NEW_TOKENS + 8) - timed(8)) / NEW_TOKENS
+    return (timed(tokens + 8) - timed(8)) / tokens
+
+
+def decode_per_token(folder: Path) -> float:
+    """Seconds per generated token at batch 1 on CTranslate2 in fp32, prompt work excluded."""
+    return seconds_per_token(backends.load("ctranslate2", folder, "bench",
+                                           [backends.CTranslate2Options(compute_type="float32")]
+                                           ).backend)
 
 
 def mean_nll(folder: Path, compute_type: str) -> float:

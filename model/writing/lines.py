@@ -41,7 +41,9 @@ class Candidate:
     finished: bool  # the line ended by itself, not cut by its token budget
     copied: int  # words in its longest run copied from a training song
     fresh: bool  # not a line the song already has
-    unlike: str | None = None  # what in it the artist almost never writes (model/lyrics/habits.py)
+    # What in it the artist almost never writes, or what kind of non-lyric it is
+    # (model/lyrics/habits.py: unlike, junk)
+    unlike: str | None = None
     refused: str | None = None  # why the request's filter refused it (never the word itself)
     loops: bool = False  # it makes the lines before it a loop ("you got a point" five times)
 

@@ -43,7 +43,7 @@ from model.writing.prompts import prompt_text
 from training.data.dataset import Corpus
 from training.errors import TrainingError, one_line
 from training.evaluation import base_figures
-from training.evaluation.scoring import score_songs, windows_key
+from training.evaluation.scoring import perplexity, score_songs, windows_key
 from training.evaluation.style_check import (
     artist_style,
     report_rows,
@@ -228,7 +228,7 @@ def measure(source: str | Path, bench: Bench, name: str,
                             "diverged; train again with a lower --learning-rate")
     raw, written, writer, fallback = written_on(backend, source, bench, name)
     metrics: dict[str, Any] = {"loss": round(loss, 4),
-                               "perplexity": round(math.exp(min(loss, 50.0)), 2),
+                               "perplexity": round(perplexity(loss), 2),
                                "token_accuracy": round(scored["token_accuracy"], 4),
                                **generation_metrics(raw, val, bench.index)}
     song = song_metrics(written, bench.index)
@@ -340,7 +340,7 @@ def _curves(history: list[dict[str, Any]], metrics: dict[str, Any]) -> bytes:
         left.plot(*zip(*train, strict=True), label="train loss")
     if evals:
         left.plot(*zip(*evals, strict=True), marker="o", label="validation loss")
-        right.plot([s for s, _ in evals], [math.exp(min(v, 50)) for _, v in evals], marker="o",
+        right.plot([s for s, _ in evals], [perplexity(v) for _, v in evals], marker="o",
                    label="fine-tuning")
     right.axhline(metrics["base_perplexity"], color="grey", linestyle="--",
                   label=f"base model ({metrics['base_perplexity']})")

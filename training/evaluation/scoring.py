@@ -36,6 +36,11 @@ class Score:
     word_perplexity: float  # exp(total nats / lyric words): comparable across tokenizers
 
 
+def perplexity(nats: float) -> float:
+    """Return exp(mean nats a token), capped where a diverged model's loss would overflow it."""
+    return math.exp(min(nats, 50.0))
+
+
 def windows_key(songs: list[dict[str, Any]], block_size: int) -> str:
     """Return the sha256 of what `score_windows` cuts: the songs as given and the block size. A
     score kept with this key (the trainer's) stands for a fresh one only while it matches."""
@@ -95,6 +100,6 @@ def score_songs(model: Any, tokenizer: Any, spec: TokenSpec, songs: list[dict[st
         raise ValueError("no tokens to score")
     loss = total_loss / total_tokens
     words = sum(len(words_of(song["lyrics"])) for song in songs)
-    return Score(loss=loss, perplexity=math.exp(min(loss, 50.0)),
+    return Score(loss=loss, perplexity=perplexity(loss),
                  token_accuracy=total_right / total_tokens, tokens=total_tokens,
-                 word_perplexity=math.exp(min(total_loss / max(1, words), 50.0)))
+                 word_perplexity=perplexity(total_loss / max(1, words)))

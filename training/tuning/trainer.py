@@ -22,7 +22,6 @@ interrupted ends, whenever its checkpoints happened to be written.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
@@ -32,6 +31,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from training.evaluation.scoring import perplexity
 
 BEST_FILE = "best.safetensors"  # inside a checkpoint: the best weights when it was written
 
@@ -97,7 +98,7 @@ class LyricsTrainer(Trainer):
         checkpoint and early stopping. Every process gets the same answer."""
         started = time.monotonic()
         loss, accuracy, tokens, due = self._score()
-        metrics = {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0))}
+        metrics = {"eval_loss": loss, "eval_perplexity": perplexity(loss)}
         if self.state.best_metric is None or loss < self.state.best_metric:
             self.state.best_metric = loss
             self.state.best_global_step = self.state.global_step
