@@ -208,9 +208,9 @@ def main(args: argparse.Namespace) -> None:
         single = sum(singles) / len(singles)
         crowd = asyncio.run(write(served, [openings[i % len(openings)] for i in range(AT_ONCE)],
                                   args.candidates, args.max_batch, args.form))[1]
-        print(f"song_s[1]: {single:.1f} (target <= 15 on 2 cores, GPT-2 124M int8)")
+        print(f"song_s[1]: {single:.1f} (target <= 7 on 2 cores, SmolLM2-135M)")
         print(f"song_s[{AT_ONCE}]: {crowd:.1f} (each song's wait with {AT_ONCE} at once; "
-              f"{crowd / single:.2f}x one, target <= 3x)")
+              f"{crowd / single:.2f}x one, target <= 6x)")
         print(f"# load after: {os.getloadavg()[0]:.1f}")
 
 

@@ -1,5 +1,5 @@
-"""Conversions for the fast backends: a run's, written at publish, and the base model's CTranslate2
-conversion, cached once.
+"""Conversions for the fast backends: a run's, written at publish, and the base model's, cached
+once for evaluation (only the one its songs are written on).
 
 A conversion lives in `ct2/` inside a model folder whose tokenizer, config.json and
 generation_config.json the CTranslate2 backend reads (model/serving/ct2.py). It is built beside
@@ -115,18 +115,18 @@ def convert_openvino(folder: Path, exporter: str, weights: str = "int8",
     return _put_in_place(staged, folder / openvino.CONVERSION)
 
 
-def convert_base(base_model: str, cache: Path) -> Path:
-    """Convert the base model (a hub id or folder) once into the cache; return its folder.
+def base_folder(base_model: str, cache: Path) -> Path:
+    """Return the base model's folder in the cache, made once: its tokenizer, config and end
+    tokens, which a backend reads beside a conversion (`ct2/`, `openvino/`) as it reads a run's.
 
-    The folder gets the tokenizer, config and end tokens beside `ct2/`, so the backend loads it
-    like a run. Built under a hidden name and renamed into place. No sampling settings are kept
-    in it: the backends fill in our defaults when they load it, so a change of them reaches a
-    base model converted before it.
+    Built under a hidden name and renamed into place. No sampling settings are kept in it: the
+    backends fill in our defaults when they load it, so a change of them reaches a base model
+    cached before it.
     """
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     folder = cached_base(cache, base_model)
-    if has_conversion(folder):
+    if (folder / "config.json").is_file():
         _forget_sampling(folder / "generation_config.json")
         return folder
     source = str(locate(base_model))  # offline: fail in seconds, or use the local cache
@@ -140,21 +140,32 @@ def convert_base(base_model: str, cache: Path) -> Path:
         tokenizer.save_pretrained(staged)
         config.save_pretrained(staged)
         GenerationConfig(eos_token_id=config.eos_token_id).save_pretrained(staged)
-        from ctranslate2.converters import TransformersConverter
-
-        _register_padded_gpt2()
-        try:
-            TransformersConverter(source).convert(str(staged / CONVERSION),
-                                                  quantization=STORED_AS, force=True)
-        except Exception as e:  # as in convert_folder: ValueError/NotImplementedError/KeyError...
-            raise TrainingError(f"CTranslate2 cannot convert base model {base_model!r}: "
-                                f"{e}") from e
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staged, folder)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    return folder
+
+
+def convert_base(base_model: str, cache: Path) -> Path:
+    """Convert the base model (a hub id or folder) once into its cache folder (`base_folder`);
+    return the folder."""
+    folder = base_folder(base_model, cache)
+    if has_conversion(folder):
+        return folder
+    from ctranslate2.converters import TransformersConverter
+
+    _register_padded_gpt2()
+    staged = folder / f".{CONVERSION}.{secrets.token_hex(4)}"
+    try:
+        TransformersConverter(str(locate(base_model))).convert(str(staged),
+                                                               quantization=STORED_AS, force=True)
+    except Exception as e:  # as in convert_folder: ValueError/NotImplementedError/KeyError...
+        shutil.rmtree(staged, ignore_errors=True)
+        raise TrainingError(f"CTranslate2 cannot convert base model {base_model!r}: {e}") from e
+    _put_in_place(staged, folder / CONVERSION)
     return folder
 
 
@@ -168,9 +179,11 @@ def _forget_sampling(path: Path) -> None:
 
 
 def convert_base_openvino(base_model: str, cache: Path, exporter: str) -> Path:
-    """Export the base model once into its cache folder (beside its CTranslate2 conversion,
-    which brings the tokenizer and settings); return the folder."""
-    folder = convert_base(base_model, cache)
+    """Export the base model once into its cache folder (`base_folder`); return the folder.
+
+    No CTranslate2 conversion is made beside it: songs written on OpenVINO never read one, and
+    it took ~20 s of a first run's evaluation (SmolLM2-135M, 2 cores)."""
+    folder = base_folder(base_model, cache)
     if not openvino.has_ir(folder):
         convert_openvino(folder, exporter, source=locate(base_model))  # a folder or hub id
     return folder
