@@ -19,8 +19,13 @@ another candidate, or asks again):
   model tuned on it for 12 steps ended 1 in 6. None of three real catalogues ends 1 line in 300
   with a comma (a lyrics site's convention: the line break is the pause); that model, 1 in 11.
 
-`RARE` is 1 line in 200: a shape that rare in the artist's lines is missed by no reader when it
-is never written, while a model that writes it in 1 line in 6 is told apart by it.
+`RARE` is 1 line in 100: a shape that rare in the artist's lines is missed by no reader when it
+is never written, while a model that writes it more often is told apart by it. At 1 in 200 a rap
+catalogue kept its full stops ending a line (0.6% of its lines); its model tuned for 12 steps
+ended 3.9% of its lines so, the classifier's first tell. The same catalogue's sentence breaks
+(0.7%) and letter strings (0.7%) go with them, and another rap catalogue's digits (0.95%) and
+ellipses (0.6%). No character of the three catalogues lies between the two (the nearest, one's
+`.`, is in 1.004% of its lines and stays).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-RARE = 0.005  # used in fewer than 1 line in 200: the artist "almost never" does it
+RARE = 0.01  # used in fewer than 1 line in 100: the artist "almost never" does it
 
 _SECTIONS = r"(?:pre-?chorus|chorus|verse|bridge|intro|outro|hook|refrain|interlude)"
 

@@ -6,7 +6,7 @@ from model.lyrics.habits import RARE, habits, junk, unlike
 from model.lyrics.style import GENERIC, Style, figures
 
 # An artist who writes commas, apostrophes, question marks, hyphens, colons inside a line and
-# trailing ellipses: 200 lines, so each habit is far past 1 line in 200.
+# trailing ellipses: 200 lines, so each habit is far past 1 line in 100.
 PLAIN = ["we drove all night, didn't we?", "slow-motion summer: you and me",
          "and I waited...", "the porch light burning on the hill"] * 50
 
@@ -40,9 +40,11 @@ def test_a_line_with_a_character_or_shape_the_artist_never_writes_is_unlike_thei
 
 
 def test_an_artist_who_uses_a_shape_keeps_it_and_one_who_almost_never_does_loses_it():
-    often = [f"{n} miles from home" for n in range(2)] + ["a plain line"] * 198  # 1 in 100
-    rarely = ["22 again"] + ["a plain line"] * 299  # 1 in 300: under RARE
-    assert RARE == 0.005
+    often = [f"{n} miles from home" for n in range(4)] + ["a plain line"] * 196  # 1 in 50
+    # 1 in 150: a rap catalogue's full stops ending a line (0.6%), under RARE; a model tuned on
+    # it for 12 steps ended 3.9% of its lines so, and the classifier told its stanzas by them.
+    rarely = ["22 again", "24 again"] + ["a plain line"] * 298
+    assert RARE > 1 / 150
     assert "digits" in rules(often)[1] and unlike("we were 22", *rules(often)) is None
     assert unlike("we were 22", *rules(rarely)) == "digits"
 
