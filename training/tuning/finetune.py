@@ -216,6 +216,10 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
                                                        and cpu_bf16()),
         fp16=cuda and _half() == torch.float16,
     )
+    optimizer = None
+    if options.lora and options.lora_plus != 1:
+        optimizer = lora.optimizer(model, options.learning_rate, options.weight_decay,
+                                   options.lora_plus)
     trainer = LyricsTrainer(
         model=model,
         args=args,
@@ -227,6 +231,7 @@ def train(run_dir: Path, progress: Progress, resume: bool = False) -> dict[str, 
         eval_every=eval_every,
         patience=options.patience,
         checkpoint_minutes=options.checkpoint_minutes,
+        optimizers=(optimizer, None),  # None: the Trainer's own
     )
     trainer.remove_callback(PrinterCallback)  # it prints raw dicts; our callback reports instead
     if not distributed.is_main():

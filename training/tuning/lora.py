@@ -60,6 +60,16 @@ def add_adapters(model: Any, rank: int, alpha: int, token_ids: list[int]) -> Any
         return get_peft_model(model, config(model, rank, alpha, token_ids))
 
 
+def optimizer(model: Any, lr: float, weight_decay: float, ratio: float) -> torch.optim.Optimizer:
+    """AdamW for the adapters, with LoRA+ (PEFT's): each B matrix learns `ratio` times faster
+    than its A. B starts at zero and A at random, so at one rate B moves too slowly for the
+    few steps a CPU affords (Hayou et al., 2024: LoRA+)."""
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=ratio,
+                                     weight_decay=weight_decay, loraplus_weight_decay=weight_decay)
+
+
 def merge(model: Any) -> Any:
     """Fold the adapters (and trained token rows) into the weights; return the plain model."""
     with _quiet():

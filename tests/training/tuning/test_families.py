@@ -11,6 +11,7 @@ from model.registry.runs import Registry
 from tests.training.conftest import cli, copy_runs
 from training.data.dataset import add_album_tokens
 from training.release.publish import publish
+from training.tuning import lora
 
 
 @pytest.mark.parametrize("name", ["good", "llama", "qwen2", "lora"])
@@ -49,3 +50,20 @@ def test_lora_trains_adapters_and_album_rows_and_saves_a_plain_model(trained, ti
     assert not torch.allclose(after[albums], before[albums])  # trained
     trained_c_attn = load_file(run.path / "model.safetensors")["transformer.h.0.attn.c_attn.weight"]
     assert not torch.allclose(trained_c_attn, start.transformer.h[0].attn.c_attn.weight)
+
+
+def test_lora_plus_gives_every_b_matrix_its_ratio_of_the_rate_and_the_rest_the_rate(tiny_base):
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    add_album_tokens(tokenizer, model, ["Harbor Lights"])
+    album_row = tokenizer.convert_tokens_to_ids(["<|album:Harbor Lights|>"])
+    model = lora.add_adapters(model, 4, 8, album_row)
+    rates = {id(p): group["lr"] for group in lora.optimizer(model, 1e-3, 0.01, 8).param_groups
+             for p in group["params"]}
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    assert len(rates) == len(trainable)  # every weight that trains is in one group
+    b = [n for n in trainable if "lora_B" in n]
+    assert b and all(rates[id(trainable[n])] == pytest.approx(8e-3) for n in b)
+    rest = [n for n in trainable if "lora_B" not in n]
+    assert any("token" in n for n in rest)  # the album row trains at the plain rate
+    assert all(rates[id(trainable[n])] == pytest.approx(1e-3) for n in rest)

@@ -38,3 +38,10 @@ def test_lora_has_its_own_default_learning_rate_unless_one_is_given():
 def test_options_survive_a_round_trip_through_run_json():
     options = TrainOptions(lora=True, lora_rank=8)
     assert TrainOptions.from_json(dataclasses.asdict(options)) == options
+
+
+def test_a_run_json_older_than_lora_plus_resumes_with_plain_lora():
+    older = dataclasses.asdict(TrainOptions(lora=True))
+    del older["lora_plus"]
+    assert TrainOptions.from_json(older).lora_plus == 1.0
+    assert TrainOptions(lora=True).lora_plus > 1.0  # a new run learns with LoRA+
