@@ -52,7 +52,7 @@ class TrainOptions:
     lora: bool = option(False, "train LoRA adapters, not every weight; merged at the end")
     lora_rank: int = option(16, "rank of each LoRA adapter")  # plenty for one artist's style
     lora_alpha: int = option(32, "LoRA scale: updates are multiplied by alpha / rank")  # 2x rank
-    # 12 steps on Taylor Swift: can't-tell 0.72-0.77 -> 0.61-0.64 (docs/benchmarks.md)
+    # 12 steps on Taylor Swift: can't-tell 0.72-0.77 -> 0.61-0.67 (docs/benchmarks.md)
     lora_plus: float = option(8.0, "LoRA+: each adapter's B matrix learns this many times "
                               "faster than its A (1: plain LoRA)")
     cpu_bf16: bool = option(True, "compute in bf16 on a CPU that multiplies it natively "
