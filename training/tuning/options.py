@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.errors import TrainingError
+
 FULL_LEARNING_RATE = 5e-5  # the usual GPT-2 fine-tune rate; 1e-4 learns faster, forgets more
 # Adapters start at zero and are small: they need a larger step. 12 steps on Taylor Swift
 # (SmolLM2-135M): validation perplexity 10.62 -> 9.49 at 2e-4, 8.36 at 1e-3, 7.98 at 2e-3, 7.84
@@ -21,6 +23,9 @@ LORA_LEARNING_RATE = 1e-3
 # What a run.json written before an option existed was trained with: a resumed run keeps it (its
 # optimizer's saved state fits only the parameter groups it had).
 BEFORE_OPTION = {"lora_plus": 1.0}
+# The least each of these may be: below it a run fails deep in the Trainer (an empty batch) or
+# quietly learns less (LoRA+ under 1 slows every B matrix; 0 freezes them).
+LEAST = {"block_size": 2, "batch_size": 1, "grad_accum": 1, "lora_rank": 1, "lora_plus": 1.0}
 
 
 def option(default: Any, help: str) -> Any:
@@ -67,6 +72,10 @@ class TrainOptions:
     kto_epochs: float = option(1.0, "passes over the voted songs")  # a few hundred votes: ~60 steps
 
     def __post_init__(self) -> None:
+        for name, least in LEAST.items():
+            if getattr(self, name) < least:
+                raise TrainingError(f"--{name.replace('_', '-')} must be at least {least:g}, "
+                                    f"not {getattr(self, name):g}")
         if self.learning_rate is None:  # resolved here, so run.json records the rate used
             rate = LORA_LEARNING_RATE if self.lora else FULL_LEARNING_RATE
             object.__setattr__(self, "learning_rate", rate)

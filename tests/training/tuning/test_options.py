@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from tests.training.conftest import cli
 from training.__main__ import build_parser
 from training.tuning.options import FULL_LEARNING_RATE, LORA_LEARNING_RATE, TrainOptions
 
@@ -45,3 +46,13 @@ def test_a_run_json_older_than_lora_plus_resumes_with_plain_lora():
     del older["lora_plus"]
     assert TrainOptions.from_json(older).lora_plus == 1.0
     assert TrainOptions(lora=True).lora_plus > 1.0  # a new run learns with LoRA+
+
+
+@pytest.mark.parametrize("flag, value", [("--lora-plus", "0.5"), ("--batch-size", "0"),
+                                         ("--block-size", "1")])
+def test_an_option_below_its_least_is_refused_in_one_line(tmp_path, flag, value):
+    result = cli(tmp_path, "train", "--lora", flag, value)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {flag} must be at least " \
+        f"{'1' if flag != '--block-size' else '2'}, not {float(value):g}"
+    assert not (tmp_path / "models").exists()  # refused before any run folder
