@@ -48,11 +48,11 @@ def test_a_run_json_older_than_lora_plus_resumes_with_plain_lora():
     assert TrainOptions(lora=True).lora_plus > 1.0  # a new run learns with LoRA+
 
 
-@pytest.mark.parametrize("flag, value", [("--lora-plus", "0.5"), ("--batch-size", "0"),
-                                         ("--block-size", "1")])
-def test_an_option_below_its_least_is_refused_in_one_line(tmp_path, flag, value):
+@pytest.mark.parametrize("flag, value, least", [("--lora-plus", "0.5", "1"),
+                                                ("--batch-size", "0", "1"),
+                                                ("--block-size", "1", "2")])
+def test_an_option_below_its_least_is_refused_in_one_line(tmp_path, flag, value, least):
     result = cli(tmp_path, "train", "--lora", flag, value)
     assert result.returncode == 1
-    assert result.stderr.strip() == f"error: {flag} must be at least " \
-        f"{'1' if flag != '--block-size' else '2'}, not {float(value):g}"
+    assert result.stderr.strip() == f"error: {flag} must be at least {least}, not {value}"
     assert not (tmp_path / "models").exists()  # refused before any run folder
