@@ -191,7 +191,12 @@ class TransformersBackend(Backend):
             if defaults.top_p < 1.0:
                 steps.append(TopPLogitsWarper(defaults.top_p))
         # Everything that shapes the distribution is in `steps`; the config only says how long.
+        # Its sampling fields are set to change nothing, not left unset: generate() fills unset
+        # ones from the model's generation_config.json and applied its temperature, top-k, top-p
+        # and penalty a second time (a row asking 1.5 sampled at 1.5 x the model's 0.9). Greedy
+        # keeps transformers' own top-k default, which it uses not and warns not about.
         config = GenerationConfig(
+            temperature=1.0, top_k=50 if greedy else 0, top_p=1.0, repetition_penalty=1.0,
             do_sample=not greedy, max_new_tokens=max(limits),
             min_new_tokens=max(r.min_new_tokens for r in rows) or None,
             eos_token_id=list(self.info.spec.end_ids), pad_token_id=pad,  # type: ignore[union-attr]

@@ -97,6 +97,22 @@ def test_samples_mixed_settings_and_stop_strings_on_each_backend(converted, name
         assert completion.tokens < 60
 
 
+def test_transformers_samples_at_the_asked_temperature_not_also_at_the_models(converted,
+                                                                              tmp_path):
+    # generate() used to apply the model's own temperature after the row's: a model whose
+    # generation_config.json says 0.001 wrote one near-greedy text however hot a row asked.
+    folder = tmp_path / "model"
+    shutil.copytree(converted["gpt2"], folder)
+    config = json.loads((folder / "generation_config.json").read_text(encoding="utf-8"))
+    config.update(do_sample=True, temperature=0.001)
+    (folder / "generation_config.json").write_text(json.dumps(config), encoding="utf-8")
+    served = backends.load("transformers", folder, "m")
+    [cold] = served.backend.generate([GenRequest("hi", k=8, max_new_tokens=6)])
+    [hot] = served.backend.generate([GenRequest("hi", k=8, max_new_tokens=6, temperature=1.5)])
+    assert len({c.text for c in cold}) == 1  # the model's own 0.001: greedy in effect
+    assert len({c.text for c in hot}) > 1
+
+
 def test_auto_uses_ctranslate2_only_where_a_conversion_is(converted, tiny_family):
     assert backends.resolve("auto", converted["llama"]) == "ctranslate2"
     assert backends.resolve("auto", tiny_family("llama")) == "transformers"
