@@ -238,21 +238,33 @@ def measure(source: str | Path, bench: Bench, name: str,
             "continuations": [clean_output(t) for t in raw], "songs": written}
 
 
-def base_measure(base_model: str, bench: Bench) -> dict[str, Any]:
-    """Measure the base model, or reuse its figures from an evaluation of the same corpus."""
+def base_measure(base_model: str, bench: Bench) -> tuple[dict[str, Any], str | None]:
+    """Measure the base model, or reuse its figures from an evaluation of the same corpus;
+    return them and the sha256 of the base model's files (None for a hub model not cached)."""
     folder = base_figures.local_folder(base_model)
     if folder is None:  # a hub model not in the local cache yet: nothing to key figures on
-        return measure(base_model, bench, "base")
+        return measure(base_model, bench, "base"), None
     key = base_figures.key_of(folder, bench.corpus, bench.settings())
     kept, warning = base_figures.load(bench.cache, key)
     if warning:
         bench.progress.say(warning)
     if kept is not None:
         bench.progress.emit("evaluate", model="base", cached=True)
-        return kept
+        return kept, key["base_model"]
     figures = measure(base_model, bench, "base")
     base_figures.save(bench.cache, key, figures)
-    return figures
+    return figures, key["base_model"]
+
+
+def kept_scores(val: list[dict[str, Any]], block_size: int, base: dict[str, Any],
+                base_hash: str | None, tuned: dict[str, Any]) -> dict[str, Any]:
+    """Return metrics.json's `scores`: both models' validation loss and tokens on these windows,
+    which publish compares rather than scoring the same windows again (~30 s a model)."""
+    def kept(figures: dict[str, Any]) -> dict[str, Any]:
+        return {"loss": figures["metrics"]["loss"], "tokens": figures["val_tokens"]}
+
+    return {"windows": windows_key(val, block_size), "fine_tuned": kept(tuned),
+            "base": {**kept(base), "model_hash": base_hash}}
 
 
 def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, progress: Progress,
@@ -272,7 +284,7 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     artist = artist_style(corpus.manifest, train + [s["lyrics"] for s in corpus.val])
     bench = Bench(corpus, block_size, song_openings(corpus.val, songs), CopyIndex(train), artist,
                   seed, progress, cache, exporter)
-    base = base_measure(base_model, bench)
+    base, base_hash = base_measure(base_model, bench)
     tuned = measure(run_dir, bench, "fine-tuned", scored)
     metrics: dict[str, Any] = {"val_songs": len(corpus.val), "song_openings": len(bench.openings),
                                **{f"base_{k}": v for k, v in base["metrics"].items()},
@@ -283,6 +295,7 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     metrics["style"] = style_table(artist, written_by["base_"], written_by[""],
                                    corpus.manifest.get("form") and tuple(corpus.manifest["form"]))
     metrics["style_targets"] = targets(metrics["style"], written_by[""])
+    metrics["scores"] = kept_scores(corpus.val, block_size, base, base_hash, tuned)
     metrics["can_tell"] = can_tell([s["lyrics"] for s in corpus.val],
                                    {"base": samples["base_song"], "fine_tuned": samples["song"]},
                                    seed)

@@ -41,6 +41,15 @@ def perplexity(nats: float) -> float:
     return math.exp(min(nats, 50.0))
 
 
+def score_of(loss: float, tokens: int, songs: list[dict[str, Any]],
+             token_accuracy: float = math.nan) -> Score:
+    """Return the score of a mean loss over `tokens` scored tokens of `songs`, kept from an
+    earlier scoring of the same windows (its per-word perplexity worked out again)."""
+    words = sum(len(words_of(song["lyrics"])) for song in songs)
+    return Score(loss=loss, perplexity=perplexity(loss), token_accuracy=token_accuracy,
+                 tokens=tokens, word_perplexity=perplexity(loss * tokens / max(1, words)))
+
+
 def windows_key(songs: list[dict[str, Any]], block_size: int) -> str:
     """Return the sha256 of what `score_windows` cuts: the songs as given and the block size. A
     score kept with this key (the trainer's) stands for a fresh one only while it matches."""

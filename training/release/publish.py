@@ -23,7 +23,8 @@ from model.serving.ct2 import has_conversion
 from model.serving.openvino import has_ir
 from swiftai.logs import one_line
 from training.errors import TrainingError
-from training.evaluation.scoring import Score, score_songs
+from training.evaluation.base_figures import local_folder, model_hash
+from training.evaluation.scoring import Score, score_of, score_songs, windows_key
 from training.feedback.likelihood import pair_share
 from training.feedback.preference import PERPLEXITY_SLACK, gate, held_out
 from training.feedback.votes import Vote
@@ -39,6 +40,7 @@ class Published:
     per: str  # "token", or "word" when the two tokenizers differ (token counts do not compare)
     converted: str  # what happened to the CTranslate2 conversion, in a few words
     against: str | None = None  # what it was compared with: "run <id>" or "base model <name>"
+    scored: tuple[str, ...] = ()  # the models scored here; the others' evaluation scores stood
 
 
 def point_current(registry: Registry, run: Run) -> None:
@@ -97,26 +99,52 @@ def try_load(run: Run) -> Any:
     return backend
 
 
+def kept_score(run: Run, model: str, songs: list[dict[str, Any]], block_size: int,
+               model_hash: str | None = None) -> Score | None:
+    """Return the validation score `run`'s evaluation kept of `model` ("fine_tuned": the run
+    itself, or "base" with its files' `model_hash`) on these very windows; None when it kept
+    none, or for other songs or another model. A run's weights never change."""
+    scores = run.metrics.get("scores") or {}
+    kept = scores.get(model)
+    if not kept or scores.get("windows") != windows_key(songs, block_size):
+        return None
+    if model == "base" and (model_hash is None or kept.get("model_hash") != model_hash):
+        return None
+    return score_of(kept["loss"], kept["tokens"], songs)
+
+
 def _score(run: Run, songs: list[dict[str, Any]], block_size: int,
-           voted: list[Vote] | None = None) -> tuple[Score, float | None]:
-    """Score a run on validation songs and, when given voted songs, how it orders their pairs."""
-    backend = try_load(run)
-    score = score_songs(backend.model, backend.tokenizer, backend.info.spec, songs, block_size)
+           voted: list[Vote] | None = None) -> tuple[Score, float | None, bool]:
+    """Score a run on validation songs and, when given voted songs, how it orders their pairs;
+    say whether it was scored here (its evaluation's score of the same windows stands)."""
+    backend = try_load(run)  # the load check, whatever is kept
+    score = kept_score(run, "fine_tuned", songs, block_size)
+    fresh = score is None
+    if score is None:
+        score = score_songs(backend.model, backend.tokenizer, backend.info.spec, songs,
+                            block_size)
     share = pair_share(backend.model, backend.tokenizer, voted, block_size) if voted else None
-    return score, share
+    return score, share, fresh
 
 
-def _score_base(name: str, songs: list[dict[str, Any]], block_size: int) -> Score:
-    """Score the base model a run started from (a hub id or folder) on the same songs."""
+def _score_base(name: str, run: Run, songs: list[dict[str, Any]],
+                block_size: int) -> tuple[Score, bool]:
+    """Score the base model a run started from (a hub id or folder) on the same songs, or take
+    the run's evaluation's score of those very files; say whether it was scored here."""
     from model.serving.backends import locate
     from model.serving.hf import TransformersBackend
 
+    folder = local_folder(name)
+    kept = kept_score(run, "base", songs, block_size, folder and model_hash(folder))
+    if kept is not None:
+        return kept, False
     try:
         backend = TransformersBackend.load(locate(name), model_id=name)
     except Exception as e:  # unreachable, deleted, broken: the comparison cannot be made
         raise RegistryError(f"cannot compare with the base model {name!r}: {one_line(e)}; publish "
                             "--force to publish without the comparison") from e
-    return score_songs(backend.model, backend.tokenizer, backend.info.spec, songs, block_size)
+    return score_songs(backend.model, backend.tokenizer, backend.info.spec, songs,
+                       block_size), True
 
 
 def _convert(run: Run, exporter: str | None) -> str:
@@ -166,16 +194,19 @@ def publish(registry: Registry, run_id: str, force: bool = False,
     block_size = (run.manifest or {}).get("options", {}).get("block_size", 512)
     songs = run.val_songs()
     voted = held_out(run.path)  # a preference-tuned run's held-out votes; none for others
-    new, new_share = _score(run, songs, block_size, voted)
+    new, new_share, fresh = _score(run, songs, block_size, voted)
+    scored = (run.id,) if fresh else ()
     per, perplexity, previous_perplexity, against = "token", new.perplexity, None, None
     base = (run.manifest or {}).get("base_model")
     if current is not None or (base and not force):
         old_share = None
         if current is not None:
-            old, old_share = _score(current, songs, block_size, voted)
-            against = f"the current model {current.id}"
+            old, old_share, fresh = _score(current, songs, block_size, voted)
+            against, compared = f"the current model {current.id}", current.id
         else:
-            old, against = _score_base(base, songs, block_size), f"its base model {base}"
+            (old, fresh), against, compared = (_score_base(base, run, songs, block_size),
+                                               f"its base model {base}", base)
+        scored += (compared,) if fresh else ()
         same_tokens = old.tokens == new.tokens
         per = "token" if same_tokens else "word"
         perplexity = new.perplexity if same_tokens else new.word_perplexity
@@ -194,7 +225,8 @@ def publish(registry: Registry, run_id: str, force: bool = False,
     converted = _convert(run, exporter)
     write_json_atomic(registry.history_path, [*registry.history(), run.id])
     point_current(registry, run)
-    return Published(run, current, perplexity, previous_perplexity, per, converted, against)
+    return Published(run, current, perplexity, previous_perplexity, per, converted, against,
+                     scored)
 
 
 def prune(registry: Registry, dry_run: bool = False) -> list[tuple[Run, str]]:

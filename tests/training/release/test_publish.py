@@ -88,6 +88,41 @@ def test_a_first_run_is_compared_with_the_base_model_it_started_from(registry):
     assert result.perplexity < result.previous_perplexity
 
 
+def test_publish_compares_the_scores_evaluation_kept_of_the_same_songs(registry):
+    # Evaluation scored both models on these very windows: scoring them again cost publish
+    # about a minute a first run (SmolLM2-135M, 2 cores).
+    first = publish(registry, "good")
+    metrics = registry.run("good").metrics
+    assert first.scored == ()
+    assert first.perplexity == pytest.approx(metrics["perplexity"], rel=1e-3)
+    assert first.previous_perplexity == pytest.approx(metrics["base_perplexity"], rel=1e-3)
+    second = publish(registry, "poor", force=True)  # the current model: the same songs too
+    assert second.scored == ()
+    assert second.previous_perplexity == pytest.approx(metrics["perplexity"], rel=1e-3)
+
+
+def test_publish_scores_afresh_a_model_scored_on_other_songs(registry):
+    publish(registry, "good")
+    shutil.copytree(registry.runs_dir / "poor", registry.runs_dir / "fewer")
+    val = registry.runs_dir / "fewer" / "data" / "val.jsonl"
+    songs = [json.loads(line) for line in val.read_text().splitlines()]
+    songs[0]["lyrics"] += "\nand one more line of our own"  # the songs since edited
+    val.write_text("".join(json.dumps(song) + "\n" for song in songs))
+    assert publish(registry, "fewer", force=True).scored == ("fewer", "good")
+
+
+def test_publish_scores_afresh_a_base_model_other_than_the_one_evaluation_scored(registry):
+    # The good run's copy says it started from the poor run: evaluation scored another base.
+    shutil.copytree(registry.runs_dir / "good", registry.runs_dir / "rebased")
+    path = registry.runs_dir / "rebased" / "manifest.json"
+    poor = str(registry.runs_dir / "poor")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "base_model": poor}))
+    result = publish(registry, "rebased")
+    assert result.against == f"its base model {poor}" and result.scored == (poor,)
+    assert result.previous_perplexity == pytest.approx(
+        registry.run("poor").metrics["perplexity"], rel=1e-3)
+
+
 def test_a_corrupt_run_is_refused_and_current_is_untouched(registry):
     publish(registry, "poor", force=True)  # worse than its base: only forced
     weights = registry.runs_dir / "good" / "model.safetensors"
