@@ -54,7 +54,7 @@ from model.writing.composer import CANDIDATES, VERSE, Composer, Request  # noqa:
 from model.writing.novelty import COPY_WORDS, CopyIndex  # noqa: E402
 from model.writing.ranking import load_weights  # noqa: E402
 from swiftai.settings import Settings  # noqa: E402
-from training.evaluation.style_check import junk_rate  # noqa: E402
+from training.evaluation.style_check import junk_rate, rhyme_error  # noqa: E402
 from training.evaluation.tells import TARGET, Tell, real_vs_real, tell_apart  # noqa: E402
 
 AT_ONCE = 16
@@ -121,7 +121,9 @@ def table(artist: Style, songs: list[str], index: CopyIndex, form: tuple[str, ..
     print("| figure | artist | ours | target |")
     print("| --- | --- | --- | --- |")
     for name, theirs, mine, target in rows:
-        print(f"| {name} | {theirs:.3f} | {mine:.3f} | {target} |")
+        # The rhyme rate's sampling error over these songs: at 8 songs it passes the band's width.
+        error = f" ±{rhyme_error(songs):.3f}" if name == "rhyme_rate" else ""
+        print(f"| {name} | {theirs:.3f} | {mine:.3f}{error} | {target} |")
     copies = sum(index.longest_copy(s) >= COPY_WORDS for s in songs)
     loops = sum(map(is_degenerate, songs))
     print(f"| copies | 0 | {copies} | 0 |")

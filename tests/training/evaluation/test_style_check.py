@@ -1,7 +1,18 @@
 """Song-mode targets on hand-made figures."""
 
+import math
+
+import pytest
+
 from model.writing.novelty import CopyIndex
-from training.evaluation.style_check import junk_rate, song_metrics, targets
+from training.evaluation.style_check import (
+    junk_rate,
+    report_rows,
+    rhyme_error,
+    song_metrics,
+    targets,
+    unsure_rhyme,
+)
 
 
 def style(**fine_tuned):
@@ -42,3 +53,38 @@ def test_songs_are_measured_for_lines_that_are_no_lyric():
 
     assert song_metrics([cake], CopyIndex([]))["song_junk_rate"] == 0.5
     assert song_metrics([song], CopyIndex([]))["song_junk_rate"] == 0.0
+
+
+RHYMED = "[Verse]\nI walk the night\nand hold the light\nI find the sight\nof what is right"
+UNRHYMED = "[Verse]\nI walk the road\nand hold the lamp\nI find the door\nof what is mine"
+
+
+def test_the_rhyme_rates_sampling_error_is_the_spread_between_songs():
+    assert rhyme_error([RHYMED, RHYMED, RHYMED]) == 0.0  # every song rhymes alike: no doubt
+    assert rhyme_error([RHYMED]) == 0.0  # one song: nothing to spread
+    # Half the songs rhyme 3 lines in 4, half none: 0.375 overall, and a wide error that
+    # narrows as the sample grows.
+    few, more = [RHYMED, UNRHYMED] * 2, [RHYMED, UNRHYMED] * 8
+    assert 0.15 < rhyme_error(few) < 0.25
+    assert rhyme_error(more) == pytest.approx(rhyme_error(few) * math.sqrt(3 / 15), rel=1e-6)
+
+
+def test_a_rhyme_rate_just_past_its_band_is_unsure_when_its_error_spans_the_gap():
+    past = style(rhyme_rate=0.52)  # the band is 0.30-0.50
+    assert not targets(past, CLEAN)["rhyme_rate"]
+    assert unsure_rhyme(past, error=0.03)  # 0.02 past, error 0.03: too few songs to say
+    assert not unsure_rhyme(past, error=0.005)  # 0.02 past, error 0.005: it misses
+    assert not unsure_rhyme(style(rhyme_rate=0.45), error=0.03)  # inside: it meets
+    assert not unsure_rhyme(past, error=None)  # figures from before the error was kept
+
+
+def test_the_report_gives_the_rhyme_rates_error_and_says_when_too_few_songs_decide():
+    past = style(rhyme_rate=0.52)
+    metrics = {"style": past, "style_targets": targets(past, CLEAN), "song_openings": 8,
+               "val_songs": 25, "rhyme_rate_error": 0.03, "base_rhyme_rate_error": 0.04,
+               **CLEAN, **{f"base_{name}": value for name, value in CLEAN.items()}}
+    report = "\n".join(report_rows(metrics))
+    assert "| rhyme_rate | 0.4 | 0.0 ± 0.04 | 0.52 ± 0.03 |" in report
+    assert "rhyme_rate no" in report  # the verdict stands; the note says how sure it is
+    assert "by less than twice its sampling error (± 0.03 on 8 songs)" in report
+    assert "--eval-songs 24" not in "\n".join(report_rows({**metrics, "rhyme_rate_error": 0.005}))
