@@ -41,12 +41,12 @@ def perplexity(nats: float) -> float:
     return math.exp(min(nats, 50.0))
 
 
-def score_of(loss: float, tokens: int, songs: list[dict[str, Any]],
-             token_accuracy: float = math.nan) -> Score:
+def score_of(loss: float, tokens: int, songs: list[dict[str, Any]]) -> Score:
     """Return the score of a mean loss over `tokens` scored tokens of `songs`, kept from an
-    earlier scoring of the same windows (its per-word perplexity worked out again)."""
+    earlier scoring of the same windows (its per-word perplexity worked out again; its token
+    accuracy not kept)."""
     words = sum(len(words_of(song["lyrics"])) for song in songs)
-    return Score(loss=loss, perplexity=perplexity(loss), token_accuracy=token_accuracy,
+    return Score(loss=loss, perplexity=perplexity(loss), token_accuracy=math.nan,
                  tokens=tokens, word_perplexity=perplexity(loss * tokens / max(1, words)))
 
 

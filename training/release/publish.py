@@ -100,15 +100,15 @@ def try_load(run: Run) -> Any:
 
 
 def kept_score(run: Run, model: str, songs: list[dict[str, Any]], block_size: int,
-               model_hash: str | None = None) -> Score | None:
+               files_hash: str | None = None) -> Score | None:
     """Return the validation score `run`'s evaluation kept of `model` ("fine_tuned": the run
-    itself, or "base" with its files' `model_hash`) on these very windows; None when it kept
-    none, or for other songs or another model. A run's weights never change."""
+    itself, or "base", whose files must hash to `files_hash`) on these very windows; None when
+    it kept none, or for other songs or another model. A run's weights never change."""
     scores = run.metrics.get("scores") or {}
     kept = scores.get(model)
     if not kept or scores.get("windows") != windows_key(songs, block_size):
         return None
-    if model == "base" and (model_hash is None or kept.get("model_hash") != model_hash):
+    if model == "base" and (files_hash is None or kept.get("model_hash") != files_hash):
         return None
     return score_of(kept["loss"], kept["tokens"], songs)
 

@@ -103,12 +103,12 @@ def test_publish_compares_the_scores_evaluation_kept_of_the_same_songs(registry)
 
 def test_publish_scores_afresh_a_model_scored_on_other_songs(registry):
     publish(registry, "good")
-    shutil.copytree(registry.runs_dir / "poor", registry.runs_dir / "fewer")
-    val = registry.runs_dir / "fewer" / "data" / "val.jsonl"
+    shutil.copytree(registry.runs_dir / "poor", registry.runs_dir / "edited")
+    val = registry.runs_dir / "edited" / "data" / "val.jsonl"
     songs = [json.loads(line) for line in val.read_text().splitlines()]
     songs[0]["lyrics"] += "\nand one more line of our own"  # the songs since edited
     val.write_text("".join(json.dumps(song) + "\n" for song in songs))
-    assert publish(registry, "fewer", force=True).scored == ("fewer", "good")
+    assert publish(registry, "edited", force=True).scored == ("edited", "good")
 
 
 def test_publish_scores_afresh_a_base_model_other_than_the_one_evaluation_scored(registry):
