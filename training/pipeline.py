@@ -57,6 +57,7 @@ def run(job: Job, settings: Settings, progress: Progress) -> dict[str, Any] | No
     """Do the stages `job` asks for; return the run's manifest (None in the other processes of a
     multi-process run)."""
     from training.data.dataset import load_corpus
+    from training.evaluation.evaluate import summary_line
     from training.feedback.preference import add_votes, learn
     from training.release.runs import (
         EvaluationFailed,
@@ -126,9 +127,7 @@ def run(job: Job, settings: Settings, progress: Progress) -> dict[str, Any] | No
     except EvaluationFailed as e:  # the run is kept: say how to finish it
         raise TrainingError(f"{e}; finish it with `{_command('evaluate', e.run_id, job.artist)}`"
                             f", then `{_command('publish', e.run_id, job.artist)}`") from e
-    m = manifest["metrics"]
-    progress.say(f"run {manifest['run']}: validation perplexity {m['base_perplexity']} "
-                 f"(base) -> {m['perplexity']} (fine-tuned); report: "
+    progress.say(f"run {manifest['run']}: {summary_line(manifest['metrics'])}; report: "
                  f"{registry.runs_dir / manifest['run'] / 'report.md'}")
     if not job.publish:
         return manifest

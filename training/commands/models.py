@@ -44,6 +44,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings, progress: Progress) 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     """Evaluate a trained run (default: the current one): finish a run whose evaluation
     failed, or measure one again and rewrite its report."""
+    from training.evaluation.evaluate import summary_line
     from training.release.runs import evaluate_run
 
     registry = _registry(settings, args)
@@ -57,9 +58,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings, progress: Progres
                             f"there is nothing to evaluate{hint}")
     metrics = evaluate_run(run.path, progress, cache=settings.cache_dir, songs=args.eval_songs,
                            exporter=settings.openvino_exporter)["metrics"]
-    for key, value in metrics.items():
-        if key != "scores":  # publish's bookkeeping: the loss figures are above
-            progress.say(f"{key}: {value}")
+    progress.say(f"run {run.id}: {summary_line(metrics)}; report: {run.path / 'report.md'}")
     return 0
 
 

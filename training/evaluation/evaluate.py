@@ -308,6 +308,19 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     return metrics
 
 
+def summary_line(metrics: dict[str, Any]) -> str:
+    """Say in one line how a run measured: perplexity, the song targets, can you tell."""
+    missed = [name for name, met in metrics.get("style_targets", {}).items() if not met]
+    told = metrics.get("can_tell") or {}
+    ours, floor = told.get("fine_tuned") or {}, told.get("real_vs_real") or {}
+    tell = (f"can't tell {ours['accuracy']:.2f} (target at most {told['target']:.2f}; real vs "
+            f"real {floor['accuracy']:.2f})" if ours.get("accuracy") is not None and
+            floor.get("accuracy") is not None else "can't tell: too few validation songs")
+    return (f"validation perplexity {metrics['base_perplexity']} (base) -> "
+            f"{metrics['perplexity']} (fine-tuned); song targets "
+            f"{'missed: ' + ', '.join(missed) if missed else 'all met'}; {tell}")
+
+
 def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,
             samples: dict[str, list[str]]) -> str:
     rows = [("perplexity", "lower is better"), ("loss", "nats per token"),

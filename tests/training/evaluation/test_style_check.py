@@ -5,6 +5,7 @@ import math
 import pytest
 
 from model.writing.novelty import CopyIndex
+from training.evaluation.evaluate import summary_line
 from training.evaluation.style_check import (
     junk_rate,
     report_rows,
@@ -88,3 +89,14 @@ def test_the_report_gives_the_rhyme_rates_error_and_says_when_too_few_songs_deci
     assert "rhyme_rate no" in report  # the verdict stands; the note says how sure it is
     assert "by less than twice its sampling error (± 0.03 on 8 songs)" in report
     assert "--eval-songs 24" not in "\n".join(report_rows({**metrics, "rhyme_rate_error": 0.005}))
+
+
+def test_a_runs_summary_names_the_targets_it_missed_and_how_often_it_was_told_apart():
+    told = {"target": 0.7, "real_vs_real": {"accuracy": 0.46}, "fine_tuned": {"accuracy": 0.664}}
+    metrics = {"base_perplexity": 10.62, "perplexity": 7.75, "can_tell": told,
+               "style_targets": {"rhyme_rate": False, "words_per_line": True, "no_junk": False}}
+    assert summary_line(metrics) == (
+        "validation perplexity 10.62 (base) -> 7.75 (fine-tuned); song targets missed: "
+        "rhyme_rate, no_junk; can't tell 0.66 (target at most 0.70; real vs real 0.46)")
+    met = {**metrics, "style_targets": {"rhyme_rate": True}}
+    assert "song targets all met;" in summary_line(met)

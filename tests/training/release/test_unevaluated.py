@@ -161,6 +161,12 @@ def test_evaluate_finishes_the_run_and_publish_then_takes_it(unevaluated):
     unevaluated.bring_the_base_back()
     finished = unevaluated.cli("evaluate", run)
     assert finished.returncode == 0, finished.stderr
+    # One line on how it measured, not a dump of metrics.json (the example corpus keeps one
+    # validation song: too few to tell).
+    [said] = finished.stdout.splitlines()
+    assert said.startswith(f"run {run}: validation perplexity ") and "(fine-tuned); song " \
+        "targets " in said and said.endswith(f"can't tell: too few validation songs; report: "
+                                            f"{unevaluated.registry.runs_dir / run}/report.md")
     evaluated = unevaluated.registry.run(run)
     assert evaluated.evaluated and evaluated.status.state == "complete"
     assert evaluated.manifest["training"]["steps"] == 4  # what training recorded is kept
