@@ -234,8 +234,9 @@ def measure(source: str | Path, bench: Bench, name: str,
     song = song_metrics(written, bench.index)
     metrics.update({"song_backend": writer, "song_fallback": fallback,
                     **{k: v for k, v in song.items() if k != "style"}})
-    return {"metrics": metrics, "val_tokens": scored["tokens"], "song_metrics": song,
-            "continuations": [clean_output(t) for t in raw], "songs": written}
+    return {"metrics": metrics, "val_loss": loss, "val_tokens": scored["tokens"],
+            "song_metrics": song, "continuations": [clean_output(t) for t in raw],
+            "songs": written}
 
 
 def base_measure(base_model: str, bench: Bench) -> tuple[dict[str, Any], str | None]:
@@ -261,7 +262,8 @@ def kept_scores(val: list[dict[str, Any]], block_size: int, base: dict[str, Any]
     """Return metrics.json's `scores`: both models' validation loss and tokens on these windows,
     which publish compares rather than scoring the same windows again (~30 s a model)."""
     def kept(figures: dict[str, Any]) -> dict[str, Any]:
-        return {"loss": figures["metrics"]["loss"], "tokens": figures["val_tokens"]}
+        # Unrounded: the perplexity publish works out must be the one the report gives.
+        return {"loss": figures["val_loss"], "tokens": figures["val_tokens"]}
 
     return {"windows": windows_key(val, block_size), "fine_tuned": kept(tuned),
             "base": {**kept(base), "model_hash": base_hash}}
