@@ -223,6 +223,7 @@ def votes_for_run(job: Job, settings: Settings, artist: str, progress: Progress)
 def publish_run(registry: Registry, run_id: str, force: bool, progress: Progress,
                 exporter: str | None = None) -> Published:
     """Serve a run (see release/publish.py) and say how it compared; return what happened."""
+    from training.evaluation.evaluate import verdict
     from training.release.publish import publish
 
     result = publish(registry, run_id, force=force, exporter=exporter)
@@ -232,7 +233,8 @@ def publish_run(registry: Registry, run_id: str, force: bool, progress: Progress
                  f"{result.perplexity:.2f} per {result.per}; {result.converted}")
     progress.emit("publish", run=result.run.id, perplexity=round(result.perplexity, 2),
                   previous_perplexity=result.previous_perplexity and
-                  round(result.previous_perplexity, 2), per=result.per)
+                  round(result.previous_perplexity, 2), per=result.per,
+                  verdict=verdict(result.run.metrics))  # /retrain says it beside perplexity
     return result
 
 

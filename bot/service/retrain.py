@@ -53,13 +53,15 @@ class RetrainResult:
     perplexity: float | None
     previous_perplexity: float | None
     served: str | None = None  # the model id the worker serves afterwards
+    verdict: str | None = None  # how its songs measured: the targets missed, can you tell
 
 
 def done_message(result: RetrainResult, artist: str, remote_model: str | None) -> str:
     """Say how a successful retrain ended, and on remote serving (`remote_model`: the artist's
     model name on the servers) what the operator does next."""
     before = f"{result.previous_perplexity:.2f} → " if result.previous_perplexity else ""
-    scores = f"validation perplexity {before}{result.perplexity:.2f}"
+    scores = f"validation perplexity {before}{result.perplexity:.2f}" + (
+        f"; {result.verdict}" if result.verdict else "")
     if remote_model is None:
         return f"✅ {artist}: now serving `{result.served}`: {scores}"
     folder = f"$SWIFTAI_HOME/models/{slug(artist)}/current"
@@ -141,7 +143,7 @@ class Retrainer:
                       "perplexity_before": result.previous_perplexity,
                       "perplexity_after": result.perplexity}
             return RetrainResult(result.run_id, result.perplexity, result.previous_perplexity,
-                                 served)
+                                 served, result.verdict)
         except BaseException as e:
             ending["error"] = (str(e) if isinstance(e, RetrainFailed)
                                else f"{type(e).__name__}: {e}")[-2000:]
@@ -195,4 +197,5 @@ class Retrainer:
             detail = error or "\n".join(stderr_tail) or f"exit status {code}"
             raise RetrainFailed(detail)
         return RetrainResult(published["run"], published.get("perplexity"),
-                             published.get("previous_perplexity"))
+                             published.get("previous_perplexity"),
+                             verdict=published.get("verdict"))

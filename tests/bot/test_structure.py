@@ -125,3 +125,8 @@ def test_a_retrain_on_remote_servers_says_what_the_operator_does_next():
                              "11.70 → 8.91) into `$SWIFTAI_HOME/models/juniper-vale/current`")
     assert "--lora-modules jv-lora=$SWIFTAI_HOME/models/juniper-vale/current" in remote
     assert "--served-model-name jv-lora" in remote and "/reload artist:Juniper Vale" in remote
+    said = "song targets missed: rhyme_rate; can't tell 0.66 (target at most 0.70)"
+    measured = RetrainResult("20261128-abc", 8.91, 11.7, served="20261128-abc", verdict=said)
+    assert done_message(measured, "Juniper Vale", None) == (
+        "✅ Juniper Vale: now serving `20261128-abc`: validation perplexity 11.70 → 8.91; "
+        "song targets missed: rhyme_rate; can't tell 0.66 (target at most 0.70)")

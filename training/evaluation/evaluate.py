@@ -310,17 +310,25 @@ def evaluate(run_dir: Path, corpus: Corpus, base_model: str, block_size: int, pr
     return metrics
 
 
-def summary_line(metrics: dict[str, Any]) -> str:
-    """Say in one line how a run measured: perplexity, the song targets, can you tell."""
-    missed = [name for name, met in metrics.get("style_targets", {}).items() if not met]
+def verdict(metrics: dict[str, Any]) -> str | None:
+    """Say in a few words how a run's songs measured: the song targets, can you tell (None for a
+    run with no song figures: one published unevaluated, or measured before them)."""
+    if "style_targets" not in metrics:
+        return None
+    missed = [name for name, met in metrics["style_targets"].items() if not met]
     told = metrics.get("can_tell") or {}
     ours, floor = told.get("fine_tuned") or {}, told.get("real_vs_real") or {}
     tell = (f"can't tell {ours['accuracy']:.2f} (target at most {told['target']:.2f}; real vs "
             f"real {floor['accuracy']:.2f})" if ours.get("accuracy") is not None and
             floor.get("accuracy") is not None else "can't tell: too few validation songs")
+    return f"song targets {'missed: ' + ', '.join(missed) if missed else 'all met'}; {tell}"
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """Say in one line how a run measured: perplexity, the song targets, can you tell."""
+    said = verdict(metrics)
     return (f"validation perplexity {metrics['base_perplexity']} (base) -> "
-            f"{metrics['perplexity']} (fine-tuned); song targets "
-            f"{'missed: ' + ', '.join(missed) if missed else 'all met'}; {tell}")
+            f"{metrics['perplexity']} (fine-tuned)" + (f"; {said}" if said else ""))
 
 
 def _report(run_dir: Path, metrics: dict[str, Any], corpus: Corpus,

@@ -5,6 +5,7 @@ from pathlib import Path
 from tests.bot.conftest import ADMIN_ID
 from tests.bot.fake_discord import MANAGE_GUILD
 from tests.conftest import ROOT
+from training.evaluation.evaluate import verdict
 
 TINY_RETRAIN = "--max-steps 20 --block-size 64 --batch-size 4 --learning-rate 1e-3 --backoff 0.01"
 
@@ -36,7 +37,9 @@ async def test_admin_retrain_trains_publishes_and_serves_the_new_model(start_bot
     run = h.app.default.registry.current()
     # The first publish is compared with the base model it replaces, on the same songs.
     assert done.startswith(f"✅ Juniper Vale: now serving `{run.id}`: validation perplexity ")
-    assert done.endswith(f" → {run.metrics['perplexity']:.2f}")
+    # ...and says how its songs measured, as `train` does.
+    assert done.endswith(f" → {run.metrics['perplexity']:.2f}; {verdict(run.metrics)}")
+    assert "; song targets " in done
     assert h.app.default.registry.root.name == "juniper-vale"
     assert h.app.default.worker.stats().model_id == run.id != before
     song = await h.song(await h.fake.command("lyrics", {"prompt": "new model", "album":
