@@ -204,8 +204,8 @@ def publish(registry: Registry, run_id: str, force: bool = False,
             old, old_share, fresh = _score(current, songs, block_size, voted)
             against, compared = f"the current model {current.id}", current.id
         else:
-            (old, fresh), against, compared = (_score_base(base, run, songs, block_size),
-                                               f"its base model {base}", base)
+            old, fresh = _score_base(base, run, songs, block_size)
+            against, compared = f"its base model {base}", base
         scored += (compared,) if fresh else ()
         same_tokens = old.tokens == new.tokens
         per = "token" if same_tokens else "word"
