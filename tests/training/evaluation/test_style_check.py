@@ -100,3 +100,13 @@ def test_a_runs_summary_names_the_targets_it_missed_and_how_often_it_was_told_ap
         "rhyme_rate, no_junk; can't tell 0.66 (target at most 0.70; real vs real 0.46)")
     met = {**metrics, "style_targets": {"rhyme_rate": True}}
     assert "song targets all met;" in summary_line(met)
+
+
+def test_a_runs_summary_says_when_a_missed_rhyme_rate_is_within_its_sampling_error():
+    past = style(rhyme_rate=0.52)  # the band is 0.30-0.50
+    metrics = {"base_perplexity": 10.62, "perplexity": 7.75, "style": past,
+               "style_targets": targets(past, CLEAN), "song_openings": 8,
+               "rhyme_rate_error": 0.03, "can_tell": {}}
+    assert "missed: rhyme_rate (within the sampling error of 8 songs)" in summary_line(metrics)
+    sure = {**metrics, "rhyme_rate_error": 0.005}  # 0.02 past its band, error 0.005: it misses
+    assert "missed: rhyme_rate," in summary_line(sure) and "within" not in summary_line(sure)
