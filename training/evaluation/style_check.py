@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from model.lyrics.habits import junk
+from model.lyrics.habits import SHAPES, junk
 from model.lyrics.rhyme import rhyme_book
 from model.lyrics.songform import DEFAULT_FORM, common_form, message_lines
 from model.lyrics.songtext import SONG_CHARS, is_degenerate
@@ -36,9 +36,14 @@ LENGTH_SHARE = 0.70  # at least 70% of the artist's lines per song, or of what a
 
 
 def artist_style(manifest: dict[str, Any], lyrics: list[str]) -> Style:
-    """Return the artist's figures: from the corpus manifest, or measured from the lyrics."""
-    saved = manifest.get("style")
-    return Style.from_json(saved) if saved else figures(lyrics)
+    """Return the artist's figures: from the corpus manifest, or measured from the lyrics when
+    it has none or they predate a line shape the writing rules look for."""
+    saved = Style.from_json(manifest["style"]) if manifest.get("style") else None
+    # The bot measures the figures afresh when it loads a model: so must evaluation, or a shape
+    # added since the corpus was built would be refused in Discord and let through here.
+    if saved is None or saved.checked is None or set(SHAPES) - set(saved.checked):
+        return figures(lyrics)
+    return saved
 
 
 def write_songs(backend: Backend, openings: list[tuple[str, str | None]], train: list[str],

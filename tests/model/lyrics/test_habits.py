@@ -49,6 +49,19 @@ def test_an_artist_who_uses_a_shape_keeps_it_and_one_who_almost_never_does_loses
     assert unlike("we were 22", *rules(rarely)) == "digits"
 
 
+def test_an_artist_who_closes_their_ad_libs_is_never_given_one_cut_off():
+    # A rap model tuned for 12 steps left 2.2% of its lines with a bracket unpaired, cut off
+    # at the line's end ("don't waste your soul ( toy"); its artist, 1 line in 6,400.
+    ad_libs = ["we ran all night (all night)", "(yeah) the city's ours", "a plain line"] * 70
+    assert unlike("(yeah) we ran (we ran)", *rules(ad_libs)) is None
+    assert unlike("don't waste your soul (toy", *rules(ad_libs)) == "unpaired bracket"
+    assert unlike("yeah) and we ran", *rules(ad_libs)) == "unpaired bracket"
+    assert unlike("don't waste your soul ( toy)", *rules(ad_libs)) == "space inside a bracket"
+    # An artist whose brackets run across lines keeps them.
+    across = ["(we ran all night", "and never stopped)", "a plain line"] * 70
+    assert unlike("we waste our soul (toy", *rules(across)) is None
+
+
 def test_the_habits_travel_with_the_style_figures_and_old_figures_let_every_line_through():
     style = figures(["\n".join(PLAIN[:8])] * 3)
     assert style.characters == "',-.:?" and style.shapes == ("ellipsis",)

@@ -4,9 +4,12 @@ import math
 
 import pytest
 
+from model.lyrics.habits import SHAPES
+from model.lyrics.style import figures
 from model.writing.novelty import CopyIndex
 from training.evaluation.evaluate import summary_line
 from training.evaluation.style_check import (
+    artist_style,
     junk_rate,
     report_rows,
     rhyme_error,
@@ -110,3 +113,16 @@ def test_a_runs_summary_says_when_a_missed_rhyme_rate_is_within_its_sampling_err
     assert "missed: rhyme_rate (within the sampling error of 8 songs)" in summary_line(metrics)
     sure = {**metrics, "rhyme_rate_error": 0.005}  # 0.02 past its band, error 0.005: it misses
     assert "missed: rhyme_rate," in summary_line(sure) and "within" not in summary_line(sure)
+
+
+def test_the_artists_figures_are_measured_again_when_the_corpus_predates_a_line_shape():
+    # The bot measures the figures when it loads a model; evaluation reads the corpus manifest's.
+    # Saved before "unpaired bracket" was looked for, they would let a cut-off ad-lib through
+    # here that Discord refuses.
+    lyrics = ["[Verse]\nwe ran all night (all night)\n(yeah) the city's ours\nand we know"] * 4
+    saved = figures(lyrics).to_json()
+    assert artist_style({"style": {**saved, "words_per_line": 99.0}}, lyrics).words_per_line \
+        == 99.0  # current figures are read, not measured
+    older = {**saved, "checked": [name for name in SHAPES if name != "unpaired bracket"]}
+    again = artist_style({"style": older}, lyrics)
+    assert "unpaired bracket" in again.checked and again == figures(lyrics)
