@@ -110,9 +110,16 @@ def stem(line: str) -> str:
     return line[:words[-1].start()].rstrip(" ,;:-")
 
 
+def total(scored: Completion) -> float:
+    """Return a scored text's total log-probability (-inf when unknown)."""
+    if scored.mean_logprob is None or not scored.tokens:
+        return -math.inf
+    return scored.mean_logprob * scored.tokens
+
+
 def likeliest(scored: list[Completion]) -> Completion | None:
     """Return the scored ending the model finds likeliest (total log-probability)."""
     known = [c for c in scored if c.mean_logprob is not None and c.tokens]
     if not known:
         return None
-    return max(known, key=lambda c: (c.mean_logprob or -math.inf) * c.tokens)
+    return max(known, key=total)

@@ -14,7 +14,7 @@ from model.serving import backends
 from model.serving.protocol import Served
 from model.serving.remote import OpenAIBackend
 from model.serving.worker import Worker
-from model.writing.composer import Composer, Request
+from model.writing.composer import REEND_COST, Composer, Request
 from model.writing.novelty import CopyIndex
 from model.writing.prompts import prompt_text
 from model.writing.ranking import Weights
@@ -333,8 +333,29 @@ def test_a_line_that_must_rhyme_and_has_no_rhyme_is_re_ended_on_the_likeliest_wo
     assert _sections(result.text)[0][1] == ["First line", "line 0 of fine"]
     scoring = next(r.body for r in asked if r.body.get("echo"))
     assert [p.rsplit("\n", 2)[-2] for p in scoring["prompt"]] == [
-        "line 0 of sunshine", "line 0 of fine", "line 0 of mine"]
+        "line 0 of song 1", "line 0 of sunshine", "line 0 of fine", "line 0 of mine"]
     assert word_logprob(" fine") > word_logprob(" sunshine")
+
+
+def test_a_re_ending_far_less_likely_than_the_line_itself_is_not_kept(tiny_albums):
+    fake = FakeInference().start()
+    try:
+        # The one rhyme of "line" the artist has is a long word: 3 nats less likely than the
+        # line's own ending ("song 1") in the fake, past REEND_COST. A swapped word so unlikely
+        # reads broken ("every time I wake wife"): the line stays as the model wrote it.
+        book = RhymeBook({"AABB": 1.0}, {"crystalline": 5})
+        result = run(write(remote(fake, tiny_albums, book),
+                           Request("First line", form="song"), candidates=2))
+        asked = fake.completions()
+    finally:
+        fake.close()
+    cost = word_logprob(" song") + word_logprob(" 1") - word_logprob(" crystalline")
+    assert cost > REEND_COST
+    first = result.steps[0]
+    assert len(first.options) == 2  # the 2 candidates; the re-ending was not kept
+    assert first.options[first.kept].text.endswith(" song 1")
+    assert _sections(result.text)[0][1][1].endswith(" song 1")
+    assert any(r.body.get("echo") for r in asked)  # it was scored, and refused
 
 
 def test_a_crowd_of_songs_gets_fewer_candidates_a_line_and_the_count_comes_back(tiny_albums):
