@@ -218,8 +218,17 @@ def _sections(text):
     return [(block[0], block[1:]) for block in blocks]
 
 
+def any_shape(folder):
+    """Load a run whose figures let every line through: a tiny random model's lines are noise,
+    and refusing them by the artist's habits would leave sections empty at random."""
+    def load():
+        served = backends.load("transformers", folder, "tiny")
+        return replace(served, style=replace(served.style or GENERIC, characters=None, shapes=None))
+    return load
+
+
 def test_a_song_has_labelled_sections_and_its_chorus_comes_back_word_for_word(tiny_base):
-    result = run(write(plain(tiny_base), Request("We lit paper lanterns", form="song"),
+    result = run(write(any_shape(tiny_base), Request("We lit paper lanterns", form="song"),
                        candidates=2))
     sections = _sections(result.text)
     assert [label for label, _ in sections] == [f"[{label}]" for label in DEFAULT_FORM]
