@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 
 SCORE_LINES = 2  # lines of its section a re-ending is scored after
 # A re-ending is kept only within this many nats of the line's own ending. Past it, a swapped
-# word reads broken ("every time I wake wife", "on my satirical"): 56 of 63 on a pop catalogue.
+# word reads broken ("every time I wake wife", "on my satirical"): 55 of 65 on a pop catalogue.
 REEND_COST = 2.5
 NOVELTY_RETRIES = 2  # new tries when no candidate is usable, before the section ends there
 CANDIDATES = 3  # samples per step to rank; a batch row each, so a CPU song stays interactive
