@@ -204,7 +204,8 @@ async def song_times(folder: Path, songs: int, compute_type: str | None) -> list
     """Write `songs` songs one after another through the worker and composer, as the bot does;
     return for each the seconds to its first written line (the user's own line is shown at
     once and does not count) and to the whole song."""
-    from model.writing.composer import Composer, LineEvent, Request
+    from model.writing.composer import Composer, LineEvent
+    from model.writing.request import Request
 
     options = [backends.CTranslate2Options(compute_type=compute_type or "int8")]
     worker = Worker(lambda: backends.load("ctranslate2", folder, "gpt2-124m", options))

@@ -37,7 +37,8 @@ import torch  # noqa: E402
 from bot.service.words import SLUR, words  # noqa: E402
 from model.serving import backends  # noqa: E402
 from model.serving.worker import Worker  # noqa: E402
-from model.writing.composer import Composer, Request, Result  # noqa: E402
+from model.writing.composer import Composer, Result  # noqa: E402
+from model.writing.request import Request  # noqa: E402
 
 OUR_PROMPTS = ("Late night on the corner with the city lights", "We came up from the bottom",
                "Rain on the window and the rent is due", "Every block got a story to tell",

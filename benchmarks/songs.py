@@ -50,9 +50,10 @@ from model.lyrics.style import Style, figures  # noqa: E402
 from model.serving import backends  # noqa: E402
 from model.serving.protocol import Served  # noqa: E402
 from model.serving.worker import Worker  # noqa: E402
-from model.writing.composer import CANDIDATES, VERSE, Composer, Request  # noqa: E402
+from model.writing.composer import CANDIDATES, VERSE, Composer  # noqa: E402
 from model.writing.novelty import COPY_WORDS, CopyIndex  # noqa: E402
 from model.writing.ranking import load_weights  # noqa: E402
+from model.writing.request import Request  # noqa: E402
 from swiftai.settings import Settings  # noqa: E402
 from training.evaluation.style_check import junk_rate, rhyme_error  # noqa: E402
 from training.evaluation.tells import TARGET, Tell, real_vs_real, tell_apart  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from model.errors import RegistryError
 from model.serving.backends import CHOICES
-from model.writing.composer import FORMS
+from model.writing.request import FORMS
 from swiftai.logs import one_line, route_library_logs
 from swiftai.settings import ConfigError, Settings
 from training.commands import data, models

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from bot.errors import PromptRejected, UnknownArtist
 from model.registry.runs import slug
-from model.writing.composer import FORMS
+from model.writing.request import FORMS
 
 TEMPERATURE = (0.1, 2.0)  # below, every song is the same; above, words fall apart
 LINES = (1, 40)  # lyric lines a song is cut to

@@ -22,7 +22,8 @@ from bot.service.cooldowns import Cooldowns
 from bot.service.words import EXPLICIT, SLUR, words
 from bot.storage.store import Store, StoreUnavailable
 from model.errors import Busy, GenerationError, Stopped
-from model.writing.composer import Request, Result, Writing
+from model.writing.composer import Result, Writing
+from model.writing.request import Request
 
 if TYPE_CHECKING:
     from bot.service.deployments import Deployment

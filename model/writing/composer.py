@@ -53,47 +53,29 @@ from model.lyrics.songform import (
 from model.lyrics.songtext import SONG_CHARS, clean_output
 from model.lyrics.style import GENERIC, Style, end_word, lyric_lines, quality
 from model.serving.protocol import GenRequest, Served
-from model.serving.worker import Ticket, Worker
+from model.serving.worker import Generated, Ticket, Worker
 from model.writing.events import Event, LineEvent, SectionEvent
 from model.writing.lines import (
     Candidate,
-    Refuse,
     best,
     candidate,
     candidates,
-    likeliest,
-    stem,
-    total,
+    reended,
+    reendings,
 )
 from model.writing.novelty import words_of
 from model.writing.prompts import album_head, user_prompt
 from model.writing.ranking import DEFAULT, RankStep, Weights
+from model.writing.request import Request
 from model.writing.results import Result, Tally
 from model.writing.songprompt import SongPrompt, song_text
 
 log = logging.getLogger(__name__)
 
 SCORE_LINES = 2  # lines of its section a re-ending is scored after
-# A re-ending is kept only within this many nats of the line's own ending. Past it, a swapped
-# word reads broken ("every time I wake wife", "on my satirical"): 55 of 65 on a pop catalogue.
-REEND_COST = 2.5
 NOVELTY_RETRIES = 2  # new tries when no candidate is usable, before the section ends there
 CANDIDATES = 3  # samples per step to rank; a batch row each, so a CPU song stays interactive
-FORMS = ("verse", "song")  # one stanza, or a whole song in labelled sections
 VERSE = "Verse"  # the one section of a verse
-
-
-@dataclass(frozen=True)
-class Request:
-    prompt: str  # the first line, as the user typed it (after the bot's own checks)
-    album: str | None = None  # an album whose style to ask for (ignored if the model lacks it)
-    temperature: float | None = None  # None: the model's default
-    lines: int | None = None  # a verse's lines, the user's own included (None: the artist's
-    # usual stanza); a song takes the artist's form and stanza lengths
-    form: str = "verse"  # "verse": one stanza; "song": labelled sections
-    greedy: bool = False  # argmax decoding: repeatable output (tests, comparisons)
-    n: int = 1  # how many verses or songs, written side by side
-    refuse: Refuse | None = None  # a line it refuses is never kept (the room's word filter)
 
 
 def weights_of(served: Served | None) -> Weights:
@@ -212,12 +194,13 @@ class Writing:
         lengths = song_lengths(self._form, artist, max_chars) if self._request.form == "song" \
             else [self._request.lines or max(section_lines(VERSE, artist), len(self._opening) + 1)]
         refrains: dict[str, list[str]] = {}
-        for label, wanted in zip(self._form, lengths, strict=True):
+        for i, (label, wanted) in enumerate(zip(self._form, lengths, strict=True)):
             if kind(label) in refrains:
                 song.sections.append((label, refrains[kind(label)]))
                 self._emit(SectionEvent(song.slot, label, tuple(refrains[kind(label)])))
                 continue
-            lines = await self._section(song, label, wanted)
+            after = self._form[i + 1] if i + 1 < len(self._form) else ""
+            lines = await self._section(song, label, wanted, refrains.get(kind(after), []))
             if not lines:
                 continue  # nothing usable came: the song goes on without this section
             song.sections.append((label, lines))
@@ -230,8 +213,10 @@ class Writing:
             "\n".join(line for _, lines in song.sections for line in lines)
         return song.tally.result(text, max(song.tally.copies))
 
-    async def _section(self, song: _Song, label: str, wanted: int) -> list[str]:
-        """Write one section line by line, each line rhyming where its drawn scheme says."""
+    async def _section(self, song: _Song, label: str, wanted: int,
+                       refrain: list[str]) -> list[str]:
+        """Write one section line by line, each line rhyming where its drawn scheme says; its
+        last line runs on into `refrain` (the chorus sung again after it, if one is)."""
         served = self._composer.worker.served
         lines = [] if song.sections else list(self._opening)
         partners = self._partners(served, wanted)
@@ -241,7 +226,7 @@ class Writing:
             partner = partners[len(lines)]
             line = await self._line(song, label, lines,
                                     end_word(lines[partner]) if partner is not None else None,
-                                    earlier)
+                                    earlier, refrain if len(lines) == wanted - 1 else [])
             if line is None:
                 break  # no usable line came: the section ends here
             lines.append(line)
@@ -279,9 +264,10 @@ class Writing:
         return self._tickets[song.slot]
 
     async def _line(self, song: _Song, label: str, lines: list[str], partner: str | None,
-                    earlier: set[str]) -> str | None:
+                    earlier: set[str], after: list[str]) -> str | None:
         """Write one line: rank its candidates; a line that must rhyme is chosen among those
-        that rhyme, strictly if any does, else re-ended on the likeliest rhyming word."""
+        that rhyme, strictly if any does, else re-ended on the likeliest rhyming word. `after`:
+        the lines sung next (a refrain), which a copied run may run on into."""
         context = [line for _, done in song.sections for line in done][-3:] + lines
         options: list[Candidate] = []
         redrawn = False
@@ -293,7 +279,7 @@ class Writing:
             song.tally.add(generated)
             served = generated.served
             options += candidates(generated.completions, style_of(served), partner, earlier,
-                                  served.copy_index, context, self._request.refuse)
+                                  served.copy_index, context, self._request.refuse, after)
             if any(o.usable and o.finished for o in options):
                 break  # else none usable, or every line ran into its budget: ask again
         song.tally.redrawn += redrawn
@@ -305,7 +291,7 @@ class Writing:
             strict = best(options, weights, rhyme=1.0)
             if strict is None:
                 ending = await self._reend(song, served, label, lines, partner, chosen, earlier,
-                                           context)
+                                           context, after)
                 if ending is not None:
                     options.append(ending)
                     strict = best([ending], weights, rhyme=1.0)
@@ -319,6 +305,18 @@ class Writing:
         song.tally.copies.append(chosen.copied)
         return chosen.text
 
+    async def _score(self, song: _Song, request: GenRequest) -> Generated | None:
+        """Run one scoring request for `song`; None when the served backend cannot score."""
+        try:
+            ticket = self._composer.worker.submit_nowait(request, self._timeout, force=True)
+            self._tickets[song.slot] = ticket  # so that cancel() reaches it
+            generated = await ticket
+        except BadRequest as e:  # no reference served, or a backend that cannot score
+            log.info("not scored: %s", e)
+            return None
+        song.tally.add(generated)
+        return generated
+
     async def _contrast(self, song: _Song, served: Served, context: list[str],
                         options: list[Candidate]) -> list[Candidate]:
         """Score the usable candidates under the reference model, after the song's last lines:
@@ -330,16 +328,10 @@ class Writing:
         # as this song (the tuned model's likelihood already reads the whole song).
         prompt = "".join(f"{line}\n" for line in context[-SCORE_LINES:])
         texts = tuple(f"{options[i].text}\n" for i in usable)
-        try:
-            ticket = self._composer.worker.submit_nowait(GenRequest(
-                prompt, k=len(texts), score=texts, reference=True, fit=True), self._timeout,
-                force=True)
-            self._tickets[song.slot] = ticket  # so that cancel() reaches it
-            generated = await ticket
-        except BadRequest as e:  # no reference served: rank without it
-            log.info("no contrast: %s", e)
+        generated = await self._score(song, GenRequest(
+            prompt, k=len(texts), score=texts, reference=True, fit=True))
+        if generated is None:
             return options
-        song.tally.add(generated)
         scored = list(options)
         for i, completion in zip(usable, generated.completions, strict=True):
             if completion.mean_logprob is not None:
@@ -348,38 +340,27 @@ class Writing:
         return scored
 
     async def _reend(self, song: _Song, served: Served, label: str, lines: list[str],
-                     partner: str, line: Candidate, earlier: set[str],
-                     context: list[str]) -> Candidate | None:
-        """Re-end `line` on the rhyming word the model scores likeliest after its stem, unless
-        that costs more than REEND_COST nats against the line as it was (scored alike)."""
-        start = stem(line.text)
+                     partner: str, line: Candidate, earlier: set[str], context: list[str],
+                     after: list[str]) -> Candidate | None:
+        """Re-end `line` on the rhyming word the model scores likeliest after its stem, if the
+        model finds it nearly as likely as the line as it was (lines.reended)."""
         used = {end_word(done) for done in lines}
         words = [w for w in (served.rhymes or GENERIC_BOOK).reendings(partner)
                  if w not in used and quality(w, partner) > 0]
-        if not start or not words:
+        texts = reendings(line.text, words)
+        if not texts:
             return None
-        # The newline: the line ends there. The line as it was is scored too, to weigh against.
-        texts = (f"{line.text}\n", *(f"{start} {word}\n" for word in words))
         # The ending leans on the lines just before it: scoring each of the rows with the
         # whole song would read it again per row (the steps of a crowd's songs).
         prompt = album_head(served, self._request.album) + song_text(
             [], label, lines[-SCORE_LINES:], self._headers(served))
-        try:
-            ticket = self._composer.worker.submit_nowait(GenRequest(
-                prompt, k=len(texts), score=texts, fit=True), self._timeout, force=True)
-            self._tickets[song.slot] = ticket  # so that cancel() reaches it
-            generated = await ticket
-        except BadRequest as e:  # a backend that cannot score: keep the best line as it is
-            log.info("no re-ending: %s", e)
-            return None
-        song.tally.add(generated)
-        own, *endings = generated.completions
-        top = likeliest(endings)
-        if top is None or (own.mean_logprob is not None and
-                           total(top) < total(own) - REEND_COST):
+        generated = await self._score(song, GenRequest(prompt, k=len(texts), score=texts,
+                                                       fit=True))
+        top = reended(generated.completions) if generated is not None else None
+        if top is None:
             return None
         return candidate(top.text.strip(), top.mean_logprob, True, style_of(served), partner,
-                         earlier, served.copy_index, context, self._request.refuse)
+                         earlier, served.copy_index, context, self._request.refuse, after)
 
 
 class Composer:

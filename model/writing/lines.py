@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from model.lyrics.habits import junk, unlike
@@ -23,6 +23,9 @@ from model.writing.ranking import Option, Weights, line_features, score
 _WORD = re.compile(r"[A-Za-z']*[A-Za-z]")
 COPY_CONTEXT = 3  # earlier lines a copied run may start in
 LOOP_CONTEXT = 4  # earlier lines a loop may start in: a phrase of up to 6 words, 5 times
+# A re-ending is kept only within this many nats of the line's own ending. Past it, a swapped
+# word reads broken ("every time I wake wife", "on my satirical"): 55 of 65 on a pop catalogue.
+REEND_COST = 2.5
 # Why a line may not be kept where it goes ("explicit", "slur"), or None when it may: a request's
 # filter, given by its caller (the bot knows the room; the writing rules do not).
 Refuse = Callable[[str], str | None]
@@ -66,15 +69,20 @@ def rhyme_with(line: str, partner: str | None) -> float:
 
 def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
               partner: str | None, earlier: set[str], index: CopyIndex | None,
-              context: list[str], refuse: Refuse | None = None) -> Candidate:
+              context: list[str], refuse: Refuse | None = None,
+              after: Sequence[str] = ()) -> Candidate:
     """Measure one candidate line; a line cut by its budget ends on a cut word: no rhyme; a
     character or shape the artist almost never writes, a line that is no lyric in anyone's
     song (a number list, code, markup: habits.junk, whatever the artist's habits allow; both
-    only where the habits are known), or a word `refuse` refuses, makes it unusable."""
+    only where the habits are known), or a word `refuse` refuses, makes it unusable. A copied
+    run may start in the lines before it (`context`) or run on into those sung after it
+    (`after`: a refrain sung again next)."""
     copied = 0
     if index is not None and text:
         before = "\n".join(context[-COPY_CONTEXT:])
-        copied = index.longest(f"{before}\n{text}", after=len(before)).words
+        # Runs wholly inside the refrain were refused when it was written: any found crosses in.
+        following = "".join(f"\n{line}" for line in after[:COPY_CONTEXT])
+        copied = index.longest(f"{before}\n{text}{following}", after=len(before)).words
     rhyme = rhyme_with(text, partner) if finished else 0.0
     # A phrase repeated across lines: each line is new, the song is stuck. Only a loop the line
     # makes counts (a user's own opening may already be one).
@@ -89,10 +97,10 @@ def candidate(text: str, logprob: float | None, finished: bool, artist: Style,
 
 def candidates(completions: Iterable[Completion], artist: Style, partner: str | None,
                earlier: set[str], index: CopyIndex | None, context: list[str],
-               refuse: Refuse | None = None) -> list[Candidate]:
+               refuse: Refuse | None = None, after: Sequence[str] = ()) -> list[Candidate]:
     """Measure a line step's completions as candidate lines."""
     return [candidate(line_of(c.text), c.mean_logprob, c.finish != "length", artist, partner,
-                      earlier, index, context, refuse) for c in completions]
+                      earlier, index, context, refuse, after) for c in completions]
 
 
 def best(options: list[Candidate], weights: Weights, rhyme: float = 0.0) -> Candidate | None:
@@ -110,6 +118,15 @@ def stem(line: str) -> str:
     return line[:words[-1].start()].rstrip(" ,;:-")
 
 
+def reendings(line: str, words: list[str]) -> tuple[str, ...]:
+    """Return what a re-ending scores: the line as it was, then its stem ended on each word,
+    each with the newline that ends it (the line ends there); () when it cannot be re-ended."""
+    start = stem(line)
+    if not start or not words:
+        return ()
+    return (f"{line}\n", *(f"{start} {word}\n" for word in words))
+
+
 def total(scored: Completion) -> float:
     """Return a scored text's total log-probability (-inf when unknown)."""
     if scored.mean_logprob is None or not scored.tokens:
@@ -117,9 +134,14 @@ def total(scored: Completion) -> float:
     return scored.mean_logprob * scored.tokens
 
 
-def likeliest(scored: list[Completion]) -> Completion | None:
-    """Return the scored ending the model finds likeliest (total log-probability)."""
-    known = [c for c in scored if c.mean_logprob is not None and c.tokens]
+def reended(scored: list[Completion]) -> Completion | None:
+    """Return the likeliest re-ending of the texts `reendings` gave, unless it costs more than
+    REEND_COST nats against the line as it was; None then."""
+    own, *endings = scored
+    known = [c for c in endings if c.mean_logprob is not None and c.tokens]
     if not known:
         return None
-    return max(known, key=total)
+    top = max(known, key=total)
+    if own.mean_logprob is not None and total(top) < total(own) - REEND_COST:
+        return None
+    return top

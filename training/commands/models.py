@@ -149,7 +149,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings, progress: Progres
 
     from model.serving import backends
     from model.serving.worker import Worker
-    from model.writing.composer import Composer, Request
+    from model.writing.composer import Composer
+    from model.writing.request import Request
 
     source: Any = args.model
     model_id = args.model

@@ -24,8 +24,9 @@ from model.lyrics.songtext import SONG_CHARS, is_degenerate
 from model.lyrics.style import Style, figures, lyric_lines, rhyming_lines
 from model.serving.protocol import Backend, Served
 from model.serving.worker import Worker
-from model.writing.composer import Composer, Request
+from model.writing.composer import Composer
 from model.writing.novelty import COPY_WORDS, CopyIndex
+from model.writing.request import Request
 
 COMPARED = ("rhyme_rate", "near_rhyme_rate", "words_per_line", "words_per_line_p90",
             "recurring_block_rate", "lines_per_song")

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from model.registry.files import write_bytes_atomic
-from model.writing.composer import FORMS
 from model.writing.ranking import ADDED, FEATURES, Option, RankStep
+from model.writing.request import FORMS
 from swiftai.settings import Settings, slugify
 from training.errors import TrainingError
 

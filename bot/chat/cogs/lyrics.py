@@ -24,7 +24,7 @@ from bot.errors import UserError
 from bot.service.asks import ALBUM_MAX_CHARS, HISTORY, LINES, TEMPERATURE, Who
 from bot.service.requests import RequestService, Written
 from bot.storage.store import Votes
-from model.writing.composer import FORMS
+from model.writing.request import FORMS
 
 if TYPE_CHECKING:
     from bot.chat.client import SwiftBot

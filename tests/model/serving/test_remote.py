@@ -12,7 +12,8 @@ from model.serving import backends
 from model.serving.protocol import GenRequest, Sampling, Served
 from model.serving.remote import OpenAIBackend
 from model.serving.worker import Worker
-from model.writing.composer import Composer, Request
+from model.writing.composer import Composer
+from model.writing.request import Request
 from tests.model.fake_openai import FakeInference, Fault
 
 

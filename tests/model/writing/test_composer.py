@@ -14,10 +14,12 @@ from model.serving import backends
 from model.serving.protocol import Served
 from model.serving.remote import OpenAIBackend
 from model.serving.worker import Worker
-from model.writing.composer import REEND_COST, Composer, Request
+from model.writing.composer import Composer
+from model.writing.lines import REEND_COST
 from model.writing.novelty import CopyIndex
 from model.writing.prompts import prompt_text
 from model.writing.ranking import Weights
+from model.writing.request import Request
 from tests.model.fake_openai import FakeInference, word_logprob
 
 
@@ -321,6 +323,27 @@ def remote(fake, folder, book):
         return Served(backend, None, replace(figures(TWO_LINE_SONGS), shapes=("digits",)),
                       FORM, book)
     return load
+
+
+def test_a_line_before_a_chorus_sung_again_may_not_copy_into_it(tiny_albums):
+    fake = FakeInference().start()
+    # Verse 2's last line is the fake's 5th request; the chorus, sung again after it, opens
+    # with "line 0 of song 2". A training song holds the 8 words across that seam.
+    index = CopyIndex(["line 0 of song 5\nline 0 of"])
+    try:
+        def load():
+            backend = OpenAIBackend.load([fake.url], None, None, tiny_albums)
+            return Served(backend, index, replace(figures(TWO_LINE_SONGS), shapes=("digits",)),
+                          FORM, RhymeBook({"none": 1.0}, {}))
+
+        result = run(write(load, Request("First line", form="song"), candidates=2))
+    finally:
+        fake.close()
+    verse = _sections(result.text)[2][1]
+    assert verse == ["line 0 of song 4", "line 1 of song 5"]  # the likelier one copied
+    assert index.longest_copy(result.text) == 0
+    last = result.steps[-1]
+    assert [o.features["copied"] for o in last.options] == [1.0, 0.0] and last.kept == 1
 
 
 def test_a_line_that_must_rhyme_and_has_no_rhyme_is_re_ended_on_the_likeliest_word(tiny_albums):

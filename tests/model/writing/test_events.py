@@ -8,9 +8,10 @@ import pytest
 from model.errors import Stopped
 from model.lyrics.rhyme import RhymeBook
 from model.serving.worker import Worker
-from model.writing.composer import Composer, Request
+from model.writing.composer import Composer
 from model.writing.events import LineEvent, SectionEvent
 from model.writing.ranking import FEATURES
+from model.writing.request import Request
 from tests.model.fake_openai import FakeInference
 from tests.model.writing.test_composer import _sections, remote, run, verse_of, write
 

@@ -1,6 +1,6 @@
 """A request's own filter (`Request.refuse`): a line it refuses is never kept, nor logged."""
 
-from model.writing.composer import Request
+from model.writing.request import Request
 from tests.model.fake_openai import FakeInference
 from tests.model.writing.test_composer import run, verse_of, write
 

@@ -12,7 +12,8 @@ from model.lyrics.style import GENERIC
 from model.serving import backends
 from model.serving.protocol import Backend, Served
 from model.serving.worker import Worker
-from model.writing.composer import Composer, Request
+from model.writing.composer import Composer
+from model.writing.request import Request
 from model.writing.songprompt import SongPrompt, estimate, song_text
 
 HEAD = "<|album:Red|>\n"
