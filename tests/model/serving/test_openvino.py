@@ -54,9 +54,14 @@ def test_auto_serves_on_openvino_where_the_folder_has_an_ir(ov_converted):
 
 @pytest.mark.openvino
 @pytest.mark.parametrize("family", FAMILIES)
-def test_openvino_scores_given_continuations_as_transformers_does(ov_converted, family):
-    texts = (" and the rain came down\n", " gravel gravel gravel\n", " oh")
-    request = GenRequest("Gravel on the back road", k=3, score=texts)
+@pytest.mark.parametrize("texts", [
+    (" and the rain came down\n", " gravel gravel gravel\n", " oh"),
+    # A re-ending's rows: one stem, read once, then each row's own ending; one row is the
+    # stem itself and another runs longer.
+    (" and the rain came down\n", " and the rain came in\n", " and the rain\n",
+     " and the rain came down the gravel road\n")])
+def test_openvino_scores_given_continuations_as_transformers_does(ov_converted, family, texts):
+    request = GenRequest("Gravel on the back road", k=len(texts), score=texts)
     hf = backends.load("transformers", ov_converted[family], "m").backend.generate([request])[0]
     ov = load(ov_converted[family]).backend.generate([request])[0]
     assert [c.text for c in ov] == list(texts) and {c.finish for c in ov} == {"scored"}
