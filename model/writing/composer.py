@@ -51,21 +51,15 @@ from model.lyrics.songform import (
     song_lengths,
 )
 from model.lyrics.songtext import SONG_CHARS, clean_output
-from model.lyrics.style import GENERIC, Style, end_word, lyric_lines, quality
+from model.lyrics.style import GENERIC, Style, end_word, lyric_lines
 from model.serving.protocol import GenRequest, Served
 from model.serving.worker import Generated, Ticket, Worker
 from model.writing.events import Event, LineEvent, SectionEvent
-from model.writing.lines import (
-    Candidate,
-    best,
-    candidate,
-    candidates,
-    reended,
-    reendings,
-)
+from model.writing.lines import Candidate, best, candidate, candidates
 from model.writing.novelty import words_of
 from model.writing.prompts import album_head, user_prompt
 from model.writing.ranking import DEFAULT, RankStep, Weights
+from model.writing.reending import ending_words, reended, reendings
 from model.writing.request import Request
 from model.writing.results import Result, Tally
 from model.writing.songprompt import SongPrompt, song_text
@@ -343,11 +337,9 @@ class Writing:
                      partner: str, line: Candidate, earlier: set[str], context: list[str],
                      after: list[str]) -> Candidate | None:
         """Re-end `line` on the rhyming word the model scores likeliest after its stem, if the
-        model finds it nearly as likely as the line as it was (lines.reended)."""
+        model finds it nearly as likely as the line as it was (reending.reended)."""
         used = {end_word(done) for done in lines}
-        words = [w for w in (served.rhymes or GENERIC_BOOK).reendings(partner)
-                 if w not in used and quality(w, partner) > 0]
-        texts = reendings(line.text, words)
+        texts = reendings(line.text, ending_words(served.rhymes or GENERIC_BOOK, partner, used))
         if not texts:
             return None
         # The ending leans on the lines just before it: scoring each of the rows with the

@@ -1,5 +1,5 @@
-"""One line of a verse or song: its candidates and what ranks them, and a candidate re-ended on
-a rhyming word.
+"""One line of a verse or song: its candidates and what ranks them (re-ending one on a rhyme:
+model/writing/reending.py).
 
 A line step asks for k candidates of one line, stopping at the newline, within the artist's line
 budget (songform.line_budget), so no line can run on into prose. What the model is fed for it
@@ -8,8 +8,6 @@ is the whole song so far (model/writing/songprompt.py).
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,12 +18,8 @@ from model.serving.protocol import Completion
 from model.writing.novelty import COPY_WORDS, CopyIndex, words_of
 from model.writing.ranking import Option, Weights, line_features, score
 
-_WORD = re.compile(r"[A-Za-z']*[A-Za-z]")
 COPY_CONTEXT = 3  # earlier lines a copied run may start in
 LOOP_CONTEXT = 4  # earlier lines a loop may start in: a phrase of up to 6 words, 5 times
-# A re-ending is kept only within this many nats of the line's own ending. Past it, a swapped
-# word reads broken ("every time I wake wife", "on my satirical"): 55 of 65 on a pop catalogue.
-REEND_COST = 2.5
 # Why a line may not be kept where it goes ("explicit", "slur"), or None when it may: a request's
 # filter, given by its caller (the bot knows the room; the writing rules do not).
 Refuse = Callable[[str], str | None]
@@ -108,40 +102,3 @@ def best(options: list[Candidate], weights: Weights, rhyme: float = 0.0) -> Cand
     themselves first, then by score; None when there is none."""
     kept = [o for o in options if o.usable and o.features["rhyme"] >= rhyme]
     return max(kept, key=lambda o: (o.finished, score(o.features, weights)), default=None)
-
-
-def stem(line: str) -> str:
-    """Return a line without its last word (and what follows it); '' for a one-word line."""
-    words = list(_WORD.finditer(line))
-    if len(words) < 2:
-        return ""
-    return line[:words[-1].start()].rstrip(" ,;:-")
-
-
-def reendings(line: str, words: list[str]) -> tuple[str, ...]:
-    """Return what a re-ending scores: the line as it was, then its stem ended on each word,
-    each with the newline that ends it (the line ends there); () when it cannot be re-ended."""
-    start = stem(line)
-    if not start or not words:
-        return ()
-    return (f"{line}\n", *(f"{start} {word}\n" for word in words))
-
-
-def total(scored: Completion) -> float:
-    """Return a scored text's total log-probability (-inf when unknown)."""
-    if scored.mean_logprob is None or not scored.tokens:
-        return -math.inf
-    return scored.mean_logprob * scored.tokens
-
-
-def reended(scored: list[Completion]) -> Completion | None:
-    """Return the likeliest re-ending of the texts `reendings` gave, unless it costs more than
-    REEND_COST nats against the line as it was; None then."""
-    own, *endings = scored
-    known = [c for c in endings if c.mean_logprob is not None and c.tokens]
-    if not known:
-        return None
-    top = max(known, key=total)
-    if own.mean_logprob is not None and total(top) < total(own) - REEND_COST:
-        return None
-    return top

@@ -15,10 +15,10 @@ from model.serving.protocol import Served
 from model.serving.remote import OpenAIBackend
 from model.serving.worker import Worker
 from model.writing.composer import Composer
-from model.writing.lines import REEND_COST
 from model.writing.novelty import CopyIndex
 from model.writing.prompts import prompt_text
 from model.writing.ranking import Weights
+from model.writing.reending import REEND_COST
 from model.writing.request import Request
 from tests.model.fake_openai import FakeInference, word_logprob
 

@@ -9,9 +9,10 @@ import pytest
 from model.lyrics.songform import line_budget, song_lengths
 from model.lyrics.style import GENERIC
 from model.serving.protocol import Completion
-from model.writing.lines import best, candidates, line_of, stem
+from model.writing.lines import best, candidates, line_of
 from model.writing.novelty import CopyIndex
 from model.writing.ranking import DEFAULT, Weights, load_weights, score
+from model.writing.reending import stem
 
 ARTIST = replace(GENERIC, words_per_line=6.0, words_per_line_p90=8.0)
 
