@@ -6,10 +6,11 @@ whole song again every step. `ContinuousBatchingPipeline` with `enable_prefix_ca
 the KV blocks of earlier prompts and shares them among the k samples of a line.
 
 The pipeline returns no log-probabilities for given text, so scoring requests (re-ending a line
-on a rhyme) run on the same IR through the plain OpenVINO runtime, compiled on first use: the
-prompt and the tokens every text starts with (a re-ending's stem) are read once, then each
-text's own tail from that state (the IR's `beam_idx` copies it to every row), so nine endings
-of a line cost about one line and nine words, not nine lines.
+on a rhyme) run on the same IR through the plain OpenVINO runtime, compiled on first use, all
+of a batch's together: each request's prompt and the tokens all its texts start with (a
+re-ending's stem) are read once, then each text's own tail from that state (the IR's
+`beam_idx` copies it to every row), so nine endings of a line cost about one line and nine
+words, not nine lines.
 
 Imports neither torch nor transformers: our own `tokenizers` codec feeds token ids (the album
 tokens included) and decodes, so the pipeline's tokenizer never matters. A model folder for this
@@ -109,8 +110,9 @@ class OpenVINOBackend(Backend):
         pipeline call (each has its own settings), scoring requests on the IR."""
         out: list[list[Completion]] = [[] for _ in batch]
         sampled = [i for i, request in enumerate(batch) if not request.score]
-        for i in (i for i, request in enumerate(batch) if request.score):
-            out[i] = self._score(batch[i])
+        scored = [i for i, request in enumerate(batch) if request.score]
+        for i, completions in zip(scored, self._score([batch[i] for i in scored]), strict=True):
+            out[i] = completions
         for i, completions in zip(sampled, self._sample([batch[i] for i in sampled]),
                                   strict=True):
             out[i] = completions
@@ -179,46 +181,65 @@ class OpenVINOBackend(Backend):
                                                     request.stop))
         return [completions[:request.k] for completions, request in zip(out, batch, strict=True)]
 
-    def _score(self, request: GenRequest) -> list[Completion]:
-        """Score one request's given continuations: the prompt and what every text begins with
-        (a re-ending's stem) in one pass, then each row's own tail from that state."""
+    def _score(self, requests: list[GenRequest]) -> list[list[Completion]]:
+        """Score the requests' given continuations in two passes over the IR: each request's
+        prompt and the tokens all its texts start with (its head: a re-ending's stem), then
+        every text's own tail, continuing from its request's head."""
         import numpy as np
 
-        rows = scoring_rows(self.codec, self.info, request)
-        prompt, texts = rows[0][0], [ids for _, ids in rows]
-        shared = _shared_start(texts)
-        head = prompt + texts[0][:shared]
-        tails = [ids[shared:] for ids in texts]
-        width = max(map(len, tails))
-        tokens = np.zeros((len(rows), width), dtype=np.int64)
-        mask = np.zeros((len(rows), len(head) + width), dtype=np.int64)
-        mask[:, :len(head)] = 1
-        for row, tail in enumerate(tails):
-            tokens[row, :len(tail)] = tail
-            mask[row, len(head):len(head) + len(tail)] = 1  # padding after a row: never seen
+        if not requests:
+            return []
+        heads, texts, tails, shared = [], [], [], []
+        for request in requests:
+            rows = scoring_rows(self.codec, self.info, request)
+            ids = [continuation for _, continuation in rows]
+            shared.append(_shared_start(ids))
+            heads.append(rows[0][0] + ids[0][:shared[-1]])
+            texts.append(ids)
+            tails.extend(continuation[shared[-1]:] for continuation in ids)
+        owner = [r for r, ids in enumerate(texts) for _ in ids]  # each row's request
+        depth, width = max(map(len, heads)), max(map(len, tails))
+        # Pass 1: the heads, right-padded; padding is masked out of what follows.
+        tokens = np.zeros((len(heads), depth), dtype=np.int64)
+        mask = np.zeros_like(tokens)
+        for r, head in enumerate(heads):
+            tokens[r, :len(head)] = head
+            mask[r, :len(head)] = 1
         infer = self._scoring_model().create_infer_request()  # a fresh request: empty state
-        before = infer.infer({"input_ids": np.array([head], dtype=np.int64),
-                              "attention_mask": np.ones((1, len(head)), dtype=np.int64),
-                              "position_ids": np.arange(len(head), dtype=np.int64)[None],
-                              "beam_idx": np.zeros(1, dtype=np.int32)})[0][0]
-        # beam_idx 0 for every row: each continues from the one sequence just read.
-        positions = np.arange(len(head), len(head) + width, dtype=np.int64)
-        after = infer.infer({"input_ids": tokens, "attention_mask": mask,
-                             "position_ids": np.ascontiguousarray(
-                                 np.broadcast_to(positions, tokens.shape)),
-                             "beam_idx": np.zeros(len(rows), dtype=np.int32)})[0] \
-            if width else np.zeros((len(rows), 0, before.shape[-1]))
+        before = infer.infer({"input_ids": tokens, "attention_mask": mask,
+                              "position_ids": np.ascontiguousarray(np.broadcast_to(
+                                  np.arange(depth, dtype=np.int64), tokens.shape)),
+                              "beam_idx": np.arange(len(heads), dtype=np.int32)})[0]
+        # Pass 2: every tail, its row continuing its own head's state (beam_idx copies it) at
+        # the positions after that head; a head's padding stays masked.
+        rows = np.zeros((len(tails), width), dtype=np.int64)
+        seen = np.zeros((len(tails), depth + width), dtype=np.int64)
+        positions = np.zeros_like(rows)
+        for row, (tail, r) in enumerate(zip(tails, owner, strict=True)):
+            rows[row, :len(tail)] = tail
+            seen[row, :len(heads[r])] = 1
+            seen[row, depth:depth + len(tail)] = 1  # padding after a tail: never seen
+            positions[row] = np.arange(len(heads[r]), len(heads[r]) + width)
+        after = infer.infer({"input_ids": rows, "attention_mask": seen,
+                             "position_ids": positions,
+                             "beam_idx": np.array(owner, dtype=np.int32)})[0] \
+            if width else np.zeros((len(tails), 0, before.shape[-1]))
         completions = []
-        for row, (ids, text) in enumerate(zip(texts, request.score, strict=True)):
-            # Token i of a text is predicted at the position before it: in the head up to the
-            # head's last position, then in the row's own tail.
-            picked = np.concatenate([before[len(prompt) - 1:], after[row, :len(ids) - shared - 1]])
-            picked = picked[:len(ids)].astype(np.float64)
-            top = picked.max(axis=-1, keepdims=True)
-            log_norm = np.log(np.exp(picked - top).sum(axis=-1)) + top[:, 0]
-            values = [float(picked[i, token] - log_norm[i]) for i, token in enumerate(ids)]
-            completions.append(scored_completion(values, text))
-        return regroup([request], completions)[0]
+        row = 0
+        for r, request in enumerate(requests):
+            start = len(heads[r]) - shared[r] - 1  # where the head predicts the texts' first token
+            for ids, text in zip(texts[r], request.score, strict=True):
+                # Token i of a text is predicted at the position before it: in the head, up
+                # to its last position, then in the row's own tail.
+                picked = np.concatenate([before[r, start:len(heads[r])],
+                                         after[row, :len(ids) - shared[r] - 1]])
+                picked = picked.astype(np.float64)
+                top = picked.max(axis=-1, keepdims=True)
+                log_norm = np.log(np.exp(picked - top).sum(axis=-1)) + top[:, 0]
+                values = [float(picked[i, token] - log_norm[i]) for i, token in enumerate(ids)]
+                completions.append(scored_completion(values, text))
+                row += 1
+        return regroup(requests, completions)
 
     def _scoring_model(self) -> Any:
         """Compile the IR for scoring on first use (most processes never score)."""
