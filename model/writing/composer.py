@@ -193,8 +193,8 @@ class Writing:
                 song.sections.append((label, refrains[kind(label)]))
                 self._emit(SectionEvent(song.slot, label, tuple(refrains[kind(label)])))
                 continue
-            after = self._form[i + 1] if i + 1 < len(self._form) else ""
-            lines = await self._section(song, label, wanted, refrains.get(kind(after), []))
+            upcoming = self._form[i + 1] if i + 1 < len(self._form) else ""
+            lines = await self._section(song, label, wanted, refrains.get(kind(upcoming), []))
             if not lines:
                 continue  # nothing usable came: the song goes on without this section
             song.sections.append((label, lines))
