@@ -57,10 +57,9 @@ def reended(scored: list[Completion]) -> Completion | None:
     """Return the likeliest re-ending of the texts `reendings` gave, unless it costs more than
     REEND_COST nats against the line as it was; None then."""
     own, *endings = scored
-    known = [c for c in endings if c.mean_logprob is not None and c.tokens]
-    if not known:
+    top = max(endings, key=total, default=None)
+    if top is None or total(top) == -math.inf:  # no ending the backend could score
         return None
-    top = max(known, key=total)
     if own.mean_logprob is not None and total(top) < total(own) - REEND_COST:
         return None
     return top
